@@ -1,0 +1,255 @@
+"""A local cluster as one object: ``up``, ``down``, ``status``, ``kubectl``, ``mint_user``.
+
+Used by the CLI, the test fixtures and the benchmark. State lives in one directory (``root``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from lightkube import Client, KubeConfig
+from lightkube.core.exceptions import ApiError
+from lightkube.resources.core_v1 import Node, ServiceAccount
+
+from localkube import binaries, controlplane, kubeconfigs, network, pki, processes
+from localkube.layout import Layout
+
+STORAGE_CLASS = "ferry-local"
+PROVISIONER = "ferry.dev/local-dir"
+_STORAGE_CLASS_YAML = f"""
+apiVersion: storage.k8s.io/v1
+kind: StorageClass
+metadata:
+  name: {STORAGE_CLASS}
+  annotations:
+    storageclass.kubernetes.io/is-default-class: "true"
+provisioner: {PROVISIONER}
+reclaimPolicy: Delete
+volumeBindingMode: Immediate
+"""
+
+
+def _quiet(_: str) -> None:
+    pass
+
+
+class Cluster:
+    """A local control plane plus pod runner whose state lives in ``root``."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root.resolve()
+        self.layout = Layout(self.root)
+
+    # -- facts -------------------------------------------------------------------------------------------
+
+    def info(self) -> dict[str, Any]:
+        """What ``up`` recorded: address, api_url, bin_dir, nodes (empty before the first ``up``)."""
+        try:
+            data: dict[str, Any] = json.loads(self.layout.info.read_text())
+            return data
+        except (OSError, ValueError):
+            return {}
+
+    @property
+    def kubeconfig(self) -> Path:
+        """The admin kubeconfig."""
+        return self.layout.kubeconfig
+
+    @property
+    def address(self) -> str:
+        """The control plane's loopback address (127.N.0.1)."""
+        return str(self.info()["address"])
+
+    @property
+    def api_url(self) -> str:
+        """The API server's URL."""
+        return f"https://{self.address}:{network.API_PORT}"
+
+    @property
+    def bin_dir(self) -> Path:
+        """The directory holding etcd, kube-*, kubectl and helm."""
+        return Path(self.info()["bin_dir"])
+
+    @property
+    def env(self) -> dict[str, str]:
+        """``os.environ`` with KUBECONFIG set to the admin kubeconfig and the bin dir first on PATH."""
+        env = dict(os.environ)
+        env["KUBECONFIG"] = str(self.kubeconfig)
+        env["PATH"] = f"{self.bin_dir}{os.pathsep}{env.get('PATH', '')}"
+        return env
+
+    # -- lifecycle ---------------------------------------------------------------------------------------
+
+    def up(
+        self,
+        *,
+        bin_dir: Path | None = None,
+        nodes: int = 1,
+        timeout: float = 180.0,
+        progress: Callable[[str], None] = _quiet,
+    ) -> None:
+        """Start (or reuse) the control plane and the pod runner; wait until pods can be scheduled and run."""
+        deadline = time.monotonic() + timeout
+        bin_dir = bin_dir or binaries.ensure()
+        self.root.mkdir(parents=True, exist_ok=True)
+        info = self.info()
+        running = controlplane.running(self.layout)
+        address = info.get("address")
+        if not isinstance(address, str) or (not any(running.values()) and not network.ports_free(address)):
+            address = network.pick_address(str(self.root))
+        self._write_info(
+            {
+                "address": address,
+                "bin_dir": str(bin_dir),
+                "nodes": nodes,
+                "api_url": f"https://{address}:{network.API_PORT}",
+            }
+        )
+        env = controlplane.environment(self.root)
+        controlplane.start(
+            self.layout,
+            bin_dir,
+            address,
+            env,
+            timeout=max(1.0, deadline - time.monotonic()),
+            progress=progress,
+        )
+        self.kubectl("apply", "-f", "-", input=_STORAGE_CLASS_YAML)
+        self._start_runner(env, nodes, progress)
+        client = Client(KubeConfig.from_file(self.kubeconfig))
+        _wait(lambda: _has_sa(client), deadline, "the default ServiceAccount was not created in time")
+        names = [f"local-{i + 1}" for i in range(nodes)]
+        _wait(
+            lambda: all(_node_ready(client, n) for n in names),
+            deadline,
+            f"node(s) {', '.join(names)} did not become Ready in time; see {self.layout.logs / 'runner.log'}",
+            check=self._runner_alive,
+        )
+
+    def _start_runner(self, env: dict[str, str], nodes: int, progress: Callable[[str], None]) -> None:
+        if self._runner_alive():
+            return
+        progress("starting the pod runner")
+        processes.spawn(
+            [sys.executable, "-m", "localkube.runner", "--root", str(self.root), "--nodes", str(nodes)],
+            log=self.layout.logs / "runner.log",
+            env=env,
+            pid_file=self.layout.pids / "runner.pid",
+        )
+
+    def _runner_alive(self) -> bool:
+        rec = processes.read_pid_file(self.layout.pids / "runner.pid")
+        return rec is not None and processes.alive(rec)
+
+    def down(self) -> list[int]:
+        """Stop everything this cluster started (runner, its pods, extras, control plane); idempotent.
+
+        Returns the pids of stragglers that had to be swept by their environment marker.
+        """
+        extras = sorted(
+            p for p in self.layout.pids.glob("*.pid") if p.stem not in (*controlplane.COMPONENTS,)
+        )
+        for pid_file in extras:  # the runner first (it stops its pods), then operator and friends
+            processes.stop_pid_file(pid_file, grace=15.0)
+        for pid_file in sorted((self.layout.runner / "pids").glob("*.pid")):
+            processes.stop_pid_file(pid_file, grace=5.0)
+        controlplane.stop(self.layout)
+        return processes.sweep(str(self.root))
+
+    def status(self) -> dict[str, bool]:
+        """Which processes are alive, and whether the API server answers /readyz."""
+        out = controlplane.running(self.layout)
+        out["runner"] = self._runner_alive()
+        for pid_file in sorted(self.layout.pids.glob("*.pid")):
+            if pid_file.stem not in out:
+                rec = processes.read_pid_file(pid_file)
+                out[pid_file.stem] = rec is not None and processes.alive(rec)
+        out["api-ready"] = bool(self.info()) and self.api_ready()
+        return out
+
+    def api_ready(self) -> bool:
+        """Whether the API server answers /readyz with 200 to the admin."""
+        ctx = controlplane.client_context(
+            self.layout.pki / "ca.crt",
+            pki.KeyPair(self.layout.pki / "admin.crt", self.layout.pki / "admin.key"),
+        )
+        return controlplane.http_get(f"{self.api_url}/readyz", ctx)[0] == 200
+
+    def leftovers(self) -> list[int]:
+        """Pids of live processes started for this cluster (by their environment marker)."""
+        return list(processes.marked(str(self.root)))
+
+    def wipe(self) -> None:
+        """Remove the state directory (after ``down``)."""
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    # -- use ---------------------------------------------------------------------------------------------
+
+    def kubectl(
+        self,
+        *args: str,
+        user: str | None = None,
+        check: bool = True,
+        input: str | None = None,
+        timeout: float = 120.0,
+    ) -> subprocess.CompletedProcess[str]:
+        """Run kubectl as admin (or as a user minted with :meth:`mint_user`); output captured as text."""
+        kubeconfig = self.kubeconfig if user is None else self.layout.users / f"{user}.yaml"
+        return subprocess.run(
+            [str(self.bin_dir / "kubectl"), f"--kubeconfig={kubeconfig}", *args],
+            input=input,
+            capture_output=True,
+            text=True,
+            check=check,
+            timeout=timeout,
+        )
+
+    def mint_user(self, name: str, groups: Sequence[str] = ()) -> Path:
+        """Write (once) a kubeconfig for user ``name`` in ``groups`` (client-certificate authentication)."""
+        ca = pki.ensure_ca(self.layout.pki)
+        pair = pki.issue(ca, self.layout.users, name, cn=name, orgs=groups)
+        return kubeconfigs.write(
+            self.layout.users / f"{name}.yaml", server=self.api_url, ca=ca.cert, user=name, client=pair
+        )
+
+    def _write_info(self, data: dict[str, Any]) -> None:
+        tmp = self.layout.info.with_suffix(".tmp")
+        tmp.write_text(json.dumps(data, indent=2) + "\n")
+        tmp.replace(self.layout.info)
+
+
+def _wait(
+    cond: Callable[[], bool], deadline: float, message: str, check: Callable[[], bool] | None = None
+) -> None:
+    while time.monotonic() < deadline:
+        if cond():
+            return
+        if check is not None and not check():
+            raise RuntimeError(message + " (process exited)")
+        time.sleep(0.2)
+    raise TimeoutError(message)
+
+
+def _has_sa(client: Client) -> bool:
+    try:
+        client.get(ServiceAccount, "default", namespace="default")
+        return True
+    except ApiError:
+        return False
+
+
+def _node_ready(client: Client, name: str) -> bool:
+    try:
+        node = client.get(Node, name)
+    except ApiError:
+        return False
+    conds = node.status.conditions if node.status and node.status.conditions else []
+    return any(c.type == "Ready" and c.status == "True" for c in conds)
