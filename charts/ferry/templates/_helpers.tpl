@@ -1,0 +1,89 @@
+{{/* Names, labels and small computed values shared by the templates. */}}
+
+{{- define "ferry.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "ferry.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "ferry.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "ferry.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "ferry.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{- define "ferry.labels" -}}
+helm.sh/chart: {{ include "ferry.chart" . }}
+{{ include "ferry.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: ferry
+{{- end }}
+
+{{- define "ferry.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "ferry.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{- define "ferry.image" -}}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
+{{- end }}
+
+{{- define "ferry.clusterName" -}}
+{{- default .Release.Name .Values.cluster.name }}
+{{- end }}
+
+{{/*
+The StorageNodes to render, as a JSON list of {name, state, rmUserData, skipRebalance, forceRemove}:
+cluster.nodes when given, else cluster.nodeCount nodes named <cluster>-node-<i>; cluster.nodeStates
+overrides the state by name.
+*/}}
+{{- define "ferry.nodes" -}}
+{{- $cluster := include "ferry.clusterName" . }}
+{{- $nodes := list }}
+{{- if .Values.cluster.nodes }}
+{{- range .Values.cluster.nodes }}
+{{- $nodes = append $nodes (deepCopy .) }}
+{{- end }}
+{{- else }}
+{{- range $i := until (int .Values.cluster.nodeCount) }}
+{{- $nodes = append $nodes (dict "name" (printf "%s-node-%d" $cluster (add1 $i))) }}
+{{- end }}
+{{- end }}
+{{- $seen := dict }}
+{{- $out := list }}
+{{- range $nodes }}
+{{- if hasKey $seen .name }}
+{{- fail (printf "cluster.nodes: node %q is listed twice" .name) }}
+{{- end }}
+{{- $_ := set $seen .name true }}
+{{- $state := default "online" .state }}
+{{- if hasKey $.Values.cluster.nodeStates .name }}
+{{- $state = get $.Values.cluster.nodeStates .name }}
+{{- end }}
+{{- $out = append $out (dict "name" .name "state" $state "rmUserData" (default false .rmUserData) "skipRebalance" (default false .skipRebalance) "forceRemove" (default false .forceRemove)) }}
+{{- end }}
+{{- range $name, $_ := .Values.cluster.nodeStates }}
+{{- if not (hasKey $seen $name) }}
+{{- fail (printf "cluster.nodeStates: %q is not one of this release's nodes (%s)" $name (keys $seen | sortAlpha | join ", ")) }}
+{{- end }}
+{{- end }}
+{{- toJson $out }}
+{{- end }}
