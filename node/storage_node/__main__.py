@@ -1,0 +1,35 @@
+"""Entry point: ``python -m storage_node --help``."""
+
+from __future__ import annotations
+
+import logging
+
+import uvicorn
+
+from storage_node.app import create_app
+from storage_node.config import from_args
+
+
+def main() -> None:
+    """Parse the configuration and serve until SIGTERM/SIGINT."""
+    cfg, level = from_args()
+    logging.basicConfig(
+        level=level.upper(), format=f"%(asctime)s {cfg.node_id} %(name)s %(levelname)s %(message)s"
+    )
+    if cfg.auth_secret is None:
+        logging.getLogger("storage_node").warning(
+            "no auth secret configured (FERRY_AUTH_SECRET[_FILE] / --auth-secret-file): admin API is open"
+        )
+    uvicorn.run(
+        create_app(cfg),
+        host=cfg.host,
+        port=cfg.port,
+        log_level=level.lower(),
+        access_log=False,
+        timeout_graceful_shutdown=5,
+        lifespan="on",
+    )
+
+
+if __name__ == "__main__":
+    main()

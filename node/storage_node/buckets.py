@@ -1,0 +1,103 @@
+"""Cluster-wide bucket registry: a last-writer-wins set of create/destroy versions, persisted."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from storage_node import clock, fileio
+
+
+@dataclass(frozen=True, slots=True)
+class BucketRecord:
+    """The latest create (exists) or destroy (not exists) of a bucket, with its version."""
+
+    version: int
+    exists: bool
+
+
+class Buckets:
+    """Which buckets exist; merged from peers by version so create/destroy never get undone."""
+
+    def __init__(self, path: Path, *, fsync: bool) -> None:
+        """Bind to the registry file; call `load()`."""
+        self._path = path
+        self._fsync = fsync
+        self._records: dict[str, BucketRecord] = {}
+
+    def load(self) -> None:
+        """Read the persisted registry."""
+        raw = fileio.read_json(self._path) or {}
+        self._records = {name: BucketRecord(v, e) for name, (v, e) in raw.items()}
+        for rec in self._records.values():
+            clock.observe(rec.version)
+
+    def _save(self) -> None:
+        fileio.write_json(
+            self._path, {n: [r.version, r.exists] for n, r in self._records.items()}, fsync=self._fsync
+        )
+
+    def get(self, name: str) -> BucketRecord | None:
+        """The record of a bucket, if known."""
+        return self._records.get(name)
+
+    def exists(self, name: str) -> bool:
+        """Whether the bucket currently exists."""
+        rec = self._records.get(name)
+        return rec is not None and rec.exists
+
+    def accepts(self, name: str, object_version: int) -> bool:
+        """Whether an object of this version belongs to the bucket's current incarnation."""
+        rec = self._records.get(name)
+        return rec is not None and rec.exists and rec.version <= object_version
+
+    def create(self, name: str) -> tuple[BucketRecord, bool]:
+        """Create the bucket unless it exists; (record, created)."""
+        rec = self._records.get(name)
+        if rec is not None and rec.exists:
+            return rec, False
+        rec = BucketRecord(clock.next_version(), True)
+        self._records[name] = rec
+        self._save()
+        return rec, True
+
+    def destroy(self, name: str) -> BucketRecord | None:
+        """Destroy the bucket; its new record, or None if it did not exist."""
+        if not self.exists(name):
+            return None
+        rec = BucketRecord(clock.next_version(), False)
+        self._records[name] = rec
+        self._save()
+        return rec
+
+    def merge(self, records: dict[str, BucketRecord]) -> list[str]:
+        """Adopt newer records; the names whose record changed (their old objects may need dropping)."""
+        changed = []
+        for name, rec in records.items():
+            mine = self._records.get(name)
+            if mine is None or rec.version > mine.version:
+                self._records[name] = rec
+                clock.observe(rec.version)
+                changed.append(name)
+        if changed:
+            self._save()
+        return changed
+
+    def records(self) -> dict[str, BucketRecord]:
+        """All records (copy)."""
+        return dict(self._records)
+
+    def clear(self) -> None:
+        """Forget everything (node cleanup)."""
+        self._records = {}
+        self._path.unlink(missing_ok=True)
+
+
+def encode(records: dict[str, BucketRecord]) -> dict[str, list[int | bool]]:
+    """Wire form of records."""
+    return {n: [r.version, r.exists] for n, r in records.items()}
+
+
+def decode(raw: dict[str, list[int | bool]]) -> dict[str, BucketRecord]:
+    """Records from their wire form."""
+    return {n: BucketRecord(int(v), bool(e)) for n, (v, e) in raw.items()}

@@ -1,0 +1,39 @@
+"""Validation of bucket and object names: pure, no I/O."""
+
+from __future__ import annotations
+
+import re
+
+MAX_OBJECT_NAME_BYTES = 1024
+_BUCKET = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
+
+
+class InvalidName(ValueError):
+    """A bucket or object name that is rejected (maps to HTTP 400)."""
+
+
+def check_bucket(bucket: str) -> str:
+    """Return `bucket` if valid: 1-63 chars of [A-Za-z0-9._-], starting alphanumeric, not '..'-like."""
+    if not _BUCKET.match(bucket) or ".." in bucket:
+        raise InvalidName(f"invalid bucket name {bucket!r}")
+    return bucket
+
+
+def check_object(name: str) -> str:
+    """Return `name` if valid: UTF-8, may contain '/', but never escapes (no '..', '.', absolute, NUL)."""
+    if not name:
+        raise InvalidName("empty object name")
+    try:
+        encoded = name.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InvalidName("object name is not valid UTF-8") from exc
+    if len(encoded) > MAX_OBJECT_NAME_BYTES:
+        raise InvalidName(f"object name longer than {MAX_OBJECT_NAME_BYTES} bytes")
+    if "\x00" in name or any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in name):
+        raise InvalidName("object name contains NUL or control characters")
+    if name.startswith("/") or "\\" in name:
+        raise InvalidName("object name must be relative and use '/' only")
+    for part in name.split("/"):
+        if part in ("", ".", ".."):
+            raise InvalidName("object name has an empty, '.' or '..' path segment")
+    return name

@@ -1,0 +1,301 @@
+"""The node service: owns the store, bucket registry, cluster map and rebalancer; routes call into it."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Coroutine
+from dataclasses import dataclass
+
+from storage_node import auth, buckets, maps, metrics, peers
+from storage_node.config import Config
+from storage_node.rebalance.engine import Rebalancer
+from storage_node.schemas import ClusterMap, NodeEntry, NodeStatus, ObjectInfo, Settings, SettingsUpdate
+from storage_node.statedir import StateDir
+from storage_node.store import Store
+
+log = logging.getLogger(__name__)
+
+
+class Unavailable(Exception):
+    """A cluster-wide operation could not reach a node it needs (maps to HTTP 503)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """Where a data request goes: served here, or redirected to `target`."""
+
+    target: NodeEntry | None
+
+
+class Node:
+    """One storage node."""
+
+    def __init__(self, cfg: Config) -> None:
+        """Build the components; `start()` loads them."""
+        self.cfg = cfg
+        self.id = cfg.node_id
+        self.settings = cfg.settings.model_copy()
+        self.state = StateDir(cfg.state_dir)
+        self.store = Store(cfg.mountpaths, cfg.state_dir, fsync=self.settings.fsync)
+        self.buckets = buckets.Buckets(self.state.buckets_path, fsync=self.settings.fsync)
+        self.map: ClusterMap | None = None
+        self.placement: maps.Placement | None = None
+        self.tokens = auth.TokenCache(cfg.auth_secret, f"node/{cfg.node_id}")
+        self.peers: peers.Peers
+        self.rebalancer = Rebalancer(self)
+        self.ready = False
+        self._tasks: set[asyncio.Task[object]] = set()
+        self._map_lock = asyncio.Lock()
+
+    # ---- lifecycle ---------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Load state from disk, resume an unfinished rebalance, start resilvering."""
+        self.peers = peers.Peers(self.tokens)
+        await asyncio.to_thread(self.store.load)
+        self.buckets.load()
+        cmap = self.state.load_map()
+        if cmap is not None:
+            self._set_map(cmap)
+        self.rebalancer.load()
+        self.rebalancer.resume()
+        if any(True for _ in self.store.misplaced_locally()) or self.store._legacy:
+            self.spawn(self._resilver())
+        self.update_gauges()
+        self.ready = True
+        log.info(
+            "node %s ready: %d objects, %d bytes", self.id, self.store.total_objects, self.store.total_bytes
+        )
+
+    async def stop(self) -> None:
+        """Stop background work (the rebalance marker stays for resuming)."""
+        self.ready = False
+        await self.rebalancer.stop()
+        for task in list(self._tasks):
+            task.cancel()
+        await self.peers.close()
+
+    def spawn(self, coro: Coroutine[object, object, object]) -> None:
+        """Run a background coroutine, keeping a reference."""
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _resilver(self) -> None:
+        moved = await self.store.resilver()
+        log.info("resilver moved %d objects to their proper mountpaths", moved)
+
+    def update_gauges(self) -> None:
+        """Refresh the object/byte gauges."""
+        metrics.OBJECTS.set(self.store.total_objects)
+        metrics.BYTES.set(self.store.total_bytes)
+
+    # ---- map ---------------------------------------------------------------------------------------
+
+    def _set_map(self, cmap: ClusterMap) -> None:
+        self.map = cmap
+        self.placement = maps.Placement(cmap)
+
+    async def install_map(self, cmap: ClusterMap) -> bool:
+        """Install a newer map (MapConflict if older/different); True if it changed anything."""
+        async with self._map_lock:
+            if not maps.check_install(self.map, cmap):
+                return False
+            self.state.save_map(cmap)
+            self._set_map(cmap)
+            log.info("installed map v%d (rebalance %s)", cmap.version, cmap.rebalance_id)
+        await self.sync_buckets()
+        self.rebalancer.on_map(cmap)
+        return True
+
+    async def adopt_newer_map(self, from_id: str | None, version: int) -> None:
+        """A request carries a newer map version than ours: fetch it from its sender (map skew)."""
+        if self.map is not None and version <= self.map.version:
+            return
+        sources = [n for n in self.others() if from_id is None or n.id == from_id]
+        for node in sources:
+            cmap = await self.peers.get_map(node)
+            if cmap is not None and (self.map is None or cmap.version > self.map.version):
+                with contextlib.suppress(maps.MapConflict):
+                    await self.install_map(cmap)
+                return
+
+    def others(self) -> list[NodeEntry]:
+        """Every other node in the map, flagged ones included."""
+        return [] if self.placement is None else self.placement.others(self.id)
+
+    def route(self, bucket: str, name: str, hops: int) -> Route:
+        """Serve here (no map, proper owner, or too many hops) or redirect to the proper node."""
+        if self.placement is None or self.placement.empty or hops >= 2:
+            return Route(None)
+        owner = self.placement.owner(bucket, name)
+        return Route(None if owner.id == self.id else owner)
+
+    # ---- buckets -----------------------------------------------------------------------------------
+
+    def apply_bucket_records(self, records: dict[str, buckets.BucketRecord]) -> None:
+        """Merge bucket records; drop local objects that belong to destroyed or older incarnations."""
+        for name in self.buckets.merge(records):
+            rec = self.buckets.get(name)
+            if rec is None:
+                continue
+            if not rec.exists:
+                self.store.drop_bucket(name)
+                continue
+            for meta in list(self.store.objects_of(name).values()):
+                if meta.version < rec.version:
+                    self.store.remove_moved(meta.bucket, meta.name, meta.version)
+        self.update_gauges()
+
+    async def sync_buckets(self) -> None:
+        """Pull the bucket registries of all peers and merge them."""
+        results = await asyncio.gather(*(self.peers.get_buckets(n) for n in self.others()))
+        for records in results:
+            if records:
+                self.apply_bucket_records(records)
+
+    async def ensure_bucket(self, bucket: str) -> bool:
+        """Whether the bucket exists, asking peers before saying no (a node may have just joined)."""
+        if self.buckets.exists(bucket):
+            return True
+        if self.buckets.get(bucket) is None:
+            await self.sync_buckets()
+        return self.buckets.exists(bucket)
+
+    async def create_bucket(self, bucket: str) -> bool:
+        """Create a bucket cluster-wide; False if it existed."""
+        await self.ensure_bucket(bucket)
+        rec, created = self.buckets.create(bucket)
+        await asyncio.gather(*(self.peers.push_buckets(n, {bucket: rec}) for n in self.others()))
+        return created
+
+    async def destroy_bucket(self, bucket: str) -> bool:
+        """Destroy a bucket and its objects cluster-wide; False if it did not exist."""
+        if not await self.ensure_bucket(bucket):
+            return False
+        rec = self.buckets.destroy(bucket)
+        if rec is None:
+            return False
+        self.store.drop_bucket(bucket)
+        self.update_gauges()
+        await asyncio.gather(*(self.peers.push_buckets(n, {bucket: rec}) for n in self.others()))
+        return True
+
+    # ---- objects across the cluster ----------------------------------------------------------------
+
+    async def find_elsewhere(self, bucket: str, name: str) -> peers.Presence | None:
+        """The newest copy or tombstone of an object on the other nodes (get-from-neighbor)."""
+        found = await asyncio.gather(*(self.peers.presence(n, bucket, name) for n in self.others()))
+        best: peers.Presence | None = None
+        for p in found:
+            if p is not None and (best is None or p.version > best.version):
+                best = p
+        return best
+
+    async def delete_everywhere(self, bucket: str, name: str) -> bool:
+        """Delete here with a tombstone and on every other node; True if any node held the object."""
+        existed = self.store.delete(bucket, name)
+        version = self.store.tombstone(bucket, name)
+        self.update_gauges()
+        if version is None:
+            return existed  # a newer write than this delete is already here
+        remote = await asyncio.gather(*(self.peers.delete(n, bucket, name, version) for n in self.others()))
+        return existed or any(remote)
+
+    def list_local(self, bucket: str, prefix: str, after: str, limit: int) -> list[list[object]]:
+        """Local entries [name, size, checksum, version, deleted] with name > after, sorted, at most limit."""
+        objs, tombs = self.store.objects_of(bucket), self.store.tombs_of(bucket)
+        names = sorted(n for n in {*objs, *tombs} if n > after and n.startswith(prefix))[:limit]
+        out: list[list[object]] = []
+        for n in names:
+            meta = objs.get(n)
+            tomb = tombs.get(n)
+            if meta is not None and (tomb is None or meta.version > tomb):
+                out.append([n, meta.size, meta.cksum, meta.version, False])
+            else:
+                out.append([n, 0, "", tomb or 0, True])
+        return out
+
+    async def list_cluster(
+        self, bucket: str, prefix: str, after: str, limit: int
+    ) -> tuple[list[ObjectInfo], str | None]:
+        """One page of the cluster-wide listing; retried when an object moved between nodes meanwhile."""
+        nodes = [n for n in self.others()]
+        for _attempt in range(8):
+            try:
+                before = await asyncio.gather(*(self.peers.moved_out(n) for n in nodes))
+                pages = await asyncio.gather(
+                    *(self.peers.list_local(n, bucket, prefix, after, limit) for n in nodes)
+                )
+            except peers.PeerError as exc:
+                raise Unavailable(str(exc)) from exc
+            mine_before = self.store.moved_out
+            local = self.list_local(bucket, prefix, after, limit)
+            if self.store.moved_out != mine_before:
+                continue
+            if any(b != moved for b, (_, moved) in zip(before, pages, strict=True)):
+                continue
+            return _merge([local, *(entries for entries, _ in pages)], limit)
+        raise Unavailable("objects kept moving during the listing; retry")
+
+    # ---- admin -------------------------------------------------------------------------------------
+
+    def update_settings(self, update: SettingsUpdate) -> Settings:
+        """Apply new settings; the effective settings."""
+        data = self.settings.model_dump()
+        data.update(update.model_dump(exclude_none=True))
+        self.settings = Settings.model_validate(data)
+        self.store.fsync = self.settings.fsync
+        return self.settings
+
+    def node_status(self) -> NodeStatus:
+        """This node's status."""
+        return NodeStatus(
+            id=self.id,
+            mountpaths=self.store.mountpaths,
+            objects=self.store.total_objects,
+            bytes=self.store.total_bytes,
+            map_version=None if self.map is None else self.map.version,
+            rebalance=self.rebalancer.status,
+        )
+
+    def cleanup(self, rm_user_data: bool) -> int:
+        """Remove node metadata (map, marker, tombstones, buckets), and all objects if asked."""
+        self.rebalancer.forget()
+        removed = self.store.drop_all() if rm_user_data else 0
+        self.store.drop_tombstones()
+        self.buckets.clear()
+        self.state.clear()
+        self.map = None
+        self.placement = None
+        self.update_gauges()
+        return removed
+
+
+def _merge(pages: list[list[list[object]]], limit: int) -> tuple[list[ObjectInfo], str | None]:
+    """Merge per-node pages: newest entry per name wins, tombstones hide; safe cut-off across full pages."""
+    cutoff: str | None = None
+    for entries in pages:
+        if len(entries) >= limit:
+            last = str(entries[-1][0])
+            cutoff = last if cutoff is None or last < cutoff else cutoff
+    best: dict[str, list[object]] = {}
+    for entries in pages:
+        for e in entries:
+            n = str(e[0])
+            if cutoff is not None and n > cutoff:
+                continue
+            cur = best.get(n)
+            if cur is None or int(str(e[3])) > int(str(cur[3])):
+                best[n] = e
+    names = sorted(best)[:limit]
+    more = cutoff is not None or len(best) > limit
+    objects = [
+        ObjectInfo(name=n, size=int(str(best[n][1])), checksum=str(best[n][2]), version=int(str(best[n][3])))
+        for n in names
+        if not best[n][4]
+    ]
+    next_token = names[-1] if more and names else None
+    return objects, next_token

@@ -1,0 +1,24 @@
+"""Global rebalance: move every object to its proper node after a cluster-map change.
+
+Stages (forward only): idle -> init -> traverse -> fin -> done; or -> aborted (admin) / superseded
+(a newer rebalance id cancels this one and starts over from init; the new one covers everything).
+
+Invariants:
+1. A sender removes its copy only after the receiver answered for that exact version: ``ok`` (installed,
+   checksum verified), ``newer`` (it holds a newer object or tombstone) or ``gone`` (bucket destroyed or
+   re-created after the copy was written). Until then both may hold it; never neither.
+2. A receiver installs a migrating copy only if it has neither an object nor a tombstone of an equal or
+   newer version, and the bucket's current incarnation is older than the copy. The check and the install
+   run without yielding to the event loop, so no client write can slip in between.
+3. Client writes get a fresh version (hybrid wall clock) and always win; deletes leave tombstones on every
+   node, so a stale migrating copy never replaces a newer write and a deleted object never comes back.
+4. The marker (state dir) is written at every stage change and periodically; a restarted node with an
+   unfinished marker for the installed map's rebalance id resumes. Traversal is idempotent (objects
+   already moved are no longer local), so resuming is re-traversing.
+5. ``done`` means a full traversal found nothing misplaced on this node; the global rebalance g<N> is
+   complete when every reachable node of the map reports ``done`` for g<N>.
+6. Flagged nodes (maintenance, decommission) are sources only: placement never picks them.
+
+Modules: ``planning`` (pure: what goes where, in which batches), ``streams`` (the framed wire format of a
+bundle of objects), ``engine`` (I/O: runs a rebalance, and receives bundles).
+"""

@@ -1,0 +1,321 @@
+"""Rebalance engine (I/O): runs this node's part of a global rebalance and receives bundles from peers."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import time
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from storage_node import metrics, peers
+from storage_node.buckets import BucketRecord
+from storage_node.rebalance import planning, streams
+from storage_node.schemas import ClusterMap, RebalanceStage, RebalanceStatus, rebalance_number
+from storage_node.store import ObjMeta, Verdict
+
+if TYPE_CHECKING:
+    from storage_node.node import Node
+
+log = logging.getLogger(__name__)
+
+BATCH_OBJECTS = 2000
+BATCH_BYTES = 64 << 20
+_SMALL_FRAME = 256 << 10
+_CHUNK = 1 << 20
+_MAX_ERRORS = 50
+_ACTIVE = (RebalanceStage.init, RebalanceStage.traverse, RebalanceStage.fin)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class _Limiter:
+    """A semaphore whose size follows a setting that may change at any time."""
+
+    def __init__(self, size: _SizeFn) -> None:
+        self._size = size
+        self._active = 0
+        self._cond = asyncio.Condition()
+
+    async def __aenter__(self) -> None:
+        async with self._cond:
+            await self._cond.wait_for(lambda: self._active < self._size())
+            self._active += 1
+
+    async def __aexit__(self, *exc: object) -> None:
+        async with self._cond:
+            self._active -= 1
+            self._cond.notify_all()
+
+
+class _SizeFn:
+    def __init__(self, node: Node) -> None:
+        self._node = node
+
+    def __call__(self) -> int:
+        return self._node.settings.rebalance_concurrency
+
+
+class Rebalancer:
+    """This node's rebalance: started by a map with a newer rebalance id, resumed from the marker."""
+
+    def __init__(self, node: Node) -> None:
+        """Bind to the node; call `load()` then `resume()`."""
+        self.node = node
+        self.status = RebalanceStatus()
+        self._task: asyncio.Task[None] | None = None
+        self._next_send = 0.0
+        self._last_save = 0.0
+
+    # ---- control -----------------------------------------------------------------------------------
+
+    def load(self) -> None:
+        """Read the persisted marker."""
+        self.status = self.node.state.load_marker() or RebalanceStatus()
+
+    def resume(self) -> None:
+        """Resume an unfinished rebalance of the installed map (after a restart)."""
+        cmap = self.node.map
+        if cmap is not None and self.status.stage in _ACTIVE and self.status.id == cmap.rebalance_id:
+            log.info("resuming rebalance %s from its marker", self.status.id)
+            self._launch(self.status)
+
+    def on_map(self, cmap: ClusterMap) -> None:
+        """Start the map's rebalance if its id is newer than the last one started here."""
+        if cmap.rebalance_id is None or rebalance_number(cmap.rebalance_id) <= rebalance_number(
+            self.status.id
+        ):
+            return
+        self._cancel()
+        self.status = RebalanceStatus(
+            id=cmap.rebalance_id, map_version=cmap.version, stage=RebalanceStage.init, started_at=_now()
+        )
+        metrics.REB_RUNS.inc()
+        log.info("starting rebalance %s (map v%d)", cmap.rebalance_id, cmap.version)
+        self._save(self.status, force=True)
+        self._launch(self.status)
+
+    def abort(self) -> RebalanceStatus:
+        """Stop the running rebalance for good (a newer id starts a new one)."""
+        if self.status.stage in _ACTIVE:
+            self._cancel()
+            self.status.stage = RebalanceStage.aborted
+            self.status.finished_at = _now()
+            self._save(self.status, force=True)
+        return self.status
+
+    def forget(self) -> None:
+        """Stop and forget everything (node cleanup)."""
+        self._cancel()
+        self.status = RebalanceStatus()
+
+    async def stop(self) -> None:
+        """Cancel the running task and persist the marker (process shutdown)."""
+        task = self._task
+        self._cancel()
+        if task is not None:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        if self.status.stage in _ACTIVE:
+            self._save(self.status, force=True)
+
+    def _cancel(self) -> None:
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+        self._task = None
+
+    def _launch(self, status: RebalanceStatus) -> None:
+        self._task = asyncio.create_task(self._run(status), name=f"rebalance-{status.id}")
+
+    def _save(self, status: RebalanceStatus, *, force: bool = False) -> None:
+        if status is not self.status:
+            return  # superseded: the marker belongs to the newer rebalance
+        now = time.monotonic()
+        if force or now - self._last_save > 1.0:
+            self._last_save = now
+            self.node.state.save_marker(status)
+
+    def _error(self, status: RebalanceStatus, message: str) -> None:
+        metrics.REB_ERRORS.inc()
+        log.warning("rebalance %s: %s", status.id, message)
+        if len(status.errors) < _MAX_ERRORS:
+            status.errors.append(f"{_now().isoformat()} {message}")
+
+    # ---- sending -----------------------------------------------------------------------------------
+
+    async def _run(self, st: RebalanceStatus) -> None:
+        try:
+            st.stage = RebalanceStage.traverse
+            self._save(st, force=True)
+            while True:
+                placement = self.node.placement
+                if placement is None:
+                    break
+                plan = planning.misplaced(self.node.store.snapshot(), placement, self.node.id)
+                count, size = planning.totals(plan)
+                st.objects_to_send = max(st.objects_to_send, st.objects_sent + count)
+                st.bytes_to_send = max(st.bytes_to_send, st.bytes_sent + size)
+                if count == 0:
+                    break
+                await self._send_plan(st, plan)
+            st.stage = RebalanceStage.fin
+            self._save(st, force=True)
+            st.stage = RebalanceStage.done
+            st.finished_at = _now()
+            self._save(st, force=True)
+            log.info("rebalance %s done: sent %d objects, %d bytes", st.id, st.objects_sent, st.bytes_sent)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a bug, not a peer problem (those are retried): report it
+            log.exception("rebalance %s failed", st.id)
+            self._error(st, f"{type(exc).__name__}: {exc}")
+            st.stage = RebalanceStage.error
+            st.finished_at = _now()
+            self._save(st, force=True)
+
+    async def _send_plan(self, st: RebalanceStatus, plan: dict[str, list[ObjMeta]]) -> None:
+        limiter = _Limiter(_SizeFn(self.node))
+
+        async def one(peer_id: str, batch: list[ObjMeta]) -> None:
+            async with limiter:
+                await self._send_batch(st, peer_id, batch)
+
+        async with asyncio.TaskGroup() as tg:
+            for peer_id, items in plan.items():
+                for batch in planning.batches(items, BATCH_OBJECTS, BATCH_BYTES):
+                    tg.create_task(one(peer_id, batch))
+
+    async def _send_batch(self, st: RebalanceStatus, peer_id: str, batch: list[ObjMeta]) -> None:
+        backoff = 0.2
+        while True:
+            cmap, placement = self.node.map, self.node.placement
+            if cmap is None or placement is None or peer_id not in cmap.nodes:
+                return  # the next traversal pass re-plans against the newer map
+            peer = cmap.nodes[peer_id]
+            sent: list[ObjMeta] = []
+            try:
+                verdicts = await self.node.peers.send_bundle(
+                    peer, self._bundle(batch, peer_id, sent), st.id or "", self.node.id, cmap.version
+                )
+            except peers.PeerError as exc:
+                self._error(st, f"send to {peer_id}: {exc}")
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 3.0)
+                continue
+            for meta, verdict in zip(sent, verdicts, strict=False):
+                if verdict in (Verdict.ok, Verdict.newer, Verdict.gone):
+                    self.node.store.remove_moved(meta.bucket, meta.name, meta.version)
+                    st.objects_sent += 1
+                    st.bytes_sent += meta.size
+                    metrics.REB_OBJECTS_SENT.inc()
+                    metrics.REB_BYTES_SENT.inc(meta.size)
+                else:
+                    self._error(st, f"{peer_id} rejected {meta.bucket}/{meta.name}: {verdict}")
+            self._save(st)
+            return
+
+    async def _throttle(self, nbytes: int) -> None:
+        bandwidth = self.node.settings.rebalance_bandwidth
+        if bandwidth <= 0:
+            return
+        now = time.monotonic()
+        start = max(now, self._next_send)
+        self._next_send = start + nbytes / bandwidth
+        if start > now:
+            await asyncio.sleep(start - now)
+
+    async def _bundle(self, batch: list[ObjMeta], peer_id: str, sent: list[ObjMeta]) -> AsyncIterator[bytes]:
+        store, placement = self.node.store, self.node.placement
+        parts: list[bytes] = []
+        pending = 0
+        for item in batch:
+            cur = store.get(item.bucket, item.name)
+            if cur is None or placement is None or placement.owner(cur.bucket, cur.name).id != peer_id:
+                continue
+            rec = self.node.buckets.get(cur.bucket)
+            opened = store.open(cur)
+            if opened is None:
+                continue
+            fd, offset = opened
+            try:
+                sent.append(cur)
+                bucket_version = rec.version if rec is not None and rec.exists else 0
+                parts.append(
+                    streams.FrameHeader(
+                        cur.bucket, cur.name, cur.size, cur.cksum, cur.version, bucket_version
+                    ).encode()
+                )
+                if cur.size <= _SMALL_FRAME:
+                    parts.append(os.pread(fd, cur.size, offset))
+                    pending += cur.size
+                    if pending >= _CHUNK:
+                        yield b"".join(parts)
+                        parts, pending = [], 0
+                        await self._throttle(_CHUNK)
+                    continue
+                if parts:
+                    yield b"".join(parts)
+                    parts, pending = [], 0
+                done = 0
+                while done < cur.size:
+                    chunk = os.pread(fd, min(_CHUNK * 4, cur.size - done), offset + done)
+                    if not chunk:
+                        raise OSError(f"{cur.bucket}/{cur.name} truncated")
+                    done += len(chunk)
+                    yield chunk
+                    await self._throttle(len(chunk))
+            finally:
+                os.close(fd)
+        if parts:
+            yield b"".join(parts)
+            await self._throttle(pending)
+
+    # ---- receiving ---------------------------------------------------------------------------------
+
+    async def receive(self, chunks: AsyncIterator[bytes]) -> list[str]:
+        """Install the objects of a bundle (invariant 2); the verdict per frame."""
+        store, bucketset = self.node.store, self.node.buckets
+        reader = streams.StreamReader(chunks)
+        verdicts: list[str] = []
+        while (head := await reader.header()) is not None:
+            if head.bucket_version and not bucketset.exists(head.bucket):
+                self.node.apply_bucket_records({head.bucket: BucketRecord(head.bucket_version, True)})
+            verdict = (
+                store.verdict(head.bucket, head.name, head.version)
+                if bucketset.accepts(head.bucket, head.version)
+                else Verdict.gone
+            )
+            if verdict is not Verdict.ok:
+                remaining = head.size
+                while remaining:
+                    remaining -= len(await reader.read_some(remaining))
+                verdicts.append(verdict)
+                continue
+            tmp = store.begin(head.bucket, head.name)
+            try:
+                remaining = head.size
+                while remaining:
+                    view = await reader.read_some(min(remaining, 8 << 20))
+                    tmp.write(view)
+                    remaining -= len(view)
+            except BaseException:
+                tmp.abort()
+                raise
+            if not bucketset.accepts(head.bucket, head.version):
+                tmp.abort()
+                verdicts.append(Verdict.gone)
+                continue
+            verdict = store.commit_migrating(tmp, head.version, head.cksum)
+            if verdict is Verdict.ok:
+                self.status.objects_received += 1
+                self.status.bytes_received += head.size
+                metrics.REB_OBJECTS_RECEIVED.inc()
+                metrics.REB_BYTES_RECEIVED.inc(head.size)
+            verdicts.append(verdict)
+        self._save(self.status)
+        return verdicts

@@ -1,0 +1,171 @@
+"""Data API: objects and buckets, open to every client, served by the proper node or redirected to it."""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
+from starlette.background import BackgroundTask
+
+from storage_node import names
+from storage_node.node import Node
+from storage_node.peers import object_path
+from storage_node.routes.common import error, node_of, object_headers, serve_object
+from storage_node.schemas import BucketList
+
+router = APIRouter()
+
+_FERRY_PARAMS = ("ferry_mv", "ferry_from", "ferry_hops")
+
+
+async def _prologue(request: Request, bucket: str, name: str) -> tuple[Node, Response | None]:
+    """Validate, adopt a newer map the request reveals, check the bucket, redirect to the owner."""
+    names.check_bucket(bucket)
+    names.check_object(name)
+    node = node_of(request)
+    q = request.query_params
+    mv = q.get("ferry_mv", "")
+    if mv.isdigit():
+        await node.adopt_newer_map(q.get("ferry_from"), int(mv))
+    if not await node.ensure_bucket(bucket):
+        return node, error(404, "no such bucket", bucket)
+    hops = q.get("ferry_hops", "0")
+    route = node.route(bucket, name, int(hops) if hops.isdigit() else 0)
+    if route.target is None:
+        return node, None
+    params = [(k, v) for k, v in q.multi_items() if k not in _FERRY_PARAMS]
+    params += [
+        ("ferry_mv", str(node.map.version if node.map else 0)),
+        ("ferry_from", node.id),
+        ("ferry_hops", str((int(hops) if hops.isdigit() else 0) + 1)),
+    ]
+    url = route.target.url + object_path("/v1/objects", bucket, name) + "?" + urlencode(params)
+    return node, RedirectResponse(url, status_code=307)
+
+
+@router.put("/v1/objects/{bucket}/{name:path}")
+async def put_object(request: Request, bucket: str, name: str) -> Response:
+    """Store an object (body = bytes); answers its size, checksum and version."""
+    node, early = await _prologue(request, bucket, name)
+    if early is not None:
+        return early
+    tmp = node.store.begin(bucket, name)
+    try:
+        async for chunk in request.stream():
+            if chunk:
+                tmp.write(chunk)
+    except BaseException:
+        tmp.abort()
+        raise
+    if not node.buckets.exists(bucket):
+        tmp.abort()
+        return error(404, "no such bucket", bucket)
+    try:
+        meta = node.store.commit_client(tmp, request.headers.get("x-ferry-checksum"))
+    except ValueError as exc:
+        return error(400, "bad checksum", str(exc))
+    node.update_gauges()
+    body = {
+        "bucket": bucket,
+        "name": name,
+        "size": meta.size,
+        "checksum": meta.cksum,
+        "version": meta.version,
+    }
+    headers = object_headers(meta)
+    del headers["content-length"]
+    return JSONResponse(body, headers=headers)
+
+
+async def _read(request: Request, bucket: str, name: str, head: bool) -> Response:
+    node, early = await _prologue(request, bucket, name)
+    if early is not None:
+        return early
+    meta = node.store.get(bucket, name)
+    if meta is not None and (resp := serve_object(node, meta, head=head)) is not None:
+        return resp
+    if node.store.tombstone(bucket, name) is not None:
+        return error(404, "no such object", f"{bucket}/{name}")
+    found = await node.find_elsewhere(bucket, name)  # get-from-neighbor: it may not have arrived yet
+    if found is not None and not found.deleted:
+        if head:
+            return Response(
+                status_code=200,
+                headers={
+                    "content-length": str(found.size),
+                    "x-ferry-checksum": found.cksum,
+                    "x-ferry-version": str(found.version),
+                    "etag": f'"{found.cksum}"',
+                },
+            )
+        upstream = await node.peers.open_object(found.node, bucket, name)
+        if upstream is not None:
+            keep = ("content-length", "x-ferry-checksum", "x-ferry-checksum-type", "x-ferry-version", "etag")
+            return StreamingResponse(
+                upstream.aiter_raw(),
+                headers={k: upstream.headers[k] for k in keep if k in upstream.headers},
+                media_type="application/octet-stream",
+                background=BackgroundTask(upstream.aclose),
+            )
+    meta = node.store.get(bucket, name)  # it may have arrived while we asked around
+    if meta is not None and (resp := serve_object(node, meta, head=head)) is not None:
+        return resp
+    return error(404, "no such object", f"{bucket}/{name}")
+
+
+@router.get("/v1/objects/{bucket}/{name:path}")
+async def get_object(request: Request, bucket: str, name: str) -> Response:
+    """The object's bytes, with its checksum in X-Ferry-Checksum."""
+    return await _read(request, bucket, name, head=False)
+
+
+@router.head("/v1/objects/{bucket}/{name:path}")
+async def head_object(request: Request, bucket: str, name: str) -> Response:
+    """The object's size, checksum and version, no body."""
+    return await _read(request, bucket, name, head=True)
+
+
+@router.delete("/v1/objects/{bucket}/{name:path}")
+async def delete_object(request: Request, bucket: str, name: str) -> Response:
+    """Delete an object everywhere (tombstones keep it from coming back); 404 if no node had it."""
+    node, early = await _prologue(request, bucket, name)
+    if early is not None:
+        return early
+    if not await node.delete_everywhere(bucket, name):
+        return error(404, "no such object", f"{bucket}/{name}")
+    return JSONResponse({"bucket": bucket, "name": name, "deleted": True})
+
+
+@router.get("/v1/buckets/{bucket}")
+async def list_bucket(
+    request: Request, bucket: str, prefix: str = "", token: str = "", limit: int = 1000
+) -> Response:
+    """One page of the bucket's objects across the whole cluster; pass next_token as token for the next."""
+    names.check_bucket(bucket)
+    if not 1 <= limit <= 10000:
+        return error(400, "bad limit", "limit must be 1..10000")
+    node = node_of(request)
+    if not await node.ensure_bucket(bucket):
+        return error(404, "no such bucket", bucket)
+    objects, next_token = await node.list_cluster(bucket, prefix, token, limit)
+    return JSONResponse(
+        BucketList(bucket=bucket, objects=objects, next_token=next_token).model_dump(mode="json")
+    )
+
+
+@router.put("/v1/buckets/{bucket}")
+async def create_bucket(request: Request, bucket: str) -> Response:
+    """Create a bucket cluster-wide (idempotent)."""
+    names.check_bucket(bucket)
+    created = await node_of(request).create_bucket(bucket)
+    return JSONResponse({"bucket": bucket, "created": created})
+
+
+@router.delete("/v1/buckets/{bucket}")
+async def destroy_bucket(request: Request, bucket: str) -> Response:
+    """Destroy a bucket and all its objects cluster-wide."""
+    names.check_bucket(bucket)
+    if not await node_of(request).destroy_bucket(bucket):
+        return error(404, "no such bucket", bucket)
+    return JSONResponse({"bucket": bucket, "destroyed": True})

@@ -1,0 +1,91 @@
+"""Intra-cluster API (token-protected): local-only object access, listings, buckets, rebalance bundles."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse, Response
+
+from storage_node import buckets, names
+from storage_node.routes.common import error, node_of, require_token, serve_object
+
+router = APIRouter(prefix="/v1/internal", dependencies=[Depends(require_token)])
+
+
+def _local(request: Request, bucket: str, name: str, head: bool) -> Response:
+    names.check_bucket(bucket)
+    names.check_object(name)
+    node = node_of(request)
+    meta = node.store.get(bucket, name)
+    if meta is not None and (resp := serve_object(node, meta, head=head)) is not None:
+        return resp
+    tomb = node.store.tombstone(bucket, name)
+    headers = {} if tomb is None else {"x-ferry-tombstone": str(tomb)}
+    resp = error(404, "not here", f"{bucket}/{name}")
+    resp.headers.update(headers)
+    return resp
+
+
+@router.get("/objects/{bucket}/{name:path}")
+async def get_local(request: Request, bucket: str, name: str) -> Response:
+    """This node's own copy, no redirect, no neighbor lookup."""
+    return _local(request, bucket, name, head=False)
+
+
+@router.head("/objects/{bucket}/{name:path}")
+async def head_local(request: Request, bucket: str, name: str) -> Response:
+    """Whether this node holds a copy (200) or a tombstone (404 with X-Ferry-Tombstone)."""
+    return _local(request, bucket, name, head=True)
+
+
+@router.delete("/objects/{bucket}/{name:path}")
+async def delete_local(request: Request, bucket: str, name: str, version: int) -> Response:
+    """Apply a cluster-wide delete of the given version here (tombstone)."""
+    names.check_bucket(bucket)
+    names.check_object(name)
+    node = node_of(request)
+    existed = node.store.delete(bucket, name, version)
+    node.update_gauges()
+    return JSONResponse({"existed": existed})
+
+
+@router.get("/list/{bucket}")
+async def list_local(
+    request: Request, bucket: str, prefix: str = "", after: str = "", limit: int = 1000
+) -> Response:
+    """This node's entries (objects and tombstones) of a bucket, and its moved-out counter."""
+    names.check_bucket(bucket)
+    node = node_of(request)
+    moved = node.store.moved_out
+    return JSONResponse({"entries": node.list_local(bucket, prefix, after, limit), "moved_out": moved})
+
+
+@router.get("/counters")
+async def counters(request: Request) -> Response:
+    """The moved-out counter (listings compare it to detect objects moving meanwhile)."""
+    return JSONResponse({"moved_out": node_of(request).store.moved_out})
+
+
+@router.get("/buckets")
+async def get_buckets(request: Request) -> Response:
+    """This node's bucket registry."""
+    return JSONResponse(buckets.encode(node_of(request).buckets.records()))
+
+
+@router.put("/buckets")
+async def put_buckets(request: Request) -> Response:
+    """Merge bucket records from a peer."""
+    node = node_of(request)
+    node.apply_bucket_records(buckets.decode(await request.json()))
+    return JSONResponse({"ok": True})
+
+
+@router.post("/rebalance/recv")
+async def receive_bundle(request: Request) -> Response:
+    """Receive a bundle of migrating objects; a verdict per object (see rebalance invariants)."""
+    node = node_of(request)
+    mv = request.query_params.get("mv", "")
+    if mv.isdigit():
+        await node.adopt_newer_map(request.query_params.get("from"), int(mv))
+    verdicts = await node.rebalancer.receive(request.stream())
+    node.update_gauges()
+    return JSONResponse({"verdicts": verdicts})

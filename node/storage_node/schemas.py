@@ -1,0 +1,169 @@
+"""Wire schemas of the storage node's HTTP API (pydantic v2); the operator imports these."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+_REBALANCE_ID = re.compile(r"^g([0-9]{1,18})$")
+
+
+class NodeFlag(StrEnum):
+    """State flags of a node in the cluster map; a node with any flag gets no placement."""
+
+    maintenance = "maintenance"
+    decommission = "decommission"
+
+
+class RebalanceStage(StrEnum):
+    """Forward-only stages of one node's part of a global rebalance."""
+
+    idle = "idle"
+    init = "init"
+    traverse = "traverse"
+    fin = "fin"
+    done = "done"
+    aborted = "aborted"
+    error = "error"
+
+
+class NodeEntry(BaseModel):
+    """One node of the cluster map: id, base URL and state flags."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str = Field(min_length=1, max_length=128)
+    url: str = Field(min_length=1, description='base URL, e.g. "http://127.1.2.3:8080"')
+    flags: list[NodeFlag] = Field(default_factory=list)
+
+    @property
+    def eligible(self) -> bool:
+        """Whether the node takes part in placement (it has no flags)."""
+        return not self.flags
+
+
+class ClusterMap(BaseModel):
+    """Versioned, immutable cluster map: the nodes and the current rebalance id."""
+
+    model_config = ConfigDict(frozen=True)
+
+    version: int = Field(ge=1)
+    rebalance_id: str | None = None
+    nodes: dict[str, NodeEntry] = Field(default_factory=dict)
+
+    @field_validator("rebalance_id")
+    @classmethod
+    def _check_rebalance_id(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_rebalance_id(value)
+        return value
+
+    @field_validator("nodes")
+    @classmethod
+    def _check_keys(cls, value: dict[str, NodeEntry]) -> dict[str, NodeEntry]:
+        for key, entry in value.items():
+            if key != entry.id:
+                raise ValueError(f"node key {key!r} differs from its id {entry.id!r}")
+        return value
+
+
+def parse_rebalance_id(value: str) -> int:
+    """Return N of a rebalance id "g<N>"; ValueError if malformed."""
+    match = _REBALANCE_ID.match(value)
+    if match is None:
+        raise ValueError(f"rebalance id must look like g<N>, got {value!r}")
+    return int(match.group(1))
+
+
+def rebalance_number(value: str | None) -> int:
+    """Return N of "g<N>", 0 for None: rebalance ids compare numerically by this."""
+    return 0 if value is None else parse_rebalance_id(value)
+
+
+def rebalance_id(number: int) -> str:
+    """Format the rebalance id "g<N>"."""
+    return f"g{number}"
+
+
+class RebalanceStatus(BaseModel):
+    """Progress of this node's part of a global rebalance."""
+
+    id: str | None = None
+    map_version: int = 0
+    stage: RebalanceStage = RebalanceStage.idle
+    objects_to_send: int = 0
+    bytes_to_send: int = 0
+    objects_sent: int = 0
+    bytes_sent: int = 0
+    objects_received: int = 0
+    bytes_received: int = 0
+    errors: list[str] = Field(default_factory=list)
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+
+
+class NodeStatus(BaseModel):
+    """A node's own view: its mountpaths, what it stores, its map and its rebalance."""
+
+    id: str
+    mountpaths: list[str]
+    objects: int
+    bytes: int
+    map_version: int | None
+    rebalance: RebalanceStatus
+
+
+class Settings(BaseModel):
+    """Runtime-changeable settings: rebalance throttle and durability."""
+
+    rebalance_concurrency: int = Field(default=4, ge=1, le=64)
+    rebalance_bandwidth: int = Field(default=0, ge=0, description="bytes/s sent by rebalance, 0 = unlimited")
+    fsync: bool = False
+
+
+class SettingsUpdate(BaseModel):
+    """Body of PUT /v1/admin/settings: only the given fields change."""
+
+    rebalance_concurrency: int | None = Field(default=None, ge=1, le=64)
+    rebalance_bandwidth: int | None = Field(default=None, ge=0)
+    fsync: bool | None = None
+
+
+class CleanupRequest(BaseModel):
+    """Body of POST /v1/admin/cleanup."""
+
+    rm_user_data: bool = False
+
+
+class CleanupResult(BaseModel):
+    """What a cleanup removed."""
+
+    removed_metadata: bool
+    removed_objects: int
+
+
+class ObjectInfo(BaseModel):
+    """One entry of a bucket listing."""
+
+    name: str
+    size: int
+    checksum: str
+    version: int
+
+
+class BucketList(BaseModel):
+    """One page of a cluster-wide bucket listing; next_token is None on the last page."""
+
+    bucket: str
+    objects: list[ObjectInfo]
+    next_token: str | None = None
+
+
+class ErrorBody(BaseModel):
+    """JSON body of every 4xx/5xx answer."""
+
+    error: str
+    detail: str = ""

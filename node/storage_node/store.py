@@ -1,0 +1,466 @@
+"""Object store on the node's mountpaths: atomic writes, in-memory index, tombstones, resilver.
+
+On-disk layout (never derived from user text, so no name can escape):
+``<mountpath>/ferry/objs/<bucket>/<hh>/<digest>`` where digest = mmh3-128 of the object name; each file is
+``b"FRY1" + u32 header length + JSON header {b, n, s, c, v} + data``. Writes go to
+``<mountpath>/ferry/tmp/`` and are renamed into place, so readers see a whole object or none.
+Tombstones live in ``<state>/tombs/<bucket>/<digest>``. All index changes happen synchronously on the
+event loop, so a check-then-install is atomic with respect to every other request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+import json
+import logging
+import os
+import shutil
+import struct
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import mmh3
+
+from storage_node import clock, fileio, hrw
+
+log = logging.getLogger(__name__)
+
+MAGIC = b"FRY1"
+_HEAD = struct.Struct(">4sI")
+
+
+@dataclass(slots=True)
+class ObjMeta:
+    """One stored object: identity, size, checksum, version and the mountpath holding it."""
+
+    bucket: str
+    name: str
+    size: int
+    cksum: str
+    version: int
+    mountpath: str
+
+    def header(self) -> bytes:
+        """The file header for this object."""
+        body = json.dumps(
+            {"b": self.bucket, "n": self.name, "s": self.size, "c": self.cksum, "v": self.version},
+            separators=(",", ":"),
+            ensure_ascii=False,
+        ).encode()
+        return _HEAD.pack(MAGIC, len(body)) + body
+
+
+class Verdict(enum.StrEnum):
+    """Outcome of offering a migrating copy to the store."""
+
+    ok = "ok"
+    newer = "newer"  # the store has a newer object or tombstone: the copy is stale
+    gone = "gone"  # the bucket does not exist (any more) for this copy
+    bad = "bad"  # checksum mismatch
+
+
+def digest(name: str) -> str:
+    """File name of an object name."""
+    return bytes(mmh3.mmh3_x64_128_digest(name.encode())).hex()
+
+
+def read_header(fh: object) -> tuple[ObjMeta, int] | None:
+    """Parse the header of an open object file; (meta without mountpath, data offset) or None."""
+    read = fh.read  # type: ignore[attr-defined]
+    head = read(_HEAD.size)
+    if len(head) != _HEAD.size:
+        return None
+    magic, length = _HEAD.unpack(head)
+    if magic != MAGIC or length > 1 << 16:
+        return None
+    raw = json.loads(read(length))
+    meta = ObjMeta(raw["b"], raw["n"], raw["s"], raw["c"], raw["v"], "")
+    return meta, _HEAD.size + length
+
+
+_SMALL = 1 << 20
+_RESERVE = 4096  # header space of a streamed (large) object; names <= 1 KiB always fit
+
+
+class Tmp:
+    """An object being written: a temp file on its target mountpath plus a running checksum."""
+
+    def __init__(self, store: Store, bucket: str, name: str) -> None:
+        """Open the temp file."""
+        self.store = store
+        self.bucket = bucket
+        self.name = name
+        self.mountpath = store.proper_mountpath(bucket, name)
+        self.path = Path(self.mountpath, "ferry", "tmp", uuid.uuid4().hex)
+        self._fh = open(self.path, "wb", buffering=0)  # noqa: SIM115 - closed by finish/abort
+        self.hasher = fileio.Hasher()
+        self.size = 0
+        self._chunks: list[bytes] = []
+        self._streaming = False
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        """Append data: small objects are buffered (header and data in one write), large ones streamed."""
+        self.hasher.update(data)
+        self.size += len(data)
+        if not self._streaming:
+            if self.size <= _SMALL:
+                self._chunks.append(bytes(data))
+                return
+            self._streaming = True
+            self._fh.write(b"".join([b"\0" * _RESERVE, *self._chunks]))
+            self._chunks = []
+        self._fh.write(data)
+
+    def abort(self) -> None:
+        """Drop the temp file."""
+        with contextlib.suppress(OSError):
+            self._fh.close()
+        with contextlib.suppress(OSError):
+            self.path.unlink()
+
+    def finish(self, version: int, cksum: str) -> ObjMeta:
+        """Write the header, optionally fsync, close; the meta of the finished temp object."""
+        meta = ObjMeta(self.bucket, self.name, self.size, cksum, version, self.mountpath)
+        header = meta.header()
+        if self._streaming:
+            body = header[_HEAD.size :]
+            room = _RESERVE - _HEAD.size
+            if len(body) > room:
+                raise ValueError("object header too large")
+            os.pwrite(self._fh.fileno(), _HEAD.pack(MAGIC, room) + body + b" " * (room - len(body)), 0)
+        else:
+            self._fh.write(b"".join([header, *self._chunks]))
+            self._chunks = []
+        if self.store.fsync:
+            os.fsync(self._fh.fileno())
+        self._fh.close()
+        return meta
+
+
+class Store:
+    """Objects of every bucket on this node's mountpaths, with their index and tombstones."""
+
+    def __init__(self, mountpaths: list[str], state_dir: Path, *, fsync: bool) -> None:
+        """Bind to mountpaths and the state dir; call `load()` before use."""
+        self.mountpaths = [str(Path(mp).resolve()) for mp in mountpaths]
+        self.state_dir = state_dir
+        self.fsync = fsync
+        self._objs: dict[str, dict[str, ObjMeta]] = {}
+        self._tombs: dict[str, dict[str, int]] = {}
+        self.total_bytes = 0
+        self.total_objects = 0
+        self.moved_out = 0  # copies removed after a peer took them (listings use it to detect races)
+        self._ring = hrw.Ring(self.mountpaths)
+        self._legacy: list[str] = []
+
+    # ---- paths -------------------------------------------------------------------------------------
+
+    def proper_mountpath(self, bucket: str, name: str) -> str:
+        """The HRW mountpath of an object on this node."""
+        return self._ring.winner(f"{bucket}/{name}")
+
+    @staticmethod
+    def path_of(mountpath: str, bucket: str, name: str) -> Path:
+        """The file of an object on a mountpath."""
+        d = digest(name)
+        return Path(mountpath, "ferry", "objs", bucket, d[:2], d)
+
+    def _tomb_path(self, bucket: str, name: str) -> Path:
+        return self.state_dir / "tombs" / bucket / digest(name)
+
+    # ---- loading -----------------------------------------------------------------------------------
+
+    def load(self) -> None:
+        """Scan mountpaths (current and previously configured ones still on disk) and tombstones."""
+        for mp in self.mountpaths:
+            for sub in ("objs", "tmp", "trash"):
+                Path(mp, "ferry", sub).mkdir(parents=True, exist_ok=True)
+            shutil.rmtree(Path(mp, "ferry", "tmp"), ignore_errors=True)
+            Path(mp, "ferry", "tmp").mkdir(exist_ok=True)
+            shutil.rmtree(Path(mp, "ferry", "trash"), ignore_errors=True)
+            Path(mp, "ferry", "trash").mkdir(exist_ok=True)
+        known = fileio.read_json(self.state_dir / "mountpaths.json") or []
+        self._legacy = [
+            mp for mp in known if mp not in self.mountpaths and Path(mp, "ferry", "objs").is_dir()
+        ]
+        self._load_tombs()
+        for mp in [*self.mountpaths, *self._legacy]:
+            self._scan(mp)
+        fileio.write_json(
+            self.state_dir / "mountpaths.json", sorted({*self.mountpaths, *self._legacy}), fsync=True
+        )
+
+    def _load_tombs(self) -> None:
+        root = self.state_dir / "tombs"
+        if not root.is_dir():
+            return
+        for bdir in root.iterdir():
+            for f in bdir.iterdir():
+                raw = fileio.read_json(f)
+                if raw is None or f.name.startswith("."):
+                    continue
+                self._tombs.setdefault(bdir.name, {})[raw["n"]] = raw["v"]
+                clock.observe(raw["v"])
+
+    def _scan(self, mp: str) -> None:
+        root = Path(mp, "ferry", "objs")
+        for bdir in root.iterdir():
+            for sub in bdir.iterdir():
+                for f in sub.iterdir():
+                    self._scan_file(mp, f)
+
+    def _scan_file(self, mp: str, f: Path) -> None:
+        try:
+            with open(f, "rb") as fh:
+                parsed = read_header(fh)
+        except (OSError, ValueError):
+            parsed = None
+        if parsed is None:
+            log.warning("removing unreadable object file %s", f)
+            f.unlink(missing_ok=True)
+            return
+        meta, _ = parsed
+        meta.mountpath = mp
+        clock.observe(meta.version)
+        tomb = self._tombs.get(meta.bucket, {}).get(meta.name)
+        if tomb is not None and tomb >= meta.version:
+            f.unlink(missing_ok=True)
+            return
+        old = self.get(meta.bucket, meta.name)
+        if old is not None:
+            # duplicate (interrupted resilver): keep the newer one, or the one on its proper mountpath
+            keep_new = (meta.version, mp == self.proper_mountpath(meta.bucket, meta.name)) > (
+                old.version,
+                old.mountpath == self.proper_mountpath(old.bucket, old.name),
+            )
+            loser = old if keep_new else meta
+            self.path_of(loser.mountpath, loser.bucket, loser.name).unlink(missing_ok=True)
+            if not keep_new:
+                return
+            self._unindex(old)
+        self._index(meta)
+
+    # ---- index -------------------------------------------------------------------------------------
+
+    def _index(self, meta: ObjMeta) -> None:
+        bucket = self._objs.setdefault(meta.bucket, {})
+        old = bucket.get(meta.name)
+        if old is not None:
+            self.total_bytes -= old.size
+            self.total_objects -= 1
+        bucket[meta.name] = meta
+        self.total_bytes += meta.size
+        self.total_objects += 1
+
+    def _unindex(self, meta: ObjMeta) -> None:
+        bucket = self._objs.get(meta.bucket, {})
+        if bucket.get(meta.name) is meta:
+            del bucket[meta.name]
+            self.total_bytes -= meta.size
+            self.total_objects -= 1
+
+    def get(self, bucket: str, name: str) -> ObjMeta | None:
+        """The local object, if any."""
+        return self._objs.get(bucket, {}).get(name)
+
+    def tombstone(self, bucket: str, name: str) -> int | None:
+        """Version of the local tombstone of a deleted object, if any."""
+        return self._tombs.get(bucket, {}).get(name)
+
+    def snapshot(self) -> list[ObjMeta]:
+        """All local objects at this instant."""
+        return [m for objs in self._objs.values() for m in objs.values()]
+
+    def objects_of(self, bucket: str) -> dict[str, ObjMeta]:
+        """The local objects of one bucket (live view, do not mutate)."""
+        return self._objs.get(bucket, {})
+
+    def tombs_of(self, bucket: str) -> dict[str, int]:
+        """The local tombstones of one bucket (live view, do not mutate)."""
+        return self._tombs.get(bucket, {})
+
+    # ---- reading -----------------------------------------------------------------------------------
+
+    def open(self, meta: ObjMeta) -> tuple[int, int] | None:
+        """Open an object's file: (fd, data offset), or None if it vanished or was replaced."""
+        try:
+            fd = os.open(self.path_of(meta.mountpath, meta.bucket, meta.name), os.O_RDONLY)
+        except FileNotFoundError:
+            return None
+        head = os.pread(fd, _HEAD.size, 0)
+        magic, length = _HEAD.unpack(head)
+        if magic != MAGIC:
+            os.close(fd)
+            return None
+        return fd, _HEAD.size + length
+
+    def read_all(self, meta: ObjMeta) -> bytes | None:
+        """Whole content of a (small) object, or None if it vanished."""
+        opened = self.open(meta)
+        if opened is None:
+            return None
+        fd, offset = opened
+        try:
+            return os.pread(fd, meta.size, offset)
+        finally:
+            os.close(fd)
+
+    # ---- writing -----------------------------------------------------------------------------------
+
+    def begin(self, bucket: str, name: str) -> Tmp:
+        """Start writing an object; finish with `commit_client` / `commit_migrating` or `Tmp.abort`."""
+        return Tmp(self, bucket, name)
+
+    def _install(self, meta: ObjMeta, tmp: Tmp) -> None:
+        path = self.path_of(meta.mountpath, meta.bucket, meta.name)
+        try:
+            os.replace(tmp.path, path)
+        except FileNotFoundError:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(tmp.path, path)
+        if self.fsync:
+            fileio.fsync_dir(path.parent)
+        old = self.get(meta.bucket, meta.name)
+        if old is not None and old.mountpath != meta.mountpath:
+            self.path_of(old.mountpath, old.bucket, old.name).unlink(missing_ok=True)
+        self._index(meta)
+
+    def commit_client(self, tmp: Tmp, expected_cksum: str | None = None) -> ObjMeta:
+        """Install a client write as the newest version (it always wins); ValueError on checksum mismatch."""
+        cksum = tmp.hasher.hexdigest()
+        if expected_cksum is not None and expected_cksum != cksum:
+            tmp.abort()
+            raise ValueError("checksum mismatch")
+        meta = tmp.finish(clock.next_version(), cksum)
+        self._install(meta, tmp)
+        tomb = self.tombstone(meta.bucket, meta.name)
+        if tomb is not None and tomb < meta.version:
+            self._drop_tomb(meta.bucket, meta.name)
+        return meta
+
+    def verdict(self, bucket: str, name: str, version: int) -> Verdict:
+        """Whether a migrating copy of this version may be installed (bucket checks are the caller's)."""
+        old = self.get(bucket, name)
+        if old is not None and old.version >= version:
+            return Verdict.newer
+        tomb = self.tombstone(bucket, name)
+        if tomb is not None and tomb >= version:
+            return Verdict.newer
+        return Verdict.ok
+
+    def commit_migrating(self, tmp: Tmp, version: int, cksum: str) -> Verdict:
+        """Install a migrated copy unless it is corrupt or something newer is here."""
+        if tmp.hasher.hexdigest() != cksum:
+            tmp.abort()
+            return Verdict.bad
+        verdict = self.verdict(tmp.bucket, tmp.name, version)
+        if verdict is not Verdict.ok:
+            tmp.abort()
+            return verdict
+        clock.observe(version)
+        meta = tmp.finish(version, cksum)
+        self._install(meta, tmp)
+        return Verdict.ok
+
+    # ---- deleting ----------------------------------------------------------------------------------
+
+    def delete(self, bucket: str, name: str, version: int | None = None) -> bool:
+        """Delete an object, leaving a tombstone so no stale copy comes back; True if it was here."""
+        version = version if version is not None else clock.next_version()
+        clock.observe(version)
+        old = self.get(bucket, name)
+        if old is not None and old.version > version:
+            return True  # a newer write than this delete is here already
+        tomb = self.tombstone(bucket, name)
+        if tomb is None or tomb < version:
+            self._tombs.setdefault(bucket, {})[name] = version
+            fileio.write_json(self._tomb_path(bucket, name), {"n": name, "v": version}, fsync=self.fsync)
+        if old is None:
+            return False
+        self._unindex(old)
+        self.path_of(old.mountpath, bucket, name).unlink(missing_ok=True)
+        return True
+
+    def _drop_tomb(self, bucket: str, name: str) -> None:
+        self._tombs.get(bucket, {}).pop(name, None)
+        self._tomb_path(bucket, name).unlink(missing_ok=True)
+
+    def remove_moved(self, bucket: str, name: str, version: int) -> bool:
+        """Remove the local copy a peer now holds, only if it is still exactly that version."""
+        old = self.get(bucket, name)
+        if old is None or old.version != version:
+            return False
+        self._unindex(old)
+        self.path_of(old.mountpath, bucket, name).unlink(missing_ok=True)
+        self.moved_out += 1
+        return True
+
+    def drop_bucket(self, bucket: str) -> int:
+        """Forget a bucket: its objects and tombstones go; the number of objects removed."""
+        count = len(self._objs.pop(bucket, {}))
+        self.total_objects = sum(len(o) for o in self._objs.values())
+        self.total_bytes = sum(m.size for o in self._objs.values() for m in o.values())
+        self._tombs.pop(bucket, None)
+        for mp in [*self.mountpaths, *self._legacy]:
+            src = Path(mp, "ferry", "objs", bucket)
+            if src.is_dir():
+                dst = Path(mp, "ferry", "trash", f"{bucket}.{uuid.uuid4().hex}")
+                os.replace(src, dst)
+                shutil.rmtree(dst, ignore_errors=True)
+        shutil.rmtree(self.state_dir / "tombs" / bucket, ignore_errors=True)
+        return count
+
+    def drop_tombstones(self) -> None:
+        """Forget every tombstone (node cleanup)."""
+        self._tombs.clear()
+        shutil.rmtree(self.state_dir / "tombs", ignore_errors=True)
+
+    def drop_all(self) -> int:
+        """Remove every object from the mountpaths (decommission with user data); the count removed."""
+        count = self.total_objects
+        for bucket in list(self._objs):
+            self.drop_bucket(bucket)
+        return count
+
+    # ---- resilver ----------------------------------------------------------------------------------
+
+    def misplaced_locally(self) -> Iterator[ObjMeta]:
+        """Objects not on their proper local mountpath."""
+        for meta in self.snapshot():
+            if meta.mountpath != self.proper_mountpath(meta.bucket, meta.name):
+                yield meta
+
+    async def resilver(self) -> int:
+        """Move every object to its proper mountpath; reads keep working (the index switches atomically)."""
+        moved = 0
+        for meta in list(self.misplaced_locally()):
+            if self.get(meta.bucket, meta.name) is not meta:
+                continue
+            target = self.proper_mountpath(meta.bucket, meta.name)
+            src = self.path_of(meta.mountpath, meta.bucket, meta.name)
+            tmp = Path(target, "ferry", "tmp", uuid.uuid4().hex)
+            try:
+                os.link(src, tmp)
+            except OSError:
+                await asyncio.to_thread(shutil.copyfile, src, tmp)
+            if self.get(meta.bucket, meta.name) is not meta:
+                tmp.unlink(missing_ok=True)
+                continue
+            dst = self.path_of(target, meta.bucket, meta.name)
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(tmp, dst)
+            new = ObjMeta(meta.bucket, meta.name, meta.size, meta.cksum, meta.version, target)
+            self._index(new)
+            src.unlink(missing_ok=True)
+            moved += 1
+            await asyncio.sleep(0)
+        if self._legacy:
+            for mp in self._legacy:
+                shutil.rmtree(Path(mp, "ferry"), ignore_errors=True)
+            self._legacy = []
+            fileio.write_json(self.state_dir / "mountpaths.json", sorted(self.mountpaths), fsync=True)
+        return moved

@@ -1,0 +1,41 @@
+"""Rebalance bundle framing, parsed from arbitrarily split chunks."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+from storage_node.rebalance.streams import FrameHeader, StreamReader
+
+
+async def _chunks(data: bytes, size: int) -> AsyncIterator[bytes]:
+    for i in range(0, len(data), size):
+        yield data[i : i + size]
+
+
+async def _parse(data: bytes, size: int) -> list[tuple[FrameHeader, bytes]]:
+    reader = StreamReader(_chunks(data, size))
+    out = []
+    while (h := await reader.header()) is not None:
+        out.append((h, await reader.read_exact(h.size)))
+    return out
+
+
+def test_frames_roundtrip_for_any_chunking() -> None:
+    objs = [(f"dir/ö{i}", bytes([i]) * (i * 37)) for i in range(20)]
+    wire = b"".join(
+        FrameHeader("bk", n, len(d), "c" * 32, 1000 + i, 7).encode() + d for i, (n, d) in enumerate(objs)
+    )
+    for size in (1, 3, 64, 4096, len(wire)):
+        parsed = asyncio.run(_parse(wire, size))
+        assert [(h.name, d) for h, d in parsed] == objs
+        assert [h.version for h, _ in parsed] == list(range(1000, 1020))
+
+
+def test_truncated_bundle_raises() -> None:
+    wire = FrameHeader("bk", "n", 10, "c", 1, 1).encode() + b"12345"
+    try:
+        asyncio.run(_parse(wire, 4))
+    except EOFError:
+        return
+    raise AssertionError("expected EOFError")
