@@ -1,5 +1,5 @@
 """Entry point for ``python -m localkube``."""
 
-from localkube import cli
+from localkube.cli import main
 
-raise SystemExit(cli.main())
+raise SystemExit(main())
