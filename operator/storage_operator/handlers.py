@@ -1,0 +1,101 @@
+"""kopf glue: every event wakes the one reconcile loop of its StorageCluster; the logic lives in `reconciling`.
+
+A daemon per StorageCluster runs ``Reconciler.reconcile`` — on StorageNode and pod events at once, otherwise
+on a timer (fast while something is in progress). kopf peering pauses the daemons of standby replicas.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+import kopf
+
+from storage_operator import builders, metrics, reconciling
+from storage_operator.kube import Kube
+from storage_operator.states import ClusterState, NodeState
+
+GROUP, VERSION = builders.GROUP, builders.VERSION
+FINALIZER = "ferry.dev/finalizer"
+
+
+def _wake(memo: Any, namespace: str | None, cluster: str | None) -> None:
+    if namespace and cluster:
+        memo.wakeups.setdefault((namespace, cluster), asyncio.Event()).set()
+
+
+@kopf.on.startup()
+async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+    """Operator settings, the shared Kubernetes client, the metrics endpoint."""
+    settings.persistence.finalizer = FINALIZER
+    settings.posting.level = logging.INFO
+    settings.watching.server_timeout = 120
+    settings.watching.client_timeout = 150
+    memo.kube = Kube()
+    memo.wakeups = {}
+    metrics.serve_from_env()
+
+
+@kopf.on.cleanup()
+async def close(memo: kopf.Memo, **_: Any) -> None:
+    """Release the Kubernetes client's connections."""
+    await memo.kube.close()
+
+
+@kopf.daemon(GROUP, VERSION, "storageclusters", cancellation_timeout=10.0)
+async def cluster_loop(
+    name: str, namespace: str | None, memo: kopf.Memo, stopped: kopf.DaemonStopped, logger: kopf.Logger, **_: Any
+) -> None:
+    """The StorageCluster's reconcile loop: one pass per wake-up or timer tick, resumed after restarts."""
+    assert namespace is not None, "StorageCluster is namespaced"
+    reconciler = reconciling.Reconciler(memo.kube)
+    wakeup = memo.wakeups.setdefault((namespace, name), asyncio.Event())
+    while not stopped:
+        wakeup.clear()
+        try:
+            with metrics.RECONCILE_SECONDS.time():
+                delay = await reconciler.reconcile(namespace, name)
+        except Exception:  # a failed pass is logged, counted and retried; the loop must go on
+            metrics.RECONCILE_ERRORS.inc()
+            logger.exception("reconcile of %s/%s failed; retrying", namespace, name)
+            delay = 2.0
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(wakeup.wait(), delay)
+
+
+@kopf.on.event(GROUP, VERSION, "storagenodes")
+async def node_event(body: kopf.Body, namespace: str | None, memo: kopf.Memo, **_: Any) -> None:
+    """Any change of a StorageNode wakes its cluster's loop."""
+    _wake(memo, namespace, body.get("spec", {}).get("cluster"))
+
+
+@kopf.on.event("", "v1", "pods", labels={builders.CLUSTER_LABEL: kopf.PRESENT})
+async def pod_event(labels: kopf.Labels, namespace: str | None, memo: kopf.Memo, **_: Any) -> None:
+    """A node pod changed (started, became ready, died): wake its cluster's loop."""
+    _wake(memo, namespace, labels.get(builders.CLUSTER_LABEL))
+
+
+@kopf.on.delete(GROUP, VERSION, "storagenodes")
+async def drain_node(body: kopf.Body, namespace: str | None, memo: kopf.Memo, **_: Any) -> None:
+    """`kubectl delete storagenode`: hold the finalizer until the node is decommissioned (drained first)."""
+    cluster_name = body.get("spec", {}).get("cluster")
+    if namespace is None or not cluster_name:
+        return
+    cluster = await memo.kube.get_cluster(namespace, cluster_name)
+    if cluster is None or cluster["metadata"].get("deletionTimestamp"):
+        return
+    if cluster.get("spec", {}).get("state") == ClusterState.DECOMMISSIONED.value:
+        return
+    if body.get("status", {}).get("state") == NodeState.DECOMMISSIONED.value:
+        return
+    _wake(memo, namespace, cluster_name)
+    phase = body.get("status", {}).get("phase", "Pending")
+    raise kopf.TemporaryError(f"draining before deletion (phase {phase})", delay=1)
+
+
+@kopf.on.delete(GROUP, VERSION, "storageclusters")
+async def release_cluster(body: kopf.Body, namespace: str | None, memo: kopf.Memo, **_: Any) -> None:
+    """Deleting a StorageCluster stops its node pods and keeps every volume (data goes only by decommission)."""
+    await reconciling.release(memo.kube, dict(body))

@@ -1,0 +1,127 @@
+"""The operator's narrow Kubernetes client (lightkube, async): the few reads and writes reconciling needs."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any, cast
+
+from lightkube import ApiError, AsyncClient, codecs
+from lightkube.generic_resource import create_namespaced_resource
+from lightkube.resources.core_v1 import PersistentVolumeClaim, Pod, Secret
+from lightkube.types import PatchType
+
+from storage_operator import builders
+
+StorageNode = create_namespaced_resource(builders.GROUP, builders.VERSION, "StorageNode", "storagenodes")
+StorageCluster = create_namespaced_resource(builders.GROUP, builders.VERSION, "StorageCluster", "storageclusters")
+
+FIELD_MANAGER = "ferry-operator"
+Body = dict[str, Any]
+
+
+def _dict(obj: Any) -> Body:
+    """A lightkube object as a plain dict."""
+    return cast(Body, obj.to_dict())
+
+
+def _ignore(err: ApiError, *codes: int) -> None:
+    if err.status.code not in codes:
+        raise err
+
+
+class Kube:
+    """Reads and writes of StorageClusters, StorageNodes and the objects the operator owns."""
+
+    def __init__(self, client: AsyncClient | None = None) -> None:
+        self._client = client or AsyncClient(field_manager=FIELD_MANAGER)
+
+    async def close(self) -> None:
+        """Close the HTTP connections."""
+        await self._client.close()
+
+    async def get_cluster(self, namespace: str, name: str) -> Body | None:
+        """The StorageCluster, or None when it does not exist."""
+        try:
+            obj = await self._client.get(StorageCluster, name, namespace=namespace)
+        except ApiError as err:
+            _ignore(err, 404)
+            return None
+        return _dict(obj)
+
+    async def list_nodes(self, namespace: str, cluster: str) -> list[Body]:
+        """The StorageNodes of `cluster`, by name."""
+        nodes = [_dict(n) async for n in self._client.list(StorageNode, namespace=namespace)]
+        return sorted(
+            (n for n in nodes if n.get("spec", {}).get("cluster") == cluster), key=lambda n: n["metadata"]["name"]
+        )
+
+    async def list_pods(self, namespace: str, cluster: str) -> dict[str, Body]:
+        """The cluster's node pods, by StorageNode name."""
+        selector: dict[str, Any] = {builders.CLUSTER_LABEL: cluster}
+        pods = [_dict(p) async for p in self._client.list(Pod, namespace=namespace, labels=selector)]
+        return {p["metadata"]["labels"][builders.NODE_LABEL]: p for p in pods}
+
+    async def list_pvcs(self, namespace: str, cluster: str) -> dict[str, Body]:
+        """The cluster's node volume claims, by StorageNode name."""
+        selector: dict[str, Any] = {builders.CLUSTER_LABEL: cluster}
+        claims = [
+            _dict(c) async for c in self._client.list(PersistentVolumeClaim, namespace=namespace, labels=selector)
+        ]
+        return {c["metadata"]["labels"][builders.NODE_LABEL]: c for c in claims}
+
+    async def create(self, manifest: Body) -> None:
+        """Create an object from its manifest; one that already exists is left as it is."""
+        try:
+            await self._client.create(codecs.from_dict(manifest))
+        except ApiError as err:
+            _ignore(err, 409)
+
+    async def delete_pod(self, namespace: str, name: str) -> None:
+        """Delete a pod (graceful); a missing one is fine."""
+        try:
+            await self._client.delete(Pod, name, namespace=namespace)
+        except ApiError as err:
+            _ignore(err, 404)
+
+    async def delete_pvc(self, namespace: str, name: str) -> None:
+        """Delete a volume claim (the provisioner removes its data); a missing one is fine."""
+        try:
+            await self._client.delete(PersistentVolumeClaim, name, namespace=namespace)
+        except ApiError as err:
+            _ignore(err, 404)
+
+    async def orphan_pvc(self, namespace: str, name: str) -> None:
+        """Drop the claim's owner references so deleting its StorageNode never deletes the data."""
+        patch = {"metadata": {"ownerReferences": None}}
+        try:
+            await self._client.patch(
+                PersistentVolumeClaim, name, patch, namespace=namespace, patch_type=PatchType.MERGE
+            )
+        except ApiError as err:
+            _ignore(err, 404)
+
+    async def patch_node_status(self, namespace: str, name: str, status: Body) -> None:
+        """Merge `status` into a StorageNode's status subresource."""
+        await self._patch_status(StorageNode, namespace, name, status)
+
+    async def patch_cluster_status(self, namespace: str, name: str, status: Body) -> None:
+        """Merge `status` into a StorageCluster's status subresource."""
+        await self._patch_status(StorageCluster, namespace, name, status)
+
+    async def _patch_status(self, res: Any, namespace: str, name: str, status: Body) -> None:
+        try:
+            await self._client.patch(
+                res.Status, name, {"status": status}, namespace=namespace, patch_type=PatchType.MERGE
+            )
+        except ApiError as err:
+            _ignore(err, 404)
+
+    async def secret_value(self, namespace: str, name: str, key: str) -> str | None:
+        """A Secret's value under `key` (decoded), None when the Secret or key is missing."""
+        try:
+            secret = await self._client.get(Secret, name, namespace=namespace)
+        except ApiError as err:
+            _ignore(err, 404)
+            return None
+        data = secret.data or {}
+        return base64.b64decode(data[key]).decode() if key in data else None

@@ -1,0 +1,83 @@
+"""Cluster-map evolution and its form in the StorageCluster status (pure): every change is a new version."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from storage_node.schemas import ClusterMap, NodeEntry, NodeFlag, rebalance_id, rebalance_number
+
+
+def from_status(raw: Mapping[str, Any] | None) -> ClusterMap | None:
+    """The authoritative map as stored in `status.map` (camelCase), or None before the first one."""
+    if not raw or not raw.get("version"):
+        return None
+    nodes = {
+        n["id"]: NodeEntry(id=n["id"], url=n["url"], flags=[NodeFlag(f) for f in n.get("flags", [])])
+        for n in raw.get("nodes", [])
+    }
+    return ClusterMap(version=int(raw["version"]), rebalance_id=raw.get("rebalanceId"), nodes=nodes)
+
+
+def to_status(smap: ClusterMap | None) -> dict[str, Any] | None:
+    """The map in the form kept in `status.map` (a list of nodes, sorted, readable with kubectl)."""
+    if smap is None:
+        return None
+    return {
+        "version": smap.version,
+        "rebalanceId": smap.rebalance_id,
+        "nodes": [
+            {"id": n.id, "url": n.url, "flags": [f.value for f in n.flags]}
+            for n in sorted(smap.nodes.values(), key=lambda e: e.id)
+        ],
+    }
+
+
+def _next(smap: ClusterMap | None, nodes: dict[str, NodeEntry], *, rebalance: bool) -> ClusterMap:
+    version = 1 if smap is None else smap.version + 1
+    current = None if smap is None else smap.rebalance_id
+    rid = rebalance_id(rebalance_number(current) + 1) if rebalance else current
+    return ClusterMap(version=version, rebalance_id=rid, nodes=nodes)
+
+
+def with_node(
+    smap: ClusterMap | None, node_id: str, url: str, flags: tuple[NodeFlag, ...], *, rebalance: bool
+) -> ClusterMap:
+    """A new version with `node_id` added or its flags replaced; a new rebalance id when asked."""
+    nodes = dict(smap.nodes) if smap is not None else {}
+    nodes[node_id] = NodeEntry(id=node_id, url=url, flags=list(flags))
+    return _next(smap, nodes, rebalance=rebalance)
+
+
+def with_nodes(smap: ClusterMap | None, entries: list[NodeEntry]) -> ClusterMap:
+    """A new version with several nodes added at once and no rebalance (forming a cluster: no data yet)."""
+    nodes = dict(smap.nodes) if smap is not None else {}
+    nodes.update({e.id: e for e in entries})
+    return _next(smap, nodes, rebalance=False)
+
+
+def without_node(smap: ClusterMap, node_id: str) -> ClusterMap:
+    """A new version without `node_id`, same rebalance id (its data already moved, or removal is forced)."""
+    nodes = {k: v for k, v in smap.nodes.items() if k != node_id}
+    return _next(smap, nodes, rebalance=False)
+
+
+def with_rebalance(smap: ClusterMap) -> ClusterMap:
+    """A new version with the same nodes and a new rebalance id (restarts an aborted or failed rebalance)."""
+    return _next(smap, dict(smap.nodes), rebalance=True)
+
+
+def with_addresses(smap: ClusterMap, urls: Mapping[str, str]) -> ClusterMap:
+    """A new version when a member's address changed (pod re-created elsewhere); the same map otherwise."""
+    changed = {k: url for k, url in urls.items() if k in smap.nodes and smap.nodes[k].url != url}
+    if not changed:
+        return smap
+    nodes = {k: v.model_copy(update={"url": changed[k]}) if k in changed else v for k, v in smap.nodes.items()}
+    return _next(smap, nodes, rebalance=False)
+
+
+def flags_of(smap: ClusterMap | None, node_id: str) -> tuple[NodeFlag, ...] | None:
+    """The node's flags in the map, None when it is not a member."""
+    if smap is None or node_id not in smap.nodes:
+        return None
+    return tuple(smap.nodes[node_id].flags)

@@ -1,0 +1,73 @@
+"""The operator's narrow client of the storage nodes: fan-out of admin calls with a token from the cluster key."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from typing import TypeVar
+
+from storage_node import auth
+from storage_node.client import NodeClient, NodeError
+from storage_node.schemas import ClusterMap, NodeStatus, SettingsUpdate
+
+T = TypeVar("T")
+STATUS_TIMEOUT = 3.0
+CALL_TIMEOUT = 30.0
+log = logging.getLogger(__name__)
+
+
+class Fleet:
+    """Admin calls to the nodes of one cluster; each node has its own client (keep-alive connections)."""
+
+    def __init__(self, key: str | None) -> None:
+        self._token = None if key is None else auth.issue_token(key, subject="ferry-operator", ttl_s=600)
+        self._clients: dict[str, NodeClient] = {}
+
+    def _client(self, url: str) -> NodeClient:
+        if url not in self._clients:
+            self._clients[url] = NodeClient(url, token=self._token, timeout=CALL_TIMEOUT)
+        return self._clients[url]
+
+    async def close(self) -> None:
+        """Close every connection."""
+        await asyncio.gather(*(c.aclose() for c in self._clients.values()))
+        self._clients.clear()
+
+    async def _each(
+        self, urls: Mapping[str, str], call: Callable[[NodeClient], Awaitable[T]], timeout: float
+    ) -> dict[str, T | Exception]:
+        async def one(url: str) -> T | Exception:
+            try:
+                return await asyncio.wait_for(call(self._client(url)), timeout)
+            except (NodeError, TimeoutError) as err:
+                return err
+
+        names = list(urls)
+        results = await asyncio.gather(*(one(urls[n]) for n in names))
+        return dict(zip(names, results, strict=True))
+
+    async def statuses(self, urls: Mapping[str, str]) -> dict[str, NodeStatus]:
+        """The status of every node that answers (the others are left out)."""
+        results = await self._each(urls, lambda c: c.status(), STATUS_TIMEOUT)
+        out: dict[str, NodeStatus] = {}
+        for node, res in results.items():
+            if isinstance(res, Exception):
+                log.debug("node %s did not answer: %s", node, res)
+            else:
+                out[node] = res
+        return out
+
+    async def install_map(self, urls: Mapping[str, str], smap: ClusterMap) -> dict[str, str]:
+        """Install `smap` on the nodes; returns the failures by node (a node with a newer map counts as done)."""
+        results = await self._each(urls, lambda c: c.install_map(smap), CALL_TIMEOUT)
+        return {n: str(r) for n, r in results.items() if isinstance(r, Exception)}
+
+    async def update_settings(self, urls: Mapping[str, str], update: SettingsUpdate) -> dict[str, str]:
+        """Change the throttle on the nodes; returns the failures by node."""
+        results = await self._each(urls, lambda c: c.update_settings(update), CALL_TIMEOUT)
+        return {n: str(r) for n, r in results.items() if isinstance(r, Exception)}
+
+    async def cleanup(self, url: str, *, rm_user_data: bool) -> None:
+        """Decommission cleanup of one node (metadata, and user data when asked); raises NodeError."""
+        await asyncio.wait_for(self._client(url).cleanup(rm_user_data=rm_user_data), CALL_TIMEOUT)

@@ -1,0 +1,90 @@
+"""Lifecycle states, phases and condition vocabulary shared by the operator's modules (pure)."""
+
+from enum import StrEnum
+
+
+class NodeState(StrEnum):
+    """A StorageNode's lifecycle state (`spec.state` is the desired one, `status.state` the effective one)."""
+
+    ONLINE = "online"
+    MAINTENANCE = "maintenance"
+    SHUTDOWN = "shutdown"
+    DECOMMISSIONED = "decommissioned"
+
+
+class ClusterState(StrEnum):
+    """A StorageCluster's cluster-wide state."""
+
+    ONLINE = "online"
+    SHUTDOWN = "shutdown"
+    DECOMMISSIONED = "decommissioned"
+
+
+class NodePhase(StrEnum):
+    """What the operator is doing with a node right now (`status.phase`)."""
+
+    PENDING = "Pending"
+    WAITING = "Waiting"
+    JOINING = "Joining"
+    RESTARTING = "Restarting"
+    PUBLISHING = "Publishing"
+    REBALANCING = "Rebalancing"
+    CLEANING_UP = "CleaningUp"
+    STOPPING = "Stopping"
+    READY = "Ready"
+    SHUT_DOWN = "ShutDown"
+    DECOMMISSIONED = "Decommissioned"
+    CLUSTER_DOWN = "ClusterShutDown"
+
+
+class ClusterPhase(StrEnum):
+    """The cluster's phase (`status.phase`)."""
+
+    FORMING = "Forming"
+    READY = "Ready"
+    TRANSITIONING = "Transitioning"
+    REBALANCING = "Rebalancing"
+    SHUTTING_DOWN = "ShuttingDown"
+    SHUT_DOWN = "ShutDown"
+    DECOMMISSIONING = "Decommissioning"
+    DECOMMISSIONED = "Decommissioned"
+
+
+class RebalanceState(StrEnum):
+    """State of a global rebalance as the operator tracks it in the StorageCluster status."""
+
+    RUNNING = "Running"
+    COMPLETED = "Completed"
+    SUPERSEDED = "Superseded"
+
+
+class ConditionType(StrEnum):
+    """Condition types on StorageNode and StorageCluster."""
+
+    READY = "Ready"
+    PROGRESSING = "Progressing"
+    DEGRADED = "Degraded"
+    REBALANCE_SKIPPED = "RebalanceSkipped"
+
+
+class Reason(StrEnum):
+    """Machine-readable condition reasons (CamelCase, as Kubernetes conventions want)."""
+
+    STATE_REACHED = "StateReached"
+    TRANSITION_IN_PROGRESS = "TransitionInProgress"
+    WAITING_FOR_TURN = "WaitingForTurn"
+    WAITING_FOR_POD = "WaitingForPod"
+    WAITING_FOR_CLUSTER = "WaitingForCluster"
+    IDLE = "Idle"
+    REBALANCING = "Rebalancing"
+    REBALANCE_STALLED = "RebalanceStalled"
+    REBALANCE_FAILED = "RebalanceFailed"
+    NODE_UNREACHABLE = "NodeUnreachable"
+    POD_NOT_READY = "PodNotReady"
+    CLUSTER_NOT_FOUND = "ClusterNotFound"
+    CLUSTER_SHUT_DOWN = "ClusterShutDown"
+    CLUSTER_DECOMMISSIONED = "ClusterDecommissioned"
+    HEALTHY = "Healthy"
+    SKIPPED_BY_REQUEST = "SkippedByRequest"
+    DISABLED_FOR_CLUSTER = "RebalanceDisabled"
+    FORCED_REMOVAL = "ForcedRemoval"

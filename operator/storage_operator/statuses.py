@@ -1,0 +1,125 @@
+"""What users read: a StorageNode's phase and conditions, and the StorageCluster's summary (pure)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+
+from storage_operator import lifecycle
+from storage_operator.conditions import Condition
+from storage_operator.lifecycle import Action
+from storage_operator.states import ClusterPhase, ConditionType, NodePhase, NodeState, Reason
+
+PHASE_OF_STEP: dict[Action, NodePhase] = {
+    Action.PUBLISH: NodePhase.PUBLISHING,
+    Action.AWAIT_REBALANCE: NodePhase.REBALANCING,
+    Action.CLEANUP: NodePhase.CLEANING_UP,
+    Action.REMOVE_FROM_MAP: NodePhase.CLEANING_UP,
+}
+
+
+@dataclass(frozen=True)
+class NodeSituation:
+    """One node as the reconciler sees it at the end of a pass."""
+
+    view: lifecycle.NodeView
+    step: lifecycle.Step
+    is_turn: bool  # its transition is the one being carried out
+    waiting_for: str  # what it waits for when it is not its turn ("" otherwise)
+    pod_exists: bool
+    pod_ready: bool
+    pod_wanted: bool
+    cluster_online: bool
+    rebalance_id: str | None
+    percent: int | None
+    stalled_since: str | None
+    skip_note: str  # why data is not migrated for this node ("" when it is)
+
+
+def node_phase(s: NodeSituation) -> NodePhase:
+    """The phase column of `kubectl get storagenodes`."""
+    if not s.cluster_online:
+        return NodePhase.CLUSTER_DOWN
+    if s.step.action is Action.NOTHING:
+        if s.view.desired is NodeState.SHUTDOWN:
+            return NodePhase.STOPPING if s.pod_exists else NodePhase.SHUT_DOWN
+        if s.view.desired is NodeState.DECOMMISSIONED:
+            return NodePhase.DECOMMISSIONED
+        return NodePhase.READY if s.pod_ready else NodePhase.PENDING
+    if not s.is_turn:
+        return NodePhase.WAITING
+    if s.step.action is Action.START_POD:
+        if s.view.effective is None:
+            return NodePhase.JOINING
+        return NodePhase.RESTARTING if s.view.effective is NodeState.SHUTDOWN else NodePhase.PENDING
+    if s.step.action is Action.FINISH:
+        return NodePhase.STOPPING
+    return PHASE_OF_STEP.get(s.step.action, NodePhase.PENDING)
+
+
+def _describe(s: NodeSituation) -> str:
+    op = lifecycle.operation(s.view.effective, s.view.desired)
+    step = s.step.action.value
+    if s.step.action is Action.AWAIT_REBALANCE and s.rebalance_id:
+        pct = "" if s.percent is None else f" at {s.percent}%"
+        return f"{op}: global rebalance {s.rebalance_id} running{pct}"
+    return f"{op}: {step}"
+
+
+def node_conditions(s: NodeSituation) -> list[Condition]:
+    """Ready, Progressing, Degraded (and RebalanceSkipped when data is not migrated) for one node."""
+    done = s.step.action is Action.NOTHING
+    pod_settled = s.pod_ready if s.pod_wanted else not s.pod_exists
+    if not s.cluster_online:
+        ready = Condition(ConditionType.READY, False, Reason.CLUSTER_SHUT_DOWN, "the storage cluster is not online")
+    elif done and pod_settled:
+        ready = Condition(ConditionType.READY, True, Reason.STATE_REACHED, f"node is {s.view.desired.value}")
+    elif done:
+        reason = Reason.POD_NOT_READY if s.pod_wanted else Reason.TRANSITION_IN_PROGRESS
+        msg = "waiting for the node pod to be ready" if s.pod_wanted else "waiting for the node pod to go away"
+        ready = Condition(ConditionType.READY, False, reason, msg)
+    elif s.is_turn:
+        ready = Condition(ConditionType.READY, False, Reason.TRANSITION_IN_PROGRESS, _describe(s))
+    else:
+        ready = Condition(ConditionType.READY, False, Reason.WAITING_FOR_TURN, s.waiting_for)
+
+    if done or not s.cluster_online:
+        progressing = Condition(ConditionType.PROGRESSING, False, Reason.IDLE, "no transition in progress")
+    elif s.is_turn:
+        reason = Reason.REBALANCING if s.step.action is Action.AWAIT_REBALANCE else Reason.TRANSITION_IN_PROGRESS
+        progressing = Condition(ConditionType.PROGRESSING, True, reason, _describe(s))
+    else:
+        progressing = Condition(ConditionType.PROGRESSING, False, Reason.WAITING_FOR_TURN, s.waiting_for)
+
+    if s.is_turn and s.stalled_since:
+        degraded = Condition(
+            ConditionType.DEGRADED,
+            True,
+            Reason.REBALANCE_STALLED,
+            f"global rebalance {s.rebalance_id} has made no progress since {s.stalled_since}",
+        )
+    elif s.cluster_online and s.pod_wanted and s.pod_exists and not s.pod_ready and done:
+        degraded = Condition(ConditionType.DEGRADED, True, Reason.POD_NOT_READY, "the node pod is not ready")
+    else:
+        degraded = Condition(ConditionType.DEGRADED, False, Reason.HEALTHY, "")
+    out = [ready, progressing, degraded]
+    if s.skip_note:
+        out.append(Condition(ConditionType.REBALANCE_SKIPPED, True, Reason.SKIPPED_BY_REQUEST, s.skip_note))
+    return out
+
+
+def node_counts(effective: list[NodeState | None]) -> dict[str, int]:
+    """How many nodes are in each effective state (for the cluster's printer columns)."""
+    counts = Counter(e.value for e in effective if e is not None)
+    return {state.value: counts.get(state.value, 0) for state in NodeState}
+
+
+def cluster_phase(*, online: bool, formed: bool, transition: bool, rebalancing: bool) -> ClusterPhase:
+    """The cluster's phase while it is online."""
+    if not online:
+        return ClusterPhase.SHUT_DOWN
+    if not formed:
+        return ClusterPhase.FORMING
+    if rebalancing:
+        return ClusterPhase.REBALANCING
+    return ClusterPhase.TRANSITIONING if transition else ClusterPhase.READY
