@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 import uuid
+from typing import Any
 
 import httpx
 from lightkube import Client
@@ -20,11 +21,12 @@ def _url(address: str) -> str:
 def main() -> int:
     """Check the cluster named by FERRY_CLUSTER in FERRY_NAMESPACE; print what was checked; exit 1 on failure."""
     namespace, cluster = os.environ["FERRY_NAMESPACE"], os.environ["FERRY_CLUSTER"]
-    nodes = [n for n in Client().list(StorageNode, namespace=namespace) if n.spec.get("cluster") == cluster]
+    bodies: list[dict[str, Any]] = [dict(n) for n in Client().list(StorageNode, namespace=namespace)]
+    nodes = [b for b in bodies if b.get("spec", {}).get("cluster") == cluster]
     online = sorted(
-        (n.metadata.name, _url(n.status["address"]))
-        for n in nodes
-        if (n.status or {}).get("state") == "online" and (n.status or {}).get("address")
+        (str(b["metadata"]["name"]), _url(str(b["status"]["address"])))
+        for b in nodes
+        if (b.get("status") or {}).get("state") == "online" and (b.get("status") or {}).get("address")
     )
     if not online:
         print(f"FAIL: StorageCluster {namespace}/{cluster} has no online StorageNode with an address")
@@ -52,7 +54,7 @@ def main() -> int:
     if failures:
         print("FAIL:", "; ".join(failures))
         return 1
-    print(f"OK: {len(online)} online node(s) of {namespace}/{cluster} ready; an object wrote and read back through each")
+    print(f"OK: {len(online)} online node(s) of {namespace}/{cluster} ready; a written object read back from each")
     return 0
 
 
