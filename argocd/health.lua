@@ -74,21 +74,24 @@ end
 if ready.status == "True" then
   hs.status = "Healthy"
   hs.message = text(ready, "Ready")
-  if status.state ~= nil then
-    hs.message = status.state .. ": " .. hs.message
-  end
   return hs
 end
-if ready.reason == "ClusterShutDown" then
+-- not Ready: shut down on purpose, a terminal state reached, on its way, or broken
+if ready.reason == "ClusterShutDown" or (ready.reason == "StateReached" and status.state == "shutdown") then
   hs.status = "Suspended"
   hs.message = text(ready, "The storage cluster is shut down")
   return hs
 end
-if ready.status == "False" and not pending[ready.reason or ""] then
-  hs.status = "Degraded"
-  hs.message = text(ready, "Not ready")
+if ready.reason == "StateReached" then
+  hs.status = "Healthy"
+  hs.message = text(ready, "State reached")
   return hs
 end
-hs.status = "Progressing"
-hs.message = text(ready, "Not ready yet")
+if pending[ready.reason or ""] then
+  hs.status = "Progressing"
+  hs.message = text(ready, "Not ready yet")
+  return hs
+end
+hs.status = "Degraded"
+hs.message = text(ready, "Not ready")
 return hs
