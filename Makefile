@@ -41,3 +41,48 @@ bench: $(STAMP) kube
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+
+# ---------------------------------------------------------------------------------------------------
+# kind workflow (needs Docker and kind; not what CI runs here). Everything below is about kind only.
+#   make kind-up       a kind cluster from hack/kind/cluster.yaml, kubeconfig in $(KIND_KUBECONFIG)
+#   make image         the one Ferry image ($(IMAGE)) from the Dockerfile
+#   make kind-load     build it and load it into the kind nodes
+#   make kind-deploy   install/upgrade the chart (operator + CRDs) into namespace ferry-system
+#   make kind-e2e      the same e2e suite, pointed at the kind cluster by FERRY_E2E_KUBECONFIG
+#   make kind-down     delete the kind cluster
+# helm defaults to the pinned build (hack/kube/build.sh); `make kind-deploy HELM=helm` uses one on PATH.
+KIND ?= kind
+DOCKER ?= docker
+KIND_CLUSTER ?= ferry
+KIND_KUBECONFIG ?= $(CURDIR)/.dev/kind/kubeconfig
+KIND_NODE_IMAGE ?=
+IMAGE_REPOSITORY ?= ferry
+IMAGE_TAG ?= dev
+IMAGE := $(IMAGE_REPOSITORY):$(IMAGE_TAG)
+HELM ?= $(shell hack/kube/build.sh 2>/dev/null | tail -n 1)/helm
+
+.PHONY: kind-up kind-down image kind-load kind-deploy kind-e2e
+
+kind-up:
+	@mkdir -p $(dir $(KIND_KUBECONFIG))
+	$(KIND) get clusters | grep -qx '$(KIND_CLUSTER)' || $(KIND) create cluster --name $(KIND_CLUSTER) \
+		--config hack/kind/cluster.yaml --kubeconfig $(KIND_KUBECONFIG) --wait 180s \
+		$(if $(KIND_NODE_IMAGE),--image $(KIND_NODE_IMAGE))
+	$(KIND) export kubeconfig --name $(KIND_CLUSTER) --kubeconfig $(KIND_KUBECONFIG)
+
+image:
+	$(DOCKER) build --tag $(IMAGE) .
+
+kind-load: image
+	$(KIND) load docker-image $(IMAGE) --name $(KIND_CLUSTER)
+
+kind-deploy: kind-load
+	$(HELM) upgrade --install ferry charts/ferry --kubeconfig $(KIND_KUBECONFIG) \
+		--namespace ferry-system --create-namespace \
+		--set image.repository=$(IMAGE_REPOSITORY) --set image.tag=$(IMAGE_TAG) --wait --timeout 5m
+
+kind-e2e: $(STAMP) kind-deploy
+	FERRY_E2E_KUBECONFIG=$(KIND_KUBECONFIG) $(BIN)/pytest tests/e2e
+
+kind-down:
+	$(KIND) delete cluster --name $(KIND_CLUSTER)
