@@ -32,7 +32,7 @@ def main() -> int:
         print(f"FAIL: StorageCluster {namespace}/{cluster} has no online StorageNode with an address")
         return 1
     failures: list[str] = []
-    with httpx.Client(timeout=10.0) as http:
+    with httpx.Client(timeout=10.0, follow_redirects=True) as http:
         for name, url in online:
             ready = http.get(f"{url}/health/ready")
             print(f"node {name} at {url}: /health/ready -> {ready.status_code}")
