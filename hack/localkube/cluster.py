@@ -154,9 +154,7 @@ class Cluster:
 
         Returns the pids of stragglers that had to be swept by their environment marker.
         """
-        extras = sorted(
-            p for p in self.layout.pids.glob("*.pid") if p.stem not in (*controlplane.COMPONENTS,)
-        )
+        extras = sorted(p for p in self.layout.pids.glob("*.pid") if p.stem not in (*controlplane.COMPONENTS,))
         for pid_file in extras:  # the runner first (it stops its pods), then operator and friends
             processes.stop_pid_file(pid_file, grace=15.0)
         for pid_file in sorted((self.layout.runner / "pids").glob("*.pid")):
@@ -212,6 +210,15 @@ class Cluster:
             timeout=timeout,
         )
 
+    def apply(self, manifest: str, *, namespace: str | None = None) -> subprocess.CompletedProcess[str]:
+        """``kubectl apply -f -`` of a YAML manifest (as admin)."""
+        ns = [f"--namespace={namespace}"] if namespace else []
+        return self.kubectl("apply", *ns, "-f", "-", input=manifest)
+
+    def get_json(self, *args: str, user: str | None = None) -> Any:
+        """``kubectl get <args> -o json``, parsed."""
+        return json.loads(self.kubectl("get", *args, "-o", "json", user=user).stdout)
+
     def mint_user(self, name: str, groups: Sequence[str] = ()) -> Path:
         """Write (once) a kubeconfig for user ``name`` in ``groups`` (client-certificate authentication)."""
         ca = pki.ensure_ca(self.layout.pki)
@@ -226,9 +233,7 @@ class Cluster:
         tmp.replace(self.layout.info)
 
 
-def _wait(
-    cond: Callable[[], bool], deadline: float, message: str, check: Callable[[], bool] | None = None
-) -> None:
+def _wait(cond: Callable[[], bool], deadline: float, message: str, check: Callable[[], bool] | None = None) -> None:
     while time.monotonic() < deadline:
         if cond():
             return

@@ -120,9 +120,7 @@ def _argv(name: str, bin_dir: Path, layout: Layout, address: str, creds: Credent
         ]
     if name in ("kube-controller-manager", "kube-scheduler"):
         own = kc / f"{name}.yaml"
-        port = (
-            network.CONTROLLER_MANAGER_PORT if name == "kube-controller-manager" else network.SCHEDULER_PORT
-        )
+        port = network.CONTROLLER_MANAGER_PORT if name == "kube-controller-manager" else network.SCHEDULER_PORT
         argv = [
             str(bin_dir / name),
             f"--kubeconfig={own}",

@@ -14,17 +14,13 @@ def _b64(path: Path) -> str:
     return base64.b64encode(path.read_bytes()).decode()
 
 
-def write(
-    path: Path, *, server: str, ca: Path, user: str, client: pki.KeyPair, cluster: str = "localkube"
-) -> Path:
+def write(path: Path, *, server: str, ca: Path, user: str, client: pki.KeyPair, cluster: str = "localkube") -> Path:
     """Write a kubeconfig for ``user`` authenticating with the client certificate ``client``."""
     context = f"{user}@{cluster}"
     doc = {
         "apiVersion": "v1",
         "kind": "Config",
-        "clusters": [
-            {"name": cluster, "cluster": {"server": server, "certificate-authority-data": _b64(ca)}}
-        ],
+        "clusters": [{"name": cluster, "cluster": {"server": server, "certificate-authority-data": _b64(ca)}}],
         "users": [
             {
                 "name": user,
@@ -34,9 +30,7 @@ def write(
                 },
             }
         ],
-        "contexts": [
-            {"name": context, "context": {"cluster": cluster, "user": user, "namespace": "default"}}
-        ],
+        "contexts": [{"name": context, "context": {"cluster": cluster, "user": user, "namespace": "default"}}],
         "current-context": context,
     }
     path.parent.mkdir(parents=True, exist_ok=True)

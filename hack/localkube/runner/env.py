@@ -64,9 +64,7 @@ async def build(
     for src in container.envFrom or []:
         prefix = src.prefix or ""
         if src.configMapRef is not None:
-            data = await refs.source_data(
-                client, ns, "configmap", src.configMapRef.name, src.configMapRef.optional
-            )
+            data = await refs.source_data(client, ns, "configmap", src.configMapRef.name, src.configMapRef.optional)
         elif src.secretRef is not None:
             data = await refs.source_data(client, ns, "secret", src.secretRef.name, src.secretRef.optional)
         else:

@@ -104,9 +104,7 @@ async def register(client: AsyncClient, name: str, address: str, port: int) -> N
 
 async def beat(client: AsyncClient, name: str, address: str, port: int) -> None:
     """One heartbeat: node status conditions and the node Lease."""
-    await client.patch(
-        Node.Status, name, {"status": _status(name, address, port)}, patch_type=PatchType.STRATEGIC
-    )
+    await client.patch(Node.Status, name, {"status": _status(name, address, port)}, patch_type=PatchType.STRATEGIC)
     renew = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     lease = {
         "apiVersion": "coordination.k8s.io/v1",

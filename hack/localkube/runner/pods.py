@@ -123,9 +123,7 @@ class PodWorker:
     @property
     def terminating(self) -> bool:
         """Whether the pod is being deleted."""
-        return self.gone or (
-            self.pod.metadata is not None and self.pod.metadata.deletionTimestamp is not None
-        )
+        return self.gone or (self.pod.metadata is not None and self.pod.metadata.deletionTimestamp is not None)
 
     @property
     def restart_policy(self) -> str:
@@ -205,9 +203,7 @@ class PodWorker:
                 vols = await volumes.prepare(self.ctx.client, self.pod, self.dir, self.ip, self.host_ip)
                 for r in self.inits + self.mains:
                     start = env.base(self.name, self.ctx.address, self.ctx.marker)
-                    self.envs[r.name] = await env.build(
-                        self.ctx.client, self.pod, r.spec, start, self.ip, self.host_ip
-                    )
+                    self.envs[r.name] = await env.build(self.ctx.client, self.pod, r.spec, start, self.ip, self.host_ip)
                     self.mounts[r.name] = volumes.mounts(r.spec, vols)
                 return True
             except refs.ConfigError as e:
@@ -335,9 +331,7 @@ class PodWorker:
 
     async def _kill_unhealthy(self, r: Run, kind: str) -> None:
         assert r.proc is not None
-        log.info(
-            "pod %s/%s container %s failed its %s probe; killing it", self.namespace, self.name, r.name, kind
-        )
+        log.info("pod %s/%s container %s failed its %s probe; killing it", self.namespace, self.name, r.name, kind)
         grace = r.spec.livenessProbe.terminationGracePeriodSeconds if r.spec.livenessProbe else None
         await r.proc.terminate(float(grace if grace is not None else self._grace()))
 

@@ -102,12 +102,7 @@ async def watch_volumes(client: AsyncClient, root: Path) -> None:
                 ann = (pv.metadata.annotations if pv.metadata else None) or {}
                 released = pv.status is not None and pv.status.phase in ("Released", "Failed")
                 policy = pv.spec.persistentVolumeReclaimPolicy if pv.spec else None
-                if (
-                    op != "DELETED"
-                    and released
-                    and policy == "Delete"
-                    and ann.get(_ANN_PROVISIONED_BY) == PROVISIONER
-                ):
+                if op != "DELETED" and released and policy == "Delete" and ann.get(_ANN_PROVISIONED_BY) == PROVISIONER:
                     await reclaim(client, root, pv)
         except Exception as e:
             log.warning("volume watch failed (%s); retrying", e)

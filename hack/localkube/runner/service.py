@@ -27,9 +27,7 @@ async def watch_pods(ctx: Context, node: str) -> None:
     """Start, update and retire pod workers from the watch of pods bound to ``node``."""
     while True:
         try:
-            stream = ctx.client.watch(
-                Pod, namespace="*", fields={"spec.nodeName": node}, on_error=on_error_retry
-            )
+            stream = ctx.client.watch(Pod, namespace="*", fields={"spec.nodeName": node}, on_error=on_error_retry)
             async for op, pod in stream:
                 uid = pod.metadata.uid if pod.metadata else None
                 if not uid:
@@ -64,20 +62,12 @@ async def run(root: Path, node_count: int) -> None:
     layout = Layout(root)
     info = json.loads(layout.info.read_text())
     address = str(info["address"])
-    client = AsyncClient(
-        KubeConfig.from_file(layout.component_kubeconfigs / "runner.yaml"), field_manager="localkube"
-    )
+    client = AsyncClient(KubeConfig.from_file(layout.component_kubeconfigs / "runner.yaml"), field_manager="localkube")
     ca = pki.ensure_ca(layout.pki)
-    serving = pki.issue(
-        ca, layout.pki, f"kubelet-{address}", cn="localkube-kubelet", ips=[address], dns=["localhost"]
-    )
+    serving = pki.issue(ca, layout.pki, f"kubelet-{address}", cn="localkube-kubelet", ips=[address], dns=["localhost"])
     async with httpx.AsyncClient(verify=False) as http:
-        ctx = Context(
-            client, layout, address, Allocator(network.slot_of(address), layout.runner / "ips.json"), http
-        )
-        server = logs_server.serve(
-            address, network.KUBELET_PORT, serving.cert, serving.key, ca.cert, _lookup(ctx)
-        )
+        ctx = Context(client, layout, address, Allocator(network.slot_of(address), layout.runner / "ips.json"), http)
+        server = logs_server.serve(address, network.KUBELET_PORT, serving.cert, serving.key, ca.cert, _lookup(ctx))
         names = [f"local-{i + 1}" for i in range(node_count)]
         for name in names:
             await nodes.register(client, name, address, network.KUBELET_PORT)

@@ -1,0 +1,64 @@
+"""End-to-end fixtures: a real local Kubernetes control plane and pod runner for the test session.
+
+Fixture ``kube`` (session scope) — a :class:`localkube.cluster.Cluster` in a fresh temporary state dir,
+started from the cached binaries (``hack/kube/build.sh``), with the CRDs of ``crds/*.yaml`` installed and
+Established. It is stopped at the end of the session, and the session fails if any process it started
+(control plane, pod runner, pods) is still alive. Its stable interface:
+
+- ``kube.kubeconfig`` — ``Path`` of the admin kubeconfig (user ``ferry-admin``, group ``system:masters``)
+- ``kube.env`` — ``dict``: ``os.environ`` + ``KUBECONFIG`` + the bin dir first on ``PATH`` (for subprocesses)
+- ``kube.kubectl(*args, user=None, check=True, input=None, timeout=120)`` -> ``CompletedProcess[str]``;
+  ``user`` is a name passed to ``mint_user`` before
+- ``kube.apply(manifest_yaml, namespace=None)``; ``kube.get_json(*args, user=None)`` -> parsed JSON
+- ``kube.mint_user(name, groups=())`` -> ``Path`` of a kubeconfig for that (non-admin) user
+- ``kube.bin_dir`` (kubectl, helm, ...), ``kube.api_url``, ``kube.address`` (the API server's 127.N.0.1)
+
+The pod runner registers node ``local-1``, runs pods whose image is named ``ferry`` (any registry/tag)
+as local processes of this virtualenv, each with its own ``status.podIP`` (127.N.y.z, stable per
+namespace/name); PVCs use the default StorageClass ``ferry-local``.
+
+Fixture ``namespace`` (function scope) — a fresh namespace name, created and deleted around the test.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from localkube import binaries
+from localkube.cluster import Cluster
+
+REPO = Path(__file__).resolve().parents[2]
+CRDS = REPO / "crds"
+
+
+@pytest.fixture(scope="session")
+def kube(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    """A running local cluster for the whole session; everything it started is gone afterwards."""
+    cluster = Cluster(tmp_path_factory.mktemp("localkube"))
+    try:
+        cluster.up(bin_dir=binaries.ensure())
+        if any(CRDS.glob("*.yaml")):
+            cluster.kubectl("apply", "-f", str(CRDS))
+            cluster.kubectl("wait", "--for=condition=Established", "crd", "--all", "--timeout=60s")
+        yield cluster
+    finally:
+        cluster.down()
+        left = cluster.leftovers()
+        assert not left, f"processes of the test cluster still alive after stop: {left}"
+
+
+@pytest.fixture
+def namespace(kube: Cluster) -> Iterator[str]:
+    """A namespace of its own for one test."""
+    name = f"t-{uuid.uuid4().hex[:8]}"
+    kube.kubectl("create", "namespace", name)
+    deadline = time.monotonic() + 30
+    while kube.kubectl("get", "serviceaccount", "default", "-n", name, check=False).returncode != 0:
+        assert time.monotonic() < deadline, f"no default ServiceAccount in namespace {name}"
+        time.sleep(0.2)
+    yield name
+    kube.kubectl("delete", "namespace", name, "--wait=false", check=False)
