@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import logging
+import signal
+import sys
+from types import FrameType
 
 import uvicorn
 
@@ -10,16 +13,20 @@ from storage_node.app import create_app
 from storage_node.config import from_args
 
 
+def _exit_zero(signum: int, frame: FrameType | None) -> None:
+    sys.exit(0)
+
+
 def main() -> None:
     """Parse the configuration and serve until SIGTERM/SIGINT."""
     cfg, level = from_args()
-    logging.basicConfig(
-        level=level.upper(), format=f"%(asctime)s {cfg.node_id} %(name)s %(levelname)s %(message)s"
-    )
+    logging.basicConfig(level=level.upper(), format=f"%(asctime)s {cfg.node_id} %(name)s %(levelname)s %(message)s")
     if cfg.auth_secret is None:
         logging.getLogger("storage_node").warning(
             "no auth secret configured (FERRY_AUTH_SECRET[_FILE] / --auth-secret-file): admin API is open"
         )
+    # uvicorn shuts down gracefully on SIGTERM, then re-raises it: make that final re-raise exit 0.
+    signal.signal(signal.SIGTERM, _exit_zero)
     uvicorn.run(
         create_app(cfg),
         host=cfg.host,

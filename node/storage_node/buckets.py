@@ -33,9 +33,7 @@ class Buckets:
             clock.observe(rec.version)
 
     def _save(self) -> None:
-        fileio.write_json(
-            self._path, {n: [r.version, r.exists] for n, r in self._records.items()}, fsync=self._fsync
-        )
+        fileio.write_json(self._path, {n: [r.version, r.exists] for n, r in self._records.items()}, fsync=self._fsync)
 
     def get(self, name: str) -> BucketRecord | None:
         """The record of a bucket, if known."""

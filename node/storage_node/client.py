@@ -97,9 +97,7 @@ class _Api:
 
     @staticmethod
     def install_map(cmap: ClusterMap) -> _Call[bool]:
-        return _Call(
-            "PUT", "/v1/admin/map", lambda r: bool(r.json()["installed"]), json=cmap.model_dump(mode="json")
-        )
+        return _Call("PUT", "/v1/admin/map", lambda r: bool(r.json()["installed"]), json=cmap.model_dump(mode="json"))
 
     @staticmethod
     def get_map() -> _Call[ClusterMap | None]:
@@ -153,16 +151,12 @@ class _Api:
         return _Call(
             "GET",
             _obj(bucket, name),
-            lambda r: StoredObject(
-                r.content, r.headers["x-ferry-checksum"], int(r.headers["x-ferry-version"])
-            ),
+            lambda r: StoredObject(r.content, r.headers["x-ferry-checksum"], int(r.headers["x-ferry-version"])),
         )
 
     @staticmethod
     def head_object(bucket: str, name: str) -> _Call[ObjectHead | None]:
-        return _Call(
-            "HEAD", _obj(bucket, name), lambda r: _head(r) if r.status_code == 200 else None, ok=(200, 404)
-        )
+        return _Call("HEAD", _obj(bucket, name), lambda r: _head(r) if r.status_code == 200 else None, ok=(200, 404))
 
     @staticmethod
     def delete_object(bucket: str, name: str) -> _Call[None]:
@@ -173,9 +167,7 @@ class _Api:
         params = {"prefix": prefix, "limit": str(limit)}
         if token:
             params["token"] = token
-        return _Call(
-            "GET", f"/v1/buckets/{bucket}", lambda r: BucketList.model_validate(r.json()), params=params
-        )
+        return _Call("GET", f"/v1/buckets/{bucket}", lambda r: BucketList.model_validate(r.json()), params=params)
 
     @staticmethod
     def create_bucket(bucket: str) -> _Call[bool]:
@@ -217,9 +209,7 @@ class NodeClient:
         """Use as an async context manager."""
         return self
 
-    async def __aexit__(
-        self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
-    ) -> None:
+    async def __aexit__(self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None) -> None:
         """Close the connection pool."""
         await self.aclose()
 
@@ -326,9 +316,7 @@ class SyncNodeClient:
         """Use as a context manager."""
         return self
 
-    def __exit__(
-        self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
-    ) -> None:
+    def __exit__(self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None) -> None:
         """Close the connection pool."""
         self.close()
 
@@ -338,9 +326,7 @@ class SyncNodeClient:
 
     def _run(self, call: _Call[T]) -> T:
         try:
-            resp = self._http.request(
-                call.method, call.path, params=call.params, json=call.json, content=call.content
-            )
+            resp = self._http.request(call.method, call.path, params=call.params, json=call.json, content=call.content)
         except httpx.HTTPError as exc:
             raise NodeError(0, "unreachable", f"{type(exc).__name__}: {exc}") from exc
         _check(resp, call.ok)
@@ -394,9 +380,7 @@ class SyncNodeClient:
         """See `NodeClient.delete_object`."""
         self._run(_Api.delete_object(bucket, name))
 
-    def list_bucket(
-        self, bucket: str, prefix: str = "", token: str | None = None, limit: int = 1000
-    ) -> BucketList:
+    def list_bucket(self, bucket: str, prefix: str = "", token: str | None = None, limit: int = 1000) -> BucketList:
         """See `NodeClient.list_bucket`."""
         return self._run(_Api.list_bucket(bucket, prefix, token, limit))
 

@@ -46,9 +46,7 @@ def parser() -> argparse.ArgumentParser:
         default=None,
         help="directory holding objects; repeat for several (env FERRY_MOUNTPATHS, comma/colon separated)",
     )
-    p.add_argument(
-        "--state-dir", help="directory for the cluster map, markers, tombstones (env FERRY_STATE_DIR)"
-    )
+    p.add_argument("--state-dir", help="directory for the cluster map, markers, tombstones (env FERRY_STATE_DIR)")
     p.add_argument(
         "--auth-secret-file",
         help="file holding the JWT HS256 secret for admin/intra-cluster calls "
@@ -101,9 +99,7 @@ def from_args(argv: Sequence[str] | None = None, env: Mapping[str, str] | None =
     secret = Path(secret_file).read_text().strip() if secret_file else (env.get("FERRY_AUTH_SECRET") or None)
     defaults = Settings()
     fsync = a.fsync if a.fsync is not None else _env_bool(env.get("FERRY_FSYNC"))
-    conc = a.rebalance_concurrency or int(
-        env.get("FERRY_REBALANCE_CONCURRENCY", defaults.rebalance_concurrency)
-    )
+    conc = a.rebalance_concurrency or int(env.get("FERRY_REBALANCE_CONCURRENCY", defaults.rebalance_concurrency))
     bw = a.rebalance_bandwidth
     if bw is None:
         bw = int(env.get("FERRY_REBALANCE_BANDWIDTH", defaults.rebalance_bandwidth))

@@ -13,12 +13,9 @@ class MapConflict(ValueError):
 def check_install(current: ClusterMap | None, new: ClusterMap) -> bool:
     """Whether `new` must be installed over `current`: False if identical, MapConflict if older/different."""
     if current is None or new.version > current.version:
-        if current is not None and rebalance_number(new.rebalance_id) < rebalance_number(
-            current.rebalance_id
-        ):
+        if current is not None and rebalance_number(new.rebalance_id) < rebalance_number(current.rebalance_id):
             raise MapConflict(
-                f"map v{new.version} carries rebalance id {new.rebalance_id} "
-                f"older than {current.rebalance_id}"
+                f"map v{new.version} carries rebalance id {new.rebalance_id} older than {current.rebalance_id}"
             )
         return True
     if new.version < current.version:

@@ -65,9 +65,7 @@ class Node:
             self.spawn(self._resilver())
         self.update_gauges()
         self.ready = True
-        log.info(
-            "node %s ready: %d objects, %d bytes", self.id, self.store.total_objects, self.store.total_bytes
-        )
+        log.info("node %s ready: %d objects, %d bytes", self.id, self.store.total_objects, self.store.total_bytes)
 
     async def stop(self) -> None:
         """Stop background work (the rebalance marker stays for resuming)."""
@@ -226,9 +224,7 @@ class Node:
         for _attempt in range(8):
             try:
                 before = await asyncio.gather(*(self.peers.moved_out(n) for n in nodes))
-                pages = await asyncio.gather(
-                    *(self.peers.list_local(n, bucket, prefix, after, limit) for n in nodes)
-                )
+                pages = await asyncio.gather(*(self.peers.list_local(n, bucket, prefix, after, limit) for n in nodes))
             except peers.PeerError as exc:
                 raise Unavailable(str(exc)) from exc
             mine_before = self.store.moved_out

@@ -63,9 +63,7 @@ class Peers:
             return None
         if r.status_code == 200:
             h = r.headers
-            return Presence(
-                node, int(h["x-ferry-version"]), False, int(h["content-length"]), h["x-ferry-checksum"]
-            )
+            return Presence(node, int(h["x-ferry-version"]), False, int(h["content-length"]), h["x-ferry-checksum"])
         tomb = r.headers.get("x-ferry-tombstone")
         if tomb is not None:
             return Presence(node, int(tomb), True)

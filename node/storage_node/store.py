@@ -184,15 +184,11 @@ class Store:
             shutil.rmtree(Path(mp, "ferry", "trash"), ignore_errors=True)
             Path(mp, "ferry", "trash").mkdir(exist_ok=True)
         known = fileio.read_json(self.state_dir / "mountpaths.json") or []
-        self._legacy = [
-            mp for mp in known if mp not in self.mountpaths and Path(mp, "ferry", "objs").is_dir()
-        ]
+        self._legacy = [mp for mp in known if mp not in self.mountpaths and Path(mp, "ferry", "objs").is_dir()]
         self._load_tombs()
         for mp in [*self.mountpaths, *self._legacy]:
             self._scan(mp)
-        fileio.write_json(
-            self.state_dir / "mountpaths.json", sorted({*self.mountpaths, *self._legacy}), fsync=True
-        )
+        fileio.write_json(self.state_dir / "mountpaths.json", sorted({*self.mountpaths, *self._legacy}), fsync=True)
 
     def _load_tombs(self) -> None:
         root = self.state_dir / "tombs"

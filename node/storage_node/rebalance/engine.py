@@ -71,6 +71,7 @@ class Rebalancer:
         self._task: asyncio.Task[None] | None = None
         self._next_send = 0.0
         self._last_save = 0.0
+        self._early: dict[str, list[int]] = {}  # received for a rebalance id this node has not started yet
 
     # ---- control -----------------------------------------------------------------------------------
 
@@ -87,14 +88,17 @@ class Rebalancer:
 
     def on_map(self, cmap: ClusterMap) -> None:
         """Start the map's rebalance if its id is newer than the last one started here."""
-        if cmap.rebalance_id is None or rebalance_number(cmap.rebalance_id) <= rebalance_number(
-            self.status.id
-        ):
+        if cmap.rebalance_id is None or rebalance_number(cmap.rebalance_id) <= rebalance_number(self.status.id):
             return
         self._cancel()
         self.status = RebalanceStatus(
             id=cmap.rebalance_id, map_version=cmap.version, stage=RebalanceStage.init, started_at=_now()
         )
+        early = self._early.pop(cmap.rebalance_id, [0, 0])
+        self.status.objects_received, self.status.bytes_received = early
+        self._early = {
+            k: v for k, v in self._early.items() if rebalance_number(k) > rebalance_number(cmap.rebalance_id)
+        }
         metrics.REB_RUNS.inc()
         log.info("starting rebalance %s (map v%d)", cmap.rebalance_id, cmap.version)
         self._save(self.status, force=True)
@@ -246,9 +250,7 @@ class Rebalancer:
                 sent.append(cur)
                 bucket_version = rec.version if rec is not None and rec.exists else 0
                 parts.append(
-                    streams.FrameHeader(
-                        cur.bucket, cur.name, cur.size, cur.cksum, cur.version, bucket_version
-                    ).encode()
+                    streams.FrameHeader(cur.bucket, cur.name, cur.size, cur.cksum, cur.version, bucket_version).encode()
                 )
                 if cur.size <= _SMALL_FRAME:
                     parts.append(os.pread(fd, cur.size, offset))
@@ -277,8 +279,19 @@ class Rebalancer:
 
     # ---- receiving ---------------------------------------------------------------------------------
 
-    async def receive(self, chunks: AsyncIterator[bytes]) -> list[str]:
-        """Install the objects of a bundle (invariant 2); the verdict per frame."""
+    def _count_received(self, reb: str, size: int) -> None:
+        metrics.REB_OBJECTS_RECEIVED.inc()
+        metrics.REB_BYTES_RECEIVED.inc(size)
+        if reb == self.status.id:
+            self.status.objects_received += 1
+            self.status.bytes_received += size
+        elif rebalance_number(reb) > rebalance_number(self.status.id):
+            counts = self._early.setdefault(reb, [0, 0])
+            counts[0] += 1
+            counts[1] += size
+
+    async def receive(self, chunks: AsyncIterator[bytes], reb: str) -> list[str]:
+        """Install the objects of a bundle of rebalance `reb` (invariant 2); the verdict per frame."""
         store, bucketset = self.node.store, self.node.buckets
         reader = streams.StreamReader(chunks)
         verdicts: list[str] = []
@@ -312,10 +325,7 @@ class Rebalancer:
                 continue
             verdict = store.commit_migrating(tmp, head.version, head.cksum)
             if verdict is Verdict.ok:
-                self.status.objects_received += 1
-                self.status.bytes_received += head.size
-                metrics.REB_OBJECTS_RECEIVED.inc()
-                metrics.REB_BYTES_RECEIVED.inc(head.size)
+                self._count_received(reb, head.size)
             verdicts.append(verdict)
         self._save(self.status)
         return verdicts

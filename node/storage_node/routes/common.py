@@ -70,6 +70,4 @@ def serve_object(node: Node, meta: ObjMeta, *, head: bool = False) -> Response |
     if opened is None:
         return None
     fd, offset = opened
-    return StreamingResponse(
-        _chunks(fd, offset, meta.size), headers=headers, media_type="application/octet-stream"
-    )
+    return StreamingResponse(_chunks(fd, offset, meta.size), headers=headers, media_type="application/octet-stream")

@@ -138,9 +138,7 @@ async def delete_object(request: Request, bucket: str, name: str) -> Response:
 
 
 @router.get("/v1/buckets/{bucket}")
-async def list_bucket(
-    request: Request, bucket: str, prefix: str = "", token: str = "", limit: int = 1000
-) -> Response:
+async def list_bucket(request: Request, bucket: str, prefix: str = "", token: str = "", limit: int = 1000) -> Response:
     """One page of the bucket's objects across the whole cluster; pass next_token as token for the next."""
     names.check_bucket(bucket)
     if not 1 <= limit <= 10000:
@@ -149,9 +147,7 @@ async def list_bucket(
     if not await node.ensure_bucket(bucket):
         return error(404, "no such bucket", bucket)
     objects, next_token = await node.list_cluster(bucket, prefix, token, limit)
-    return JSONResponse(
-        BucketList(bucket=bucket, objects=objects, next_token=next_token).model_dump(mode="json")
-    )
+    return JSONResponse(BucketList(bucket=bucket, objects=objects, next_token=next_token).model_dump(mode="json"))
 
 
 @router.put("/v1/buckets/{bucket}")

@@ -7,6 +7,7 @@ from fastapi.responses import JSONResponse, Response
 
 from storage_node import buckets, names
 from storage_node.routes.common import error, node_of, require_token, serve_object
+from storage_node.schemas import rebalance_number
 
 router = APIRouter(prefix="/v1/internal", dependencies=[Depends(require_token)])
 
@@ -49,9 +50,7 @@ async def delete_local(request: Request, bucket: str, name: str, version: int) -
 
 
 @router.get("/list/{bucket}")
-async def list_local(
-    request: Request, bucket: str, prefix: str = "", after: str = "", limit: int = 1000
-) -> Response:
+async def list_local(request: Request, bucket: str, prefix: str = "", after: str = "", limit: int = 1000) -> Response:
     """This node's entries (objects and tombstones) of a bucket, and its moved-out counter."""
     names.check_bucket(bucket)
     node = node_of(request)
@@ -86,6 +85,11 @@ async def receive_bundle(request: Request) -> Response:
     mv = request.query_params.get("mv", "")
     if mv.isdigit():
         await node.adopt_newer_map(request.query_params.get("from"), int(mv))
-    verdicts = await node.rebalancer.receive(request.stream())
+    reb = request.query_params.get("reb", "")
+    try:
+        rebalance_number(reb)
+    except ValueError:
+        return error(400, "bad rebalance id", reb)
+    verdicts = await node.rebalancer.receive(request.stream(), reb)
     node.update_gauges()
     return JSONResponse({"verdicts": verdicts})
