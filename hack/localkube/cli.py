@@ -60,9 +60,9 @@ def _run(args: argparse.Namespace, cluster: Cluster) -> int:
         print(json.dumps(status, indent=2))
         return 0 if status.get("api-ready") else 3
     elif args.command == "dev":
-        from localkube import dev
+        from localkube.dev import run as dev_run
 
-        return dev.run(cluster, progress=_progress)
+        return dev_run(cluster, progress=_progress)
     elif args.command == "mint-user":
         if not cluster.info():
             raise RuntimeError("the cluster was never started; run `python -m localkube up` first")
