@@ -33,6 +33,8 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     settings.posting.level = logging.INFO
     settings.watching.server_timeout = 120
     settings.watching.client_timeout = 150
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("httpx2").setLevel(logging.WARNING)
     memo.kube = Kube()
     memo.wakeups = {}
     metrics.serve_from_env()

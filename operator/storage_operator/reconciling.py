@@ -12,6 +12,7 @@ the StorageCluster's status, effective states in the StorageNodes' statuses. No 
 from __future__ import annotations
 
 import logging
+import os
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -36,7 +37,7 @@ from storage_operator.states import (
 
 ACTIVE_DELAY = 0.5
 IDLE_DELAY = 5.0
-STALL_SECONDS = 60.0
+STALL_SECONDS = float(os.environ.get("FERRY_STALL_SECONDS", "60"))  # no progress for this long: Degraded
 FORMING_GRACE_SECONDS = 30.0
 
 log = logging.getLogger(__name__)
@@ -193,8 +194,6 @@ class Reconciler:
         """PVCs and services for members; pods created where wanted and deleted where not."""
         for node in p.nodes:
             n = _name(node)
-            if effective_state(node) is NodeState.DECOMMISSIONED:
-                continue
             if n not in p.pvcs and wanted[n]:
                 await self.kube.create(builders.node_pvc(p.cluster, node))
                 await self.kube.create(builders.node_service(p.cluster, node))

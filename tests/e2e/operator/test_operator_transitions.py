@@ -1,0 +1,136 @@
+"""Every node transition of DESIGN.md, end to end: kubectl patch -> map, rebalance, pods -> kubectl wait."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.e2e.operator.ferry_e2e import Ferry, node_manifest, wait_until
+
+pytestmark = pytest.mark.e2e
+NODES = ["node-1", "node-2", "node-3"]
+COUNT = 150
+
+
+def test_maintenance_drains_the_node_and_stop_maintenance_brings_its_share_back(ferry: Ferry) -> None:
+    ferry.create(NODES)
+    ds = ferry.write(COUNT)
+    before = ferry.cluster_map()
+
+    ferry.patch_state("node-2", "maintenance")
+    ferry.wait_ready("node-2")
+
+    after = ferry.cluster_map()
+    assert after.version > before.version
+    assert [f.value for f in after.nodes["node-2"].flags] == ["maintenance"]
+    assert ferry.status("node-2")["state"] == "maintenance"
+    assert ferry.pod_exists("node-2"), "a node in maintenance keeps its pod"
+    held = ferry.holdings()
+    assert held["node-2"] == 0 and sum(held.values()) == COUNT
+    ferry.verify(ds)
+
+    ferry.patch_state("node-2", "online")
+    ferry.wait_ready("node-2")
+    assert ferry.cluster_map().nodes["node-2"].flags == []
+    held = ferry.holdings()
+    assert held["node-2"] > 0 and sum(held.values()) == COUNT
+    ferry.verify(ds)
+
+
+def test_shutdown_then_restart_to_maintenance_then_online(ferry: Ferry) -> None:
+    ferry.create(NODES)
+    ds = ferry.write(COUNT)
+
+    ferry.patch_state("node-3", "shutdown")
+    ferry.wait_ready("node-3")
+    assert not ferry.pod_exists("node-3"), "shutdown removes the pod after the rebalance"
+    assert "node-3" in ferry.cluster_map().nodes, "a shut-down node stays in the map"
+    assert ferry.status("node-3")["state"] == "shutdown"
+    ferry.verify(ds)
+
+    ferry.patch_state("node-3", "maintenance")  # RESTART
+    ferry.wait_ready("node-3")
+    assert ferry.pod_exists("node-3")
+    assert ferry.holdings()["node-3"] == 0
+
+    ferry.patch_state("node-3", "online")  # stop-maintenance
+    ferry.wait_ready("node-3")
+    held = ferry.holdings()
+    assert held["node-3"] > 0 and sum(held.values()) == COUNT
+    ferry.verify(ds)
+
+
+def test_decommission_keeps_the_volume_without_rm_user_data_and_is_terminal(ferry: Ferry) -> None:
+    ferry.create(NODES)
+    ds = ferry.write(COUNT)
+
+    ferry.patch_state("node-1", "decommissioned")
+    ferry.wait_ready("node-1")
+    assert "node-1" not in ferry.cluster_map().nodes
+    assert ferry.status("node-1")["state"] == "decommissioned"
+    wait_until("the pod is gone", lambda: not ferry.pod_exists("node-1"))
+    claim = ferry.get("pvc", "node-1-data")
+    assert not claim["metadata"].get("ownerReferences"), "the kept volume no longer dies with its StorageNode"
+    assert sum(ferry.holdings().values()) == COUNT
+    ferry.verify(ds)
+
+    rejected = ferry.kubectl(
+        "patch", "storagenode", "node-1", "--type", "merge", "-p", '{"spec":{"state":"online"}}', check=False
+    )
+    assert rejected.returncode != 0
+    assert "decommissioned is terminal" in rejected.stderr
+
+
+def test_decommission_with_rm_user_data_deletes_the_volume(ferry: Ferry) -> None:
+    ferry.create(NODES)
+    ds = ferry.write(COUNT)
+    ferry.patch_state("node-2", "decommissioned", rmUserData=True)
+    ferry.wait_ready("node-2")
+    wait_until("the volume claim is deleted", lambda: not ferry.exists("pvc", "node-2-data"))
+    assert "node-2" not in ferry.cluster_map().nodes
+    ferry.verify(ds)
+
+
+def test_a_new_node_joins_and_the_rebalance_fills_it(ferry: Ferry) -> None:
+    ferry.create(NODES)
+    ds = ferry.write(COUNT)
+    ferry.apply(node_manifest("node-4", ferry.cluster))
+    ferry.wait_ready("node-4")
+    assert ferry.cluster_map().nodes["node-4"].flags == []
+    held = ferry.holdings()
+    assert sum(held.values()) == COUNT
+    assert COUNT // 8 < held["node-4"] < COUNT // 2, held
+    ferry.verify(ds)
+
+
+def test_a_node_created_in_maintenance_is_a_standby_until_set_online(ferry: Ferry) -> None:
+    ferry.create(NODES)
+    ds = ferry.write(COUNT)
+    ferry.apply(node_manifest("standby", ferry.cluster, state="maintenance"))
+    ferry.wait_ready("standby")
+    assert ferry.holdings()["standby"] == 0
+    ferry.patch_state("standby", "online")
+    ferry.wait_ready("standby")
+    assert ferry.holdings()["standby"] > 0
+    ferry.verify(ds)
+
+
+def test_kubectl_delete_drains_the_node_first(ferry: Ferry) -> None:
+    ferry.create(NODES)
+    ds = ferry.write(COUNT)
+    ferry.kubectl("delete", "storagenode", "node-2", "--timeout=180s", timeout=210)
+    assert not ferry.exists("storagenode", "node-2")
+    assert "node-2" not in ferry.cluster_map().nodes
+    assert sum(ferry.holdings().values()) == COUNT
+    ferry.verify(ds)
+
+
+def test_skip_rebalance_is_an_explicit_opt_out_with_a_warning(ferry: Ferry) -> None:
+    ferry.create(NODES)
+    ds = ferry.write(COUNT)
+    held = ferry.holdings()["node-1"]
+    ferry.patch_state("node-1", "maintenance", skipRebalance=True)
+    ferry.wait_ready("node-1")
+    conds = {c["type"]: c for c in ferry.status("node-1")["conditions"]}
+    assert conds["RebalanceSkipped"]["status"] == "True"
+    assert ferry.holdings()["node-1"] == held, "no data moved"
+    ferry.verify(ds)  # still readable: get-from-neighbor finds them on the node in maintenance
