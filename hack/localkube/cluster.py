@@ -98,6 +98,7 @@ class Cluster:
     ) -> None:
         """Start (or reuse) the control plane and the pod runner; wait until pods can be scheduled and run."""
         deadline = time.monotonic() + timeout
+        _preflight()
         bin_dir = bin_dir or binaries.ensure()
         self.root.mkdir(parents=True, exist_ok=True)
         info = self.info()
@@ -231,6 +232,19 @@ class Cluster:
         tmp = self.layout.info.with_suffix(".tmp")
         tmp.write_text(json.dumps(data, indent=2) + "\n")
         tmp.replace(self.layout.info)
+
+
+def _preflight() -> None:
+    """Fail early, naming what is missing, when pods could not run here."""
+    for tool in ("unshare", "mount", "openssl"):
+        if shutil.which(tool) is None:
+            raise RuntimeError(f"the {tool} command is missing; localkube needs util-linux and openssl")
+    probe = subprocess.run(["unshare", "--mount", "--propagation", "private", "true"], capture_output=True, text=True)
+    if probe.returncode != 0:
+        raise RuntimeError(
+            "the pod runner needs private mount namespaces (run as root): "
+            f"`unshare --mount true` failed: {probe.stderr.strip()}"
+        )
 
 
 def _wait(cond: Callable[[], bool], deadline: float, message: str, check: Callable[[], bool] | None = None) -> None:

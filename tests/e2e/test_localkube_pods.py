@@ -101,6 +101,8 @@ def test_an_image_the_runner_cannot_run_is_reported_on_the_pod(kube: Cluster, na
     kube.kubectl("wait", f"--for=jsonpath={reason}=ImageNotRunnable", "pod/nginx", "-n", namespace, "--timeout=60s")
     waiting = kube.get_json("pod", "nginx", "-n", namespace)["status"]["containerStatuses"][0]["state"]["waiting"]
     assert "ferry" in waiting["message"]
+    logs = kube.kubectl("logs", "nginx", "-n", namespace, check=False)
+    assert logs.returncode != 0 and "ImageNotRunnable" in logs.stderr
 
 
 CHECKS = """

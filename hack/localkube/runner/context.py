@@ -26,6 +26,7 @@ class Context:
     ips: Allocator
     http: httpx.AsyncClient
     workers: dict[str, PodWorker] = field(default_factory=dict)  # by pod uid
+    finished: set[str] = field(default_factory=set)  # uids whose deletion the runner completed
 
     @property
     def marker(self) -> str:

@@ -14,8 +14,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
-# (namespace, pod, container, previous) -> (log file or None, is the container running?)
-Lookup = Callable[[str, str, str, bool], tuple[Path | None, bool]]
+# (namespace, pod, container, previous) -> (log file or None, is it running?, waiting reason or "")
+Lookup = Callable[[str, str, str, bool], tuple[Path | None, bool, str]]
 
 
 def _tail(data: bytes, lines: int) -> bytes:
@@ -40,10 +40,18 @@ def serve(address: str, port: int, cert: Path, key: Path, ca: Path, lookup: Look
                 return
             q = {k: v[-1] for k, v in parse_qs(url.query).items()}
             previous = q.get("previous", "false") == "true"
-            path, running = lookup(parts[1], parts[2], parts[3], previous)
+            path, running, waiting = lookup(parts[1], parts[2], parts[3], previous)
             if path is None or not path.exists():
-                what = "previous terminated" if previous else "current"
-                self.send_error(404, f"no {what} log for container {parts[3]} in pod {parts[1]}/{parts[2]}")
+                if previous:
+                    message = f'previous terminated container "{parts[3]}" in pod "{parts[2]}" not found'
+                else:
+                    message = f'container "{parts[3]}" in pod "{parts[2]}" is waiting to start: {waiting or "unknown"}'
+                body = message.encode()
+                self.send_response(400)
+                self.send_header("Content-Type", "text/plain")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
                 return
             data = _tail(path.read_bytes(), int(q.get("tailLines", "-1")))
             if "limitBytes" in q:

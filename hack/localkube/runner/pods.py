@@ -140,6 +140,13 @@ class PodWorker:
             n -= 1  # waiting to restart: the current log is the last run's
         return self.dir / "logs" / container / f"{n}.log" if n >= 0 else None
 
+    def waiting(self, container: str) -> str:
+        """The container's waiting reason, or ""."""
+        for r in self.inits + self.mains:
+            if r.name == container:
+                return str(r.state.get("waiting", {}).get("reason", ""))
+        return ""
+
     def running(self, container: str) -> bool:
         """Whether the container's process runs now."""
         return any(r.name == container and r.proc is not None for r in self.inits + self.mains)
@@ -161,6 +168,8 @@ class PodWorker:
         await self._finish()
 
     async def _live(self) -> None:
+        if self.terminating:
+            return
         if self.pod.status is not None and self.pod.status.phase in ("Succeeded", "Failed"):
             self.phase = self.pod.status.phase
             while not self.terminating:
@@ -403,11 +412,12 @@ class PodWorker:
     # -- deletion ----------------------------------------------------------------------------------------
 
     def _grace(self) -> float:
+        """The grace period for stopping containers; at least 2s, like the kubelet."""
         meta, spec = self.pod.metadata, self.pod.spec
         if meta is not None and meta.deletionGracePeriodSeconds is not None:
-            return float(meta.deletionGracePeriodSeconds)
+            return max(2.0, float(meta.deletionGracePeriodSeconds))
         if spec is not None and spec.terminationGracePeriodSeconds is not None:
-            return float(spec.terminationGracePeriodSeconds)
+            return max(2.0, float(spec.terminationGracePeriodSeconds))
         return 30.0
 
     async def _kill_all(self, grace: float) -> None:
@@ -425,4 +435,5 @@ class PodWorker:
                 if e.status.code != 404:
                     log.warning("pod %s/%s: final delete failed: %s", self.namespace, self.name, e)
         log.info("pod %s/%s deleted", self.namespace, self.name)
+        self.ctx.finished.add(self.uid)
         self.ctx.workers.pop(self.uid, None)

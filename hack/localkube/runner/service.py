@@ -30,11 +30,12 @@ async def watch_pods(ctx: Context, node: str) -> None:
             stream = ctx.client.watch(Pod, namespace="*", fields={"spec.nodeName": node}, on_error=on_error_retry)
             async for op, pod in stream:
                 uid = pod.metadata.uid if pod.metadata else None
-                if not uid:
+                if not uid or uid in ctx.finished:
                     continue
                 worker = ctx.workers.get(uid)
                 if op == "DELETED":
                     if worker is not None:
+                        worker.update(pod)
                         worker.deleted()
                 elif worker is not None:
                     worker.update(pod)
@@ -48,11 +49,11 @@ async def watch_pods(ctx: Context, node: str) -> None:
 
 
 def _lookup(ctx: Context) -> logs_server.Lookup:
-    def lookup(namespace: str, pod: str, container: str, previous: bool) -> tuple[Path | None, bool]:
+    def lookup(namespace: str, pod: str, container: str, previous: bool) -> tuple[Path | None, bool, str]:
         worker = ctx.find(namespace, pod)
         if worker is None:
-            return None, False
-        return worker.log_path(container, previous), worker.running(container)
+            return None, False, ""
+        return worker.log_path(container, previous), worker.running(container), worker.waiting(container)
 
     return lookup
 
