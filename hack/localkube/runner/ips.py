@@ -18,9 +18,11 @@ class Allocator:
         self.slot = slot
         self.path = path
         try:
-            self._by_key: dict[str, str] = json.loads(path.read_text())
+            saved: dict[str, str] = json.loads(path.read_text())
         except (OSError, ValueError):
-            self._by_key = {}
+            saved = {}
+        # A cluster restarted on another slot starts over rather than hand out foreign addresses.
+        self._by_key = {k: v for k, v in saved.items() if v.startswith(f"127.{slot}.")}
 
     def allocate(self, namespace: str, name: str) -> str:
         """The IP of pod ``namespace/name``: its hash slot, or the next free one on a collision."""
