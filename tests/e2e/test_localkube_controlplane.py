@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -28,6 +29,10 @@ def test_api_server_answers_readyz_and_reports_the_pinned_release(kube: Cluster)
     version = json.loads(kube.kubectl("version", "-o", "json").stdout)
     assert version["serverVersion"]["gitVersion"] == "v1.34.4"
     assert version["clientVersion"]["gitVersion"] == "v1.34.4"
+    helm = [str(kube.bin_dir / "helm")]
+    assert subprocess.run([*helm, "version", "--short"], capture_output=True, text=True).stdout.startswith("v3.19.5")
+    listed = subprocess.run([*helm, "list", "--all-namespaces"], capture_output=True, text=True, env=kube.env)
+    assert listed.returncode == 0, listed.stderr
     nodes = kube.get_json("nodes")["items"]
     ready = {
         n["metadata"]["name"]: c["status"] for n in nodes for c in n["status"]["conditions"] if c["type"] == "Ready"
