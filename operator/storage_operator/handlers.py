@@ -9,6 +9,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import random
+from pathlib import Path
 from typing import Any
 
 import kopf
@@ -19,6 +22,7 @@ from storage_operator.states import ClusterState, NodeState
 
 GROUP, VERSION = builders.GROUP, builders.VERSION
 FINALIZER = "ferry.dev/finalizer"
+SERVICE_ACCOUNT = Path("/var/run/secrets/kubernetes.io/serviceaccount")
 
 
 def _wake(memo: Any, namespace: str | None, cluster: str | None) -> None:
@@ -26,10 +30,31 @@ def _wake(memo: Any, namespace: str | None, cluster: str | None) -> None:
         memo.wakeups.setdefault((namespace, cluster), asyncio.Event()).set()
 
 
+@kopf.on.login()
+def login(settings: kopf.OperatorSettings, **kwargs: Any) -> kopf.ConnectionInfo | None:
+    """In a pod, the service account at KUBERNETES_SERVICE_HOST:PORT (as client-go does); else the kubeconfig."""
+    host = os.environ.get("KUBERNETES_SERVICE_HOST")
+    token = SERVICE_ACCOUNT / "token"
+    if host and token.exists():
+        port = os.environ.get("KUBERNETES_SERVICE_PORT", "443")
+        ca = SERVICE_ACCOUNT / "ca.crt"
+        ns = SERVICE_ACCOUNT / "namespace"
+        return kopf.ConnectionInfo(
+            server=f"https://{f'[{host}]' if ':' in host else host}:{port}",
+            ca_path=str(ca) if ca.exists() else None,
+            token=token.read_text().strip() or None,
+            default_namespace=ns.read_text().strip() if ns.exists() else None,
+        )
+    return kopf.login_with_kubeconfig(settings=settings, **kwargs)
+
+
 @kopf.on.startup()
 async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     """Operator settings, the shared Kubernetes client, the metrics endpoint."""
     settings.persistence.finalizer = FINALIZER
+    if settings.peering.priority == 0:
+        # replicas of equal priority would all freeze: a random one makes one active and the others standby
+        settings.peering.priority = random.randint(1, 1_000_000)
     settings.posting.level = logging.INFO
     settings.watching.server_timeout = 120
     settings.watching.client_timeout = 150

@@ -17,6 +17,7 @@ import pytest
 from tests.e2e.operator.ferry_e2e import Ferry
 
 _namespaces = itertools.count(1)
+NAMESPACE_PREFIX = "ferry-e2e-"
 
 
 class OperatorProcess:
@@ -32,7 +33,8 @@ class OperatorProcess:
         """Start the operator (standalone: one replica in the tests)."""
         self.starts += 1
         log = open(self.log_dir / f"operator-{self.starts}.log", "wb")  # noqa: SIM115 - owned by the process
-        cmd = [sys.executable, "-m", "kopf", "run", "-m", "storage_operator", "--all-namespaces", "--standalone"]
+        cmd = [sys.executable, "-m", "kopf", "run", "-m", "storage_operator", "--standalone"]
+        cmd += ["--namespace", f"{NAMESPACE_PREFIX}*"]  # leaves other tests' namespaces to their own operator
         self.proc = subprocess.Popen(cmd, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
     def kill(self) -> None:
@@ -66,7 +68,7 @@ def operator(kube: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Op
 @pytest.fixture
 def ferry(kube: Any, operator: OperatorProcess) -> Iterator[Ferry]:
     """A fresh namespace for one StorageCluster; removed (with everything in it) afterwards."""
-    f = Ferry(kube.kubectl, namespace=f"ferry-e2e-{next(_namespaces)}-{int(time.time()) % 10000}")
+    f = Ferry(kube.kubectl, namespace=f"{NAMESPACE_PREFIX}{next(_namespaces)}-{int(time.time()) % 10000}")
     yield f
     if operator.proc is None:
         operator.start()

@@ -25,7 +25,9 @@ SIZES = (0, 100, 4096, 65_536, 300_000, 1_048_576)
 class Kubectl(Protocol):
     """The `kube` fixture's kubectl runner."""
 
-    def __call__(self, *args: str, user: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]: ...
+    def __call__(
+        self, *args: str, user: str | None = None, check: bool = True, timeout: float = 120
+    ) -> subprocess.CompletedProcess[str]: ...
 
 
 def wait_until(what: str, predicate: Callable[[], bool], timeout: float = 120.0, interval: float = 0.3) -> None:
