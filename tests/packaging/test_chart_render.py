@@ -52,9 +52,10 @@ def expand(group: str, resources: list[str], verbs: list[str]) -> set[tuple[str,
         [],
         ["--set", "cluster.create=true"],
         ["--set", "cluster.create=true,operator.peering.enabled=false,metrics.service.enabled=true"],
+        ["--set-json", 'operator.watchNamespaces=["storage","team-*"]'],
         ["--set-json", 'cluster={"create":true,"nodes":[{"name":"a"},{"name":"b","state":"maintenance"}]}'],
     ],
-    ids=["defaults", "with-cluster", "standalone-metrics", "named-nodes"],
+    ids=["defaults", "with-cluster", "standalone-metrics", "watch-namespaces", "named-nodes"],
 )
 def test_helm_lint_is_clean(helm: Helm, values: list[str]) -> None:
     proc = helm("lint", "--strict", str(CHART), *values)
@@ -277,3 +278,35 @@ def test_a_decommissioned_node_renders_on_upgrade(render: Render) -> None:
         {"cluster.create": True, "cluster.nodeStates": {"ferry-node-3": "decommissioned"}}, "--is-upgrade"
     )
     assert of_kind(manifests, "StorageNode")["ferry-node-3"]["spec"]["state"] == "decommissioned"
+
+
+def test_operator_watches_only_the_given_namespaces(render: Render) -> None:
+    manifests = render({"operator.watchNamespaces": ["storage", "team-a"]})
+    command = operator_container(manifests)["command"]
+    assert "--all-namespaces" not in command
+    assert [a for a in command if a.startswith("--namespace")] == ["--namespace=storage", "--namespace=team-a"]
+    peerings = [m for m in manifests if m["kind"] in ("KopfPeering", "ClusterKopfPeering")]
+    assert sorted((m["kind"], m["metadata"]["namespace"], m["metadata"]["name"]) for m in peerings) == [
+        ("KopfPeering", "storage", "default"),
+        ("KopfPeering", "team-a", "default"),
+    ]
+    rules = rule_set(of_kind(manifests, "ClusterRole")["ferry-operator"])
+    assert not {r for r in rules if r[1] == "namespaces"}, "exact names need no rights on namespaces"
+
+
+def test_namespace_patterns_let_the_operator_find_matching_namespaces(render: Render) -> None:
+    manifests = render({"operator.watchNamespaces": ["storage-*", "!storage-test"]})
+    command = operator_container(manifests)["command"]
+    assert [a for a in command if a.startswith("--namespace")] == [
+        "--namespace=storage-*",
+        "--namespace=!storage-test",
+    ]
+    rules = rule_set(of_kind(manifests, "ClusterRole")["ferry-operator"])
+    assert {r for r in rules if r[1] == "namespaces"} == expand("", ["namespaces"], ["get", "list", "watch"])
+    assert not [m for m in manifests if m["kind"] in ("KopfPeering", "ClusterKopfPeering")]
+
+
+def test_restricted_standalone_operator_has_no_peering(render: Render) -> None:
+    manifests = render({"operator.watchNamespaces": ["storage"], "operator.peering.enabled": False})
+    assert operator_container(manifests)["command"][-1] == "--standalone"
+    assert not [m for m in manifests if m["kind"] in ("KopfPeering", "ClusterKopfPeering")]

@@ -29,6 +29,10 @@ Reject = Callable[..., str]
         ({"operator.replicaz": 2}, "'replicaz' not allowed"),
         ({"operator.metricsPort": 8081}, "/operator/metricsPort"),
         ({"clustr": {"create": True}}, "'clustr' not allowed"),
+        ({"operator.watchNamespaces": "storage"}, "/operator/watchNamespaces"),
+        ({"operator.watchNamespaces": ["Storage_1"]}, "/operator/watchNamespaces/0"),
+        ({"operator.watchNamespaces": [""]}, "/operator/watchNamespaces/0"),
+        ({"operator.watchNamespaces": ["a", "a"]}, "/operator/watchNamespaces"),
     ],
     ids=lambda v: str(v)[:40],
 )
@@ -48,6 +52,11 @@ def test_schema_rejects_wrong_values_and_names_the_key(
             (),
             "operator.replicas > 1 needs operator.peering.enabled=true",
         ),
+        (
+            {"operator.replicas": 2, "operator.watchNamespaces": ["storage-*"]},
+            (),
+            "operator.replicas > 1 needs exact names in operator.watchNamespaces",
+        ),
         ({"cluster.create": True, "cluster.state": "decommissioned"}, (), "cannot be created decommissioned"),
         (
             {"cluster.create": True, "cluster.nodeStates": {"ferry-node-1": "decommissioned"}},
@@ -65,7 +74,14 @@ def test_schema_rejects_wrong_values_and_names_the_key(
             'node "a" is listed twice',
         ),
     ],
-    ids=["standalone-replicas", "cluster-decommissioned", "node-decommissioned", "unknown-node", "duplicate"],
+    ids=[
+        "standalone-replicas",
+        "replicas-with-patterns",
+        "cluster-decommissioned",
+        "node-decommissioned",
+        "unknown-node",
+        "duplicate",
+    ],
 )
 def test_inconsistent_values_fail_with_a_clear_message(
     render_error: Reject, values: dict[str, Any], extra: tuple[str, ...], message: str

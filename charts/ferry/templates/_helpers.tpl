@@ -46,6 +46,16 @@ app.kubernetes.io/part-of: ferry
 {{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
 {{- end }}
 
+{{/*
+"true" when an entry of operator.watchNamespaces is a kopf pattern (glob *, ?, negation !, or a
+comma-separated list) rather than one exact namespace name; empty otherwise.
+*/}}
+{{- define "ferry.watchPatterns" -}}
+{{- range .Values.operator.watchNamespaces }}
+{{- if regexMatch "[*?!,]" . }}true{{ end }}
+{{- end }}
+{{- end }}
+
 {{- define "ferry.clusterName" -}}
 {{- default .Release.Name .Values.cluster.name }}
 {{- end }}
