@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from urllib.parse import quote
 
@@ -147,22 +146,3 @@ class Peers:
         except httpx.HTTPError:
             return None
         return ClusterMap.model_validate(r.json()) if r.status_code == 200 else None
-
-    async def send_bundle(
-        self, node: NodeEntry, content: AsyncIterator[bytes], reb: str, sender: str, map_version: int
-    ) -> list[str]:
-        """Stream a bundle to a peer; its verdict per frame, in order."""
-        try:
-            r = await self.http.post(
-                f"{node.url}/v1/internal/rebalance/recv",
-                params={"reb": reb, "from": sender, "mv": str(map_version)},
-                content=content,
-                headers=self.headers(),
-                timeout=httpx.Timeout(120.0, connect=5.0),
-            )
-        except httpx.HTTPError as exc:
-            raise PeerError(f"{node.id}: {type(exc).__name__}: {exc}") from exc
-        if r.status_code != 200:
-            raise PeerError(f"{node.id}: bundle answered {r.status_code}: {r.text[:200]}")
-        verdicts: list[str] = r.json()["verdicts"]
-        return verdicts

@@ -89,8 +89,8 @@ _RESERVE = 4096  # header space of a streamed (large) object; names <= 1 KiB alw
 class Tmp:
     """An object being written: a temp file on its target mountpath plus a running checksum."""
 
-    def __init__(self, store: Store, bucket: str, name: str) -> None:
-        """Open the temp file."""
+    def __init__(self, store: Store, bucket: str, name: str, size_hint: int = 0) -> None:
+        """Open the temp file (objects known to be large are streamed from the start)."""
         self.store = store
         self.bucket = bucket
         self.name = name
@@ -100,7 +100,9 @@ class Tmp:
         self.hasher = fileio.Hasher()
         self.size = 0
         self._chunks: list[bytes] = []
-        self._streaming = False
+        self._streaming = size_hint > _SMALL
+        if self._streaming:
+            self._fh.write(b"\0" * _RESERVE)
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
         """Append data: small objects are buffered (header and data in one write), large ones streamed."""
@@ -307,9 +309,9 @@ class Store:
 
     # ---- writing -----------------------------------------------------------------------------------
 
-    def begin(self, bucket: str, name: str) -> Tmp:
+    def begin(self, bucket: str, name: str, size_hint: int = 0) -> Tmp:
         """Start writing an object; finish with `commit_client` / `commit_migrating` or `Tmp.abort`."""
-        return Tmp(self, bucket, name)
+        return Tmp(self, bucket, name, size_hint)
 
     def _install(self, meta: ObjMeta, tmp: Tmp) -> None:
         path = self.path_of(meta.mountpath, meta.bucket, meta.name)

@@ -5,15 +5,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
+import threading
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from storage_node import metrics, peers
+from storage_node import metrics
 from storage_node.buckets import BucketRecord
-from storage_node.rebalance import planning, streams
+from storage_node.rebalance import planning, sending, streams
 from storage_node.schemas import ClusterMap, RebalanceStage, RebalanceStatus, rebalance_number
 from storage_node.store import ObjMeta, Verdict
 
@@ -24,8 +24,6 @@ log = logging.getLogger(__name__)
 
 BATCH_OBJECTS = 2000
 BATCH_BYTES = 64 << 20
-_SMALL_FRAME = 256 << 10
-_CHUNK = 1 << 20
 _MAX_ERRORS = 50
 _ACTIVE = (RebalanceStage.init, RebalanceStage.traverse, RebalanceStage.fin)
 
@@ -69,7 +67,7 @@ class Rebalancer:
         self.node = node
         self.status = RebalanceStatus()
         self._task: asyncio.Task[None] | None = None
-        self._next_send = 0.0
+        self._throttle = sending.Throttle(lambda: self.node.settings.rebalance_bandwidth)
         self._last_save = 0.0
         self._early: dict[str, list[int]] = {}  # received for a rebalance id this node has not started yet
 
@@ -200,18 +198,48 @@ class Rebalancer:
             cmap, placement = self.node.map, self.node.placement
             if cmap is None or placement is None or peer_id not in cmap.nodes:
                 return  # the next traversal pass re-plans against the newer map
-            peer = cmap.nodes[peer_id]
-            sent: list[ObjMeta] = []
-            try:
-                verdicts = await self.node.peers.send_bundle(
-                    peer, self._bundle(batch, peer_id, sent), st.id or "", self.node.id, cmap.version
+            metas: dict[int, ObjMeta] = {}
+            items: list[sending.Item] = []
+            for planned in batch:
+                cur = self.node.store.get(planned.bucket, planned.name)
+                if cur is None or placement.owner(cur.bucket, cur.name).id != peer_id:
+                    continue
+                rec = self.node.buckets.get(cur.bucket)
+                frame = streams.FrameHeader(
+                    cur.bucket,
+                    cur.name,
+                    cur.size,
+                    cur.cksum,
+                    cur.version,
+                    rec.version if rec is not None and rec.exists else 0,
                 )
-            except peers.PeerError as exc:
+                item = sending.Item(str(self.node.store.path_of(cur.mountpath, cur.bucket, cur.name)), frame)
+                items.append(item)
+                metas[id(item)] = cur
+            if not items:
+                return
+            stop = threading.Event()
+            params = {"reb": st.id or "", "from": self.node.id, "mv": str(cmap.version)}
+            try:
+                sent, verdicts = await asyncio.to_thread(
+                    sending.send_bundle,
+                    cmap.nodes[peer_id].url,
+                    params,
+                    self.node.peers.headers(),
+                    items,
+                    self._throttle,
+                    stop,
+                )
+            except asyncio.CancelledError:
+                stop.set()
+                raise
+            except sending.SendError as exc:
                 self._error(st, f"send to {peer_id}: {exc}")
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 3.0)
                 continue
-            for meta, verdict in zip(sent, verdicts, strict=False):
+            for item, verdict in zip(sent, verdicts, strict=False):
+                meta = metas[id(item)]
                 if verdict in (Verdict.ok, Verdict.newer, Verdict.gone):
                     self.node.store.remove_moved(meta.bucket, meta.name, meta.version)
                     st.objects_sent += 1
@@ -220,62 +248,9 @@ class Rebalancer:
                     metrics.REB_BYTES_SENT.inc(meta.size)
                 else:
                     self._error(st, f"{peer_id} rejected {meta.bucket}/{meta.name}: {verdict}")
+            self.node.update_gauges()
             self._save(st)
             return
-
-    async def _throttle(self, nbytes: int) -> None:
-        bandwidth = self.node.settings.rebalance_bandwidth
-        if bandwidth <= 0:
-            return
-        now = time.monotonic()
-        start = max(now, self._next_send)
-        self._next_send = start + nbytes / bandwidth
-        if start > now:
-            await asyncio.sleep(start - now)
-
-    async def _bundle(self, batch: list[ObjMeta], peer_id: str, sent: list[ObjMeta]) -> AsyncIterator[bytes]:
-        store, placement = self.node.store, self.node.placement
-        parts: list[bytes] = []
-        pending = 0
-        for item in batch:
-            cur = store.get(item.bucket, item.name)
-            if cur is None or placement is None or placement.owner(cur.bucket, cur.name).id != peer_id:
-                continue
-            rec = self.node.buckets.get(cur.bucket)
-            opened = store.open(cur)
-            if opened is None:
-                continue
-            fd, offset = opened
-            try:
-                sent.append(cur)
-                bucket_version = rec.version if rec is not None and rec.exists else 0
-                parts.append(
-                    streams.FrameHeader(cur.bucket, cur.name, cur.size, cur.cksum, cur.version, bucket_version).encode()
-                )
-                if cur.size <= _SMALL_FRAME:
-                    parts.append(os.pread(fd, cur.size, offset))
-                    pending += cur.size
-                    if pending >= _CHUNK:
-                        yield b"".join(parts)
-                        parts, pending = [], 0
-                        await self._throttle(_CHUNK)
-                    continue
-                if parts:
-                    yield b"".join(parts)
-                    parts, pending = [], 0
-                done = 0
-                while done < cur.size:
-                    chunk = os.pread(fd, min(_CHUNK * 4, cur.size - done), offset + done)
-                    if not chunk:
-                        raise OSError(f"{cur.bucket}/{cur.name} truncated")
-                    done += len(chunk)
-                    yield chunk
-                    await self._throttle(len(chunk))
-            finally:
-                os.close(fd)
-        if parts:
-            yield b"".join(parts)
-            await self._throttle(pending)
 
     # ---- receiving ---------------------------------------------------------------------------------
 
@@ -309,7 +284,7 @@ class Rebalancer:
                     remaining -= len(await reader.read_some(remaining))
                 verdicts.append(verdict)
                 continue
-            tmp = store.begin(head.bucket, head.name)
+            tmp = store.begin(head.bucket, head.name, head.size)
             try:
                 remaining = head.size
                 while remaining:
