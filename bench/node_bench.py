@@ -326,7 +326,8 @@ def main() -> None:
     root = Path(tempfile.mkdtemp(prefix="ferry-bench-"))
     try:
         print("ceiling ...", flush=True)
-        ceiling = sendfile_ceiling(root, BIG_OBJECTS, MiB)
+        # a ceiling is the best the machine does: best of 3 (the machine is shared, so runs vary)
+        ceiling = max(sendfile_ceiling(root, BIG_OBJECTS, MiB) for _ in range(3))
         print(f"  {ceiling / MiB:.0f} MiB/s", flush=True)
         print("rebalance 1 MiB ...", flush=True)
         big_s, big_bytes = rebalance_run(root, "big", BIG_OBJECTS, MiB)
@@ -349,6 +350,9 @@ def main() -> None:
         dp = data_path(root)
         print(f"  {dp}", flush=True)
         fractions = {n: moved_fraction(n) for n in (3, 4, 8)}
+        print("ceiling again ...", flush=True)
+        ceiling = max(ceiling, *(sendfile_ceiling(root, BIG_OBJECTS, MiB) for _ in range(2)))
+        print(f"  best {ceiling / MiB:.0f} MiB/s", flush=True)
     finally:
         shutil.rmtree(root, ignore_errors=True)
 
@@ -377,7 +381,7 @@ def main() -> None:
         f">= 1.5x: {verdict(small_rate >= 1.5 * seq_rate)} |",
         "",
         "Ceiling: `os.sendfile` of the same 1 MiB files over a loopback TCP socket into per-object file writes",
-        "(two threads in one process).",
+        "(two threads in one process); best of 5 runs spread over the benchmark, since the machine is shared.",
         "",
         "## Data path, one node",
         "",
@@ -393,7 +397,8 @@ def main() -> None:
         f"{dp['get64m'] / ceiling:.0%} |",
         "",
         "The load generator (httpx, Python) runs on the same two cores as the node, so request rates are a lower",
-        "bound of what the node alone could serve.",
+        "bound of what the node alone could serve. The 64 MiB GET client discards the bytes (no file write), so it",
+        "can exceed the ceiling, which includes a file write on the receiving side.",
         "",
         "## Objects moved by a membership change (HRW, 100,000 objects)",
         "",
