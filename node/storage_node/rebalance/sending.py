@@ -39,7 +39,13 @@ class Item:
 
 
 class Throttle:
-    """Shared token bucket in bytes/s (0 = unlimited), read from a callable so it can change any time."""
+    """Shared token bucket in bytes/s (0 = unlimited), read from a callable so it can change any time.
+
+    Bytes are reserved in slices of at most ``SLICE_SECONDS`` at the current rate, so a changed setting
+    (lower, higher or unlimited) takes effect within a slice instead of after a long reservation.
+    """
+
+    SLICE_SECONDS = 0.1
 
     def __init__(self, rate: Callable[[], int]) -> None:
         """Bind to the setting."""
@@ -47,16 +53,25 @@ class Throttle:
         self._lock = threading.Lock()
         self._next = 0.0
 
-    def wait_time(self, nbytes: int) -> float:
-        """Seconds to wait before sending `nbytes`."""
-        rate = self._rate()
-        if rate <= 0:
-            return 0.0
+    def _reserve(self, nbytes: int, rate: int) -> float:
         with self._lock:
             now = time.monotonic()
             start = max(now, self._next)
             self._next = start + nbytes / rate
             return start - now
+
+    def wait(self, nbytes: int, stop: threading.Event) -> None:
+        """Block until `nbytes` may be sent (or `stop` is set)."""
+        remaining = nbytes
+        while remaining > 0:
+            rate = self._rate()
+            if rate <= 0:
+                return
+            step = max(1, min(remaining, int(rate * self.SLICE_SECONDS)))
+            delay = self._reserve(step, rate)
+            if delay > 0 and stop.wait(delay):
+                return
+            remaining -= step
 
 
 def _open_checked(item: Item) -> tuple[int, int] | None:
@@ -117,9 +132,7 @@ def send_bundle(
             def flush() -> None:
                 nonlocal pending, pending_size
                 if pending_size:
-                    delay = throttle.wait_time(pending_size)
-                    if delay:
-                        time.sleep(delay)
+                    throttle.wait(pending_size, stop)
                     sock.sendall(b"%x\r\n" % pending_size + b"".join(pending) + b"\r\n")
                 pending, pending_size = [], 0
 
@@ -144,9 +157,7 @@ def send_bundle(
                             flush()
                         continue
                     flush()
-                    delay = throttle.wait_time(size)
-                    if delay:
-                        time.sleep(delay)
+                    throttle.wait(size, stop)
                     sock.sendall(b"%x\r\n" % (len(frame) + size) + frame)
                     done = 0
                     while done < size:

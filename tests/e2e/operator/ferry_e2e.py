@@ -169,7 +169,14 @@ class Ferry:
         with self.client(node) as c:
             return c.status()
 
-    def write(self, count: int, bucket: str = "data", seed: int = 1, via: str | None = None) -> Dataset:
+    def write(
+        self,
+        count: int,
+        bucket: str = "data",
+        seed: int = 1,
+        via: str | None = None,
+        sizes: tuple[int, ...] = SIZES,
+    ) -> Dataset:
         """Write `count` objects of mixed sizes (names with '/' and UTF-8) and record their checksums."""
         rnd = random.Random(seed)
         ds = Dataset(bucket)
@@ -177,7 +184,7 @@ class Ferry:
         with self.client(node) as c:
             c.create_bucket(bucket)
             for i in range(count):
-                data = rnd.randbytes(rnd.choice(SIZES))
+                data = rnd.randbytes(rnd.choice(sizes))
                 name = f"dir-{i % 7}/obj-{i}-ü"
                 c.put_object(bucket, name, data)
                 ds.digests[name] = hashlib.sha256(data).hexdigest()

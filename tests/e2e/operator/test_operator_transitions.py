@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from localkube.cluster import Cluster
 
 from tests.e2e.operator.ferry_e2e import Ferry, node_manifest, wait_until
 
@@ -134,3 +135,75 @@ def test_skip_rebalance_is_an_explicit_opt_out_with_a_warning(ferry: Ferry) -> N
     assert conds["RebalanceSkipped"]["status"] == "True"
     assert ferry.holdings()["node-1"] == held, "no data moved"
     ferry.verify(ds)  # still readable: get-from-neighbor finds them on the node in maintenance
+
+
+def test_api_server_rejects_bad_states_and_non_admins(ferry: Ferry, kube: Cluster) -> None:
+    ferry.create(["node-1"])
+    bad = ferry.kubectl(
+        "patch", "storagenode", "node-1", "--type", "merge", "-p", '{"spec":{"state":"sleeping"}}', check=False
+    )
+    assert bad.returncode != 0 and "Unsupported value" in bad.stderr
+    moved = ferry.kubectl(
+        "patch", "storagenode", "node-1", "--type", "merge", "-p", '{"spec":{"cluster":"other"}}', check=False
+    )
+    assert moved.returncode != 0 and "immutable" in moved.stderr
+
+    kube.mint_user("dev-jane")
+    kube.mint_user("ops-joe")
+    roles = {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "Role",
+        "metadata": {"name": "storagenode-viewer"},
+        "rules": [{"apiGroups": ["ferry.dev"], "resources": ["storagenodes"], "verbs": ["get", "list", "watch"]}],
+    }
+    lifecycle = {**roles, "metadata": {"name": "storagenode-lifecycle"}}
+    lifecycle["rules"] = [{"apiGroups": ["ferry.dev"], "resources": ["storagenodes"], "verbs": ["get", "patch"]}]
+
+    def binding(user: str, role: str) -> dict[str, object]:
+        return {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "RoleBinding",
+            "metadata": {"name": f"{user}-{role}"},
+            "subjects": [{"kind": "User", "name": user, "apiGroup": "rbac.authorization.k8s.io"}],
+            "roleRef": {"kind": "Role", "name": role, "apiGroup": "rbac.authorization.k8s.io"},
+        }
+
+    ferry.apply(
+        roles, lifecycle, binding("dev-jane", "storagenode-viewer"), binding("ops-joe", "storagenode-lifecycle")
+    )
+    assert ferry.kubectl("get", "storagenode", "node-1", user="dev-jane").returncode == 0
+    refused = ferry.kubectl(
+        "patch",
+        "storagenode",
+        "node-1",
+        "--type",
+        "merge",
+        "-p",
+        '{"spec":{"state":"maintenance"}}',
+        user="dev-jane",
+        check=False,
+    )
+    assert refused.returncode != 0 and "Forbidden" in refused.stderr
+    assert ferry.status("node-1")["state"] == "online"
+    ferry.patch_state("node-1", "maintenance", user="ops-joe")
+    ferry.wait_ready("node-1")
+    assert ferry.status("node-1")["state"] == "maintenance"
+
+
+def test_a_deleted_pod_is_recreated_and_rejoins_without_moving_data(ferry: Ferry) -> None:
+    ferry.create(NODES)
+    ds = ferry.write(COUNT)
+    held = ferry.holdings()
+    before = ferry.cluster_map()
+    uid = ferry.get("pod", "node-2-pod")["metadata"]["uid"]
+    ferry.kubectl("delete", "pod", "node-2-pod", "--wait=true")
+    wait_until(
+        "a new node-2 pod",
+        lambda: ferry.pod_exists("node-2") and ferry.get("pod", "node-2-pod")["metadata"]["uid"] != uid,
+    )
+    ferry.wait_ready("node-2")
+    wait_until("node-2 answering again", lambda: "node-2" in ferry.addresses())
+    assert ferry.holdings() == held, "its data was still on its volume; nothing moved"
+    after = ferry.cluster_map()
+    assert after.rebalance_id == before.rebalance_id and after.nodes == before.nodes
+    ferry.verify(ds)

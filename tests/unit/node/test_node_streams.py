@@ -39,3 +39,24 @@ def test_truncated_bundle_raises() -> None:
     except EOFError:
         return
     raise AssertionError("expected EOFError")
+
+
+def test_throttle_applies_a_changed_rate_within_a_slice() -> None:
+    import threading
+
+    from storage_node.rebalance.sending import Throttle
+
+    rate = {"value": 1024}
+    throttle = Throttle(lambda: rate["value"])
+    stop = threading.Event()
+    done = threading.Event()
+
+    def send() -> None:
+        throttle.wait(10 * 1024 * 1024, stop)  # ~3 hours at 1 KiB/s
+        done.set()
+
+    worker = threading.Thread(target=send, daemon=True)
+    worker.start()
+    assert not done.wait(0.3), "the low rate holds the sender back"
+    rate["value"] = 0  # unlimited
+    assert done.wait(30), "lifting the throttle releases the sender (not after its old reservation)"
