@@ -29,9 +29,7 @@ from storage_operator.nodes import Fleet
 from storage_operator.states import (
     ClusterPhase,
     ClusterState,
-    ConditionType,
     NodeState,
-    Reason,
     RebalanceState,
 )
 
@@ -137,6 +135,7 @@ class Reconciler:
 
     def __init__(self, kube: Kube) -> None:
         self.kube = kube
+        self._pushed: dict[tuple[str, str], tuple[str, int, Any]] = {}  # node -> settings key last pushed
 
     async def reconcile(self, namespace: str, name: str) -> float:
         """One pass for the StorageCluster `namespace/name`; returns the delay before the next one."""
@@ -370,17 +369,32 @@ class Reconciler:
         await self._report(p)
 
     async def _settings(self, p: Pass, fleet: Fleet) -> None:
-        """Push the rebalance throttle to the nodes when the cluster spec changed (no pod restart needed)."""
+        """Push the rebalance throttle to each node process that has not got this spec's value yet.
+
+        Nodes do not persist settings (a restarted process starts from its pod's arguments), so the key is
+        (pod uid, restart count, cluster generation); the cache only saves calls: a push is idempotent.
+        """
         gen = p.cluster["metadata"].get("generation")
-        if (p.cluster.get("status") or {}).get("settingsGeneration") == gen or not p.reports:
-            return
         rb = p.spec.get("rebalance", {})
         update = SettingsUpdate(
             rebalance_concurrency=int(rb.get("concurrency", 4)), rebalance_bandwidth=int(rb.get("bandwidth", 0))
         )
-        urls = {n: u for n in p.reports if (u := p.url(n))}
-        if not await fleet.update_settings(urls, update):
-            await self.kube.patch_cluster_status(p.namespace, p.name, {"settingsGeneration": gen})
+        due: dict[str, tuple[str, int, Any]] = {}
+        for n in p.reports:
+            pod = p.pods[n]
+            restarts = sum(
+                int(c.get("restartCount", 0)) for c in (pod.get("status") or {}).get("containerStatuses") or []
+            )
+            key = (str(pod["metadata"]["uid"]), restarts, gen)
+            if self._pushed.get((p.namespace, n)) != key:
+                due[n] = key
+        urls = {n: u for n in due if (u := p.url(n))}
+        if not urls:
+            return
+        failures = await fleet.update_settings(urls, update)
+        for n in urls:
+            if n not in failures:
+                self._pushed[(p.namespace, n)] = due[n]
 
     async def _advance(self, p: Pass, fleet: Fleet) -> None:
         """Carry out the steps of the one transition in progress, as far as they complete in this pass."""
@@ -550,31 +564,15 @@ class Reconciler:
             phase = ClusterPhase.DECOMMISSIONED
         elif state is ClusterState.SHUTDOWN and p.pods:
             phase = ClusterPhase.SHUTTING_DOWN
-        done = not p.transition and p.rebalance_settled() and p.smap is not None
-        cluster_conditions = [
-            conditions.Condition(
-                ConditionType.READY,
-                online and done,
-                Reason.STATE_REACHED if done else Reason.TRANSITION_IN_PROGRESS,
-                f"cluster is {state.value}" if done else self._waiting_for(p) if p.transition else phase.value,
-            ),
-            conditions.Condition(
-                ConditionType.PROGRESSING,
-                bool(p.transition) or not p.rebalance_settled(),
-                Reason.REBALANCING
-                if not p.rebalance_settled()
-                else Reason.TRANSITION_IN_PROGRESS
-                if p.transition
-                else Reason.IDLE,
-                self._waiting_for(p) if p.transition else "",
-            ),
-            conditions.Condition(
-                ConditionType.DEGRADED,
-                stalled is not None,
-                Reason.REBALANCE_STALLED if stalled else Reason.HEALTHY,
-                f"global rebalance {rid} has made no progress since {stalled}" if stalled else "",
-            ),
-        ]
+        cluster_conditions = statuses.cluster_conditions(
+            state=state,
+            settled=not p.transition and p.rebalance_settled() and (p.smap is not None or not online),
+            pods_left=bool(p.pods),
+            rebalancing=not p.rebalance_settled(),
+            waiting=self._waiting_for(p) if p.transition else "",
+            stalled_since=stalled,
+            rebalance_id=rid,
+        )
         final_state = state.value
         if state is ClusterState.SHUTDOWN and p.pods:
             final_state = (p.cluster.get("status") or {}).get("state", ClusterState.ONLINE.value)

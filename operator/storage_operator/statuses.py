@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from storage_operator import lifecycle
 from storage_operator.conditions import Condition
 from storage_operator.lifecycle import Action
-from storage_operator.states import ClusterPhase, ConditionType, NodePhase, NodeState, Reason
+from storage_operator.states import ClusterPhase, ClusterState, ConditionType, NodePhase, NodeState, Reason
 
 PHASE_OF_STEP: dict[Action, NodePhase] = {
     Action.PUBLISH: NodePhase.PUBLISHING,
@@ -123,3 +123,46 @@ def cluster_phase(*, online: bool, formed: bool, transition: bool, rebalancing: 
     if rebalancing:
         return ClusterPhase.REBALANCING
     return ClusterPhase.TRANSITIONING if transition else ClusterPhase.READY
+
+
+def cluster_conditions(
+    *,
+    state: ClusterState,
+    settled: bool,
+    pods_left: bool,
+    rebalancing: bool,
+    waiting: str,
+    stalled_since: str | None,
+    rebalance_id: str | None,
+) -> list[Condition]:
+    """The StorageCluster's Ready (its spec.state reached), Progressing and Degraded."""
+    if state is ClusterState.ONLINE:
+        reached = settled
+        why = waiting or ("global rebalance running" if rebalancing else "nodes are joining")
+    else:
+        reached = not pods_left
+        why = f"waiting for the node pods to stop ({state.value})"
+    ready = Condition(
+        ConditionType.READY,
+        reached,
+        Reason.STATE_REACHED if reached else Reason.TRANSITION_IN_PROGRESS,
+        f"cluster is {state.value}" if reached else why,
+    )
+    if rebalancing:
+        progressing = Condition(
+            ConditionType.PROGRESSING, True, Reason.REBALANCING, f"global rebalance {rebalance_id} running"
+        )
+    elif waiting or not reached:
+        progressing = Condition(ConditionType.PROGRESSING, True, Reason.TRANSITION_IN_PROGRESS, waiting or why)
+    else:
+        progressing = Condition(ConditionType.PROGRESSING, False, Reason.IDLE, "")
+    if stalled_since:
+        degraded = Condition(
+            ConditionType.DEGRADED,
+            True,
+            Reason.REBALANCE_STALLED,
+            f"global rebalance {rebalance_id} has made no progress since {stalled_since}",
+        )
+    else:
+        degraded = Condition(ConditionType.DEGRADED, False, Reason.HEALTHY, "")
+    return [ready, progressing, degraded]
