@@ -48,7 +48,7 @@ clean:
 #   make image         the one Ferry image ($(IMAGE)) from the Dockerfile
 #   make kind-load     build it and load it into the kind nodes
 #   make kind-deploy   install/upgrade the chart (operator + CRDs) into namespace ferry-system
-#   make kind-e2e      the same e2e suite, pointed at the kind cluster by FERRY_E2E_KUBECONFIG
+#   make kind-e2e      the operator e2e suite against kind (FERRY_E2E_KUBECONFIG), pod IPs routed by kind-routes
 #   make kind-down     delete the kind cluster
 # helm defaults to the pinned build (hack/kube/build.sh); `make kind-deploy HELM=helm` uses one on PATH.
 KIND ?= kind
@@ -61,7 +61,7 @@ IMAGE_TAG ?= dev
 IMAGE := $(IMAGE_REPOSITORY):$(IMAGE_TAG)
 HELM ?= $(shell hack/kube/build.sh 2>/dev/null | tail -n 1)/helm
 
-.PHONY: kind-up kind-down image kind-load kind-deploy kind-e2e
+.PHONY: kind-up kind-down image kind-load kind-deploy kind-routes kind-e2e
 
 kind-up:
 	@mkdir -p $(dir $(KIND_KUBECONFIG))
@@ -81,8 +81,17 @@ kind-deploy: kind-load
 		--namespace ferry-system --create-namespace \
 		--set image.repository=$(IMAGE_REPOSITORY) --set image.tag=$(IMAGE_TAG) --wait --timeout 5m
 
-kind-e2e: $(STAMP) kind-deploy
-	FERRY_E2E_KUBECONFIG=$(KIND_KUBECONFIG) $(BIN)/pytest tests/e2e
+# The tests (like the operator) talk to storage-node pods by pod IP: route each node's pod CIDR via that node
+# (Linux host, kind's docker network; needs root, hence SUDO).
+SUDO ?= $(if $(filter 0,$(shell id -u)),,sudo)
+kind-routes:
+	$(HELM:%/helm=%/kubectl) --kubeconfig $(KIND_KUBECONFIG) get nodes -o \
+		jsonpath='{range .items[*]}{.spec.podCIDR} {.status.addresses[?(@.type=="InternalIP")].address}{"\n"}{end}' | \
+		while read -r cidr ip; do $(SUDO) ip route replace "$$cidr" via "$$ip"; done
+
+# The operator e2e suite against kind, with the chart's operator (the local-cluster tests need localkube).
+kind-e2e: $(STAMP) kind-deploy kind-routes
+	FERRY_E2E_KUBECONFIG=$(KIND_KUBECONFIG) $(BIN)/pytest tests/e2e/operator
 
 kind-down:
 	$(KIND) delete cluster --name $(KIND_CLUSTER)

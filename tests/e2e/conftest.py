@@ -17,19 +17,27 @@ The pod runner registers node ``local-1``, runs pods whose image is named ``ferr
 as local processes of this virtualenv, each with its own ``status.podIP`` (127.N.y.z, stable per
 namespace/name); PVCs use the default StorageClass ``ferry-local``.
 
+With ``FERRY_E2E_KUBECONFIG`` set (``make kind-e2e``), ``kube`` is instead an
+:class:`tests.e2e.external.ExternalCluster` over that kubeconfig (same interface; nothing started or stopped;
+users are minted by impersonation) and the CRDs are expected to be installed already (by the chart).
+
 Fixture ``namespace`` (function scope) — a fresh namespace name, created and deleted around the test.
 """
 
 from __future__ import annotations
 
+import os
 import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import cast
 
 import pytest
 from localkube import binaries
 from localkube.cluster import Cluster
+
+from tests.e2e.external import ExternalCluster
 
 REPO = Path(__file__).resolve().parents[2]
 CRDS = REPO / "crds"
@@ -38,6 +46,10 @@ CRDS = REPO / "crds"
 @pytest.fixture(scope="session")
 def kube(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     """A running local cluster for the whole session; everything it started is gone afterwards."""
+    external = os.environ.get("FERRY_E2E_KUBECONFIG")
+    if external:
+        yield cast(Cluster, ExternalCluster(Path(external)))
+        return
     cluster = Cluster(tmp_path_factory.mktemp("localkube"))
     try:
         cluster.up(bin_dir=binaries.ensure())

@@ -44,6 +44,11 @@ class OperatorProcess:
             self.proc.wait(timeout=10)
         self.proc = None
 
+    @property
+    def running(self) -> bool:
+        """Whether the operator process is up."""
+        return self.proc is not None and self.proc.poll() is None
+
     def stop(self) -> None:
         """Stop it gracefully (SIGTERM), then for sure."""
         if self.proc is not None and self.proc.poll() is None:
@@ -55,9 +60,47 @@ class OperatorProcess:
         self.proc = None
 
 
+class InClusterOperator:
+    """The chart's operator on an external cluster (FERRY_E2E_KUBECONFIG): a crash is its pods' deletion."""
+
+    def __init__(self, kube: Any) -> None:
+        self.kube = kube
+        self.namespace = os.environ.get("FERRY_E2E_OPERATOR_NAMESPACE", "ferry-system")
+        self.selector = "app.kubernetes.io/component=operator"
+        self.running = True
+
+    def kill(self) -> None:
+        """Delete the operator pods at once (the Deployment starts a new one)."""
+        self.kube.kubectl(
+            "delete", "pod", "-n", self.namespace, "-l", self.selector, "--grace-period=0", "--force", "--wait=false"
+        )
+        self.running = False
+
+    def start(self) -> None:
+        """Wait until the operator runs again."""
+        self.kube.kubectl(
+            "wait",
+            "pod",
+            "-n",
+            self.namespace,
+            "-l",
+            self.selector,
+            "--for=condition=Ready",
+            "--timeout=180s",
+            timeout=210,
+        )
+        self.running = True
+
+    def stop(self) -> None:
+        """Nothing to stop: the operator belongs to the cluster."""
+
+
 @pytest.fixture(scope="session")
-def operator(kube: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[OperatorProcess]:
-    """The operator process for the whole session."""
+def operator(kube: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[OperatorProcess | InClusterOperator]:
+    """The operator for the whole session: a local `kopf run` process, or the chart's on an external cluster."""
+    if os.environ.get("FERRY_E2E_KUBECONFIG"):
+        yield InClusterOperator(kube)
+        return
     env = {**kube.env, "FERRY_STALL_SECONDS": "5"}
     op = OperatorProcess(env, tmp_path_factory.mktemp("operator-logs"))
     op.start()
@@ -66,11 +109,11 @@ def operator(kube: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Op
 
 
 @pytest.fixture
-def ferry(kube: Any, operator: OperatorProcess) -> Iterator[Ferry]:
+def ferry(kube: Any, operator: OperatorProcess | InClusterOperator) -> Iterator[Ferry]:
     """A fresh namespace for one StorageCluster; removed (with everything in it) afterwards."""
     f = Ferry(kube.kubectl, namespace=f"{NAMESPACE_PREFIX}{next(_namespaces)}-{int(time.time()) % 10000}")
     yield f
-    if operator.proc is None:
+    if not operator.running:
         operator.start()
     # decommission with rmUserData destroys the cluster's data; then the namespace goes
     f.kubectl(
