@@ -1,0 +1,108 @@
+"""What users read: phases, conditions and rebalance progress computed from a node's situation."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from storage_node.schemas import NodeFlag, RebalanceStage, RebalanceStatus
+from storage_operator import lifecycle, progress, statuses
+from storage_operator.conditions import Condition
+from storage_operator.lifecycle import Action, NodeView, Step
+from storage_operator.states import ClusterState, NodePhase, NodeState
+
+
+def situation(view: NodeView, **kw: object) -> statuses.NodeSituation:
+    base: dict[str, object] = {
+        "view": view,
+        "step": lifecycle.next_step(view),
+        "is_turn": True,
+        "waiting_for": "",
+        "pod_exists": True,
+        "pod_ready": True,
+        "pod_wanted": True,
+        "cluster_online": True,
+        "rebalance_id": "g4",
+        "percent": 40,
+        "stalled_since": None,
+        "skip_note": "",
+    }
+    base.update(kw)
+    return statuses.NodeSituation(**base)  # type: ignore[arg-type]
+
+
+LEAVING = NodeView(NodeState.MAINTENANCE, NodeState.ONLINE, (NodeFlag.maintenance,), True, False)
+
+
+def by_type(s: statuses.NodeSituation) -> dict[str, Condition]:
+    return {c.type.value: c for c in statuses.node_conditions(s)}
+
+
+def test_a_node_mid_rebalance_is_progressing_not_ready() -> None:
+    s = situation(LEAVING)
+    assert statuses.node_phase(s) is NodePhase.REBALANCING
+    c = by_type(s)
+    assert not c["Ready"].status and c["Progressing"].status
+    assert "g4" in c["Progressing"].message and "40%" in c["Progressing"].message
+
+
+def test_a_queued_node_says_what_it_waits_for() -> None:
+    s = situation(LEAVING, is_turn=False, waiting_for="waiting for node-1's shutdown to finish")
+    c = by_type(s)
+    assert statuses.node_phase(s) is NodePhase.WAITING
+    assert not c["Progressing"].status and c["Progressing"].reason.value == "WaitingForTurn"
+    assert "node-1" in c["Progressing"].message
+
+
+def test_ready_only_when_the_state_is_reached_and_the_pod_agrees() -> None:
+    done = NodeView(NodeState.SHUTDOWN, NodeState.SHUTDOWN, (NodeFlag.maintenance,), False, True)
+    s = situation(done, step=Step(Action.NOTHING), pod_wanted=False, pod_exists=True, pod_ready=False)
+    assert not by_type(s)["Ready"].status, "the pod still has to go"
+    s = situation(done, step=Step(Action.NOTHING), pod_wanted=False, pod_exists=False, pod_ready=False)
+    assert by_type(s)["Ready"].status and statuses.node_phase(s) is NodePhase.SHUT_DOWN
+
+
+def test_a_stalled_rebalance_is_degraded() -> None:
+    c = by_type(situation(LEAVING, stalled_since="2026-01-01T00:00:00Z"))
+    assert c["Degraded"].status and c["Degraded"].reason.value == "RebalanceStalled"
+
+
+def test_node_progress_reports_remaining_rate_and_eta() -> None:
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    report = RebalanceStatus(
+        id="g4",
+        stage=RebalanceStage.traverse,
+        objects_to_send=10,
+        bytes_to_send=1000,
+        objects_sent=4,
+        bytes_sent=400,
+        started_at=start,
+    )
+    p = progress.node_progress(report, cluster_percent=10, now=start + timedelta(seconds=4))
+    assert p["percent"] == 40 and p["objectsRemaining"] == 6 and p["bytesRemaining"] == 600
+    assert p["rateBytesPerSecond"] == 100 and p["eta"] == "6s"
+    reports = {"a": report, "b": report.model_copy(update={"stage": RebalanceStage.done})}
+    assert not progress.completed(reports, "g4", {"a", "b"})
+    assert progress.completed(reports, "g4", {"b"})
+
+
+def test_cluster_conditions_follow_its_state() -> None:
+    shutting = statuses.cluster_conditions(
+        state=ClusterState.SHUTDOWN,
+        settled=True,
+        pods_left=True,
+        rebalancing=False,
+        waiting="",
+        stalled_since=None,
+        rebalance_id=None,
+    )
+    assert not shutting[0].status and shutting[1].status
+    down = statuses.cluster_conditions(
+        state=ClusterState.SHUTDOWN,
+        settled=True,
+        pods_left=False,
+        rebalancing=False,
+        waiting="",
+        stalled_since=None,
+        rebalance_id=None,
+    )
+    assert down[0].status and not down[1].status
