@@ -94,6 +94,7 @@ def test_operator_runs_the_one_image_with_kopf_and_its_runtime_contract(render: 
     ]
     env = {e["name"]: e for e in container["env"]}
     assert env["POD_ID"]["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.name"}}
+    assert env["POD_IP"]["valueFrom"] == {"fieldRef": {"fieldPath": "status.podIP"}}, "metrics bind the pod IP"
     assert env["FERRY_METRICS_PORT"]["value"] == "9090"
     assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "health"}
     assert {p["name"]: p["containerPort"] for p in container["ports"]} == {"metrics": 9090, "health": 8081}
@@ -252,6 +253,7 @@ def test_helm_test_hook_checks_the_cluster_with_the_ferry_image(render: Render) 
     pods = [m for m in hooks if m["kind"] == "Pod"]
     assert len(pods) == 1
     container = pods[0]["spec"]["containers"][0]
+    assert pods[0]["metadata"]["annotations"]["helm.sh/hook-delete-policy"] == "before-hook-creation", "--logs"
     assert container["image"] == "ferry:0.1.0"
     assert container["command"] == ["python", "-c"]
     assert container["args"] == [(CHART / "files" / "cluster_check.py").read_text()]
