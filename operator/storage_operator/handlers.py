@@ -16,7 +16,7 @@ from typing import Any
 
 import kopf
 
-from storage_operator import builders, metrics, reconciling
+from storage_operator import builders, clusterwide, metrics, reconciling
 from storage_operator.kube import Kube
 from storage_operator.states import ClusterState, NodeState
 
@@ -125,4 +125,4 @@ async def drain_node(body: kopf.Body, namespace: str | None, memo: kopf.Memo, **
 @kopf.on.delete(GROUP, VERSION, "storageclusters")
 async def release_cluster(body: kopf.Body, namespace: str | None, memo: kopf.Memo, **_: Any) -> None:
     """Deleting a StorageCluster stops its node pods and keeps every volume (data goes only by decommission)."""
-    await reconciling.release(memo.kube, dict(body))
+    await clusterwide.release(memo.kube, dict(body))

@@ -1,0 +1,54 @@
+"""Cluster-wide states of a StorageCluster: shutdown, decommission, and its deletion."""
+
+from __future__ import annotations
+
+import logging
+
+from storage_operator import builders, reporting
+from storage_operator.kube import Body, Kube
+from storage_operator.nodes import Fleet
+from storage_operator.passes import Pass, effective_state, name_of
+from storage_operator.states import NodeState
+
+log = logging.getLogger(__name__)
+
+
+async def shutdown(kube: Kube, p: Pass) -> None:
+    """All node pods go; the map stays; online brings them back with no rebalance."""
+    for n, pod in p.pods.items():
+        if not pod["metadata"].get("deletionTimestamp"):
+            await kube.delete_pod(p.namespace, builders.pod_name(n))
+    p.active = bool(p.pods)
+    await reporting.report(kube, p, stall_seconds=float("inf"))
+
+
+async def decommission(kube: Kube, p: Pass, fleet: Fleet) -> None:
+    """Destroy the cluster: metadata always, user data and volumes too with rmUserData."""
+    rm = bool(p.spec.get("rmUserData"))
+    for node in p.nodes:
+        n = name_of(node)
+        if effective_state(node) is NodeState.DECOMMISSIONED:
+            continue
+        url = p.url(n)
+        if not rm and url is not None:
+            try:
+                await fleet.cleanup(url, rm_user_data=False)
+            except Exception as err:
+                log.info("cleanup of %s failed: %s", n, err)
+        await kube.delete_pod(p.namespace, builders.pod_name(n))
+        if rm:
+            await kube.delete_pvc(p.namespace, builders.pvc_name(n))
+        else:
+            await kube.orphan_pvc(p.namespace, builders.pvc_name(n))
+        await reporting.set_effective(kube, p, node, NodeState.DECOMMISSIONED)
+    p.smap, p.rebalance, p.transition = None, None, {}
+    await reporting.report(kube, p, stall_seconds=float("inf"))
+
+
+async def release(kube: Kube, cluster: Body) -> None:
+    """The StorageCluster is being deleted: its node pods go, every volume stays (orphaned from its node)."""
+    namespace, name = str(cluster["metadata"]["namespace"]), name_of(cluster)
+    for node in await kube.list_pods(namespace, name):
+        await kube.delete_pod(namespace, builders.pod_name(node))
+    for node in await kube.list_pvcs(namespace, name):
+        await kube.orphan_pvc(namespace, builders.pvc_name(node))
