@@ -52,3 +52,16 @@ async def release(kube: Kube, cluster: Body) -> None:
         await kube.delete_pod(namespace, builders.pod_name(node))
     for node in await kube.list_pvcs(namespace, name):
         await kube.orphan_pvc(namespace, builders.pvc_name(node))
+
+
+async def release_finalizers(kube: Kube, cluster: Body, finalizer: str) -> None:
+    """Let a deleted StorageCluster (and its deleted nodes) go once released.
+
+    kopf stops serving a namespace as soon as it is terminating, so its deletion handlers never run there;
+    the cluster's loop does their work instead: the nodes of a cluster being deleted have nothing to drain.
+    """
+    namespace, name = str(cluster["metadata"]["namespace"]), name_of(cluster)
+    for node in await kube.list_nodes(namespace, name):
+        if node["metadata"].get("deletionTimestamp"):
+            await kube.remove_finalizer("StorageNode", namespace, name_of(node), finalizer)
+    await kube.remove_finalizer("StorageCluster", namespace, name, finalizer)

@@ -21,7 +21,7 @@ from storage_operator.kube import Kube
 from storage_operator.states import ClusterState, NodeState
 
 GROUP, VERSION = builders.GROUP, builders.VERSION
-FINALIZER = "ferry.dev/finalizer"
+FINALIZER = reconciling.FINALIZER
 SERVICE_ACCOUNT = Path("/var/run/secrets/kubernetes.io/serviceaccount")
 
 
@@ -83,7 +83,10 @@ async def cluster_loop(
         wakeup.clear()
         try:
             with metrics.RECONCILE_SECONDS.time():
-                delay = await reconciler.reconcile(namespace, name)
+                next_delay = await reconciler.reconcile(namespace, name)
+            if next_delay is None:
+                return  # the StorageCluster is gone
+            delay = next_delay
         except Exception:  # a failed pass is logged, counted and retried; the loop must go on
             metrics.RECONCILE_ERRORS.inc()
             logger.exception("reconcile of %s/%s failed; retrying", namespace, name)

@@ -74,6 +74,8 @@ class Kube:
         try:
             await self._client.create(codecs.from_dict(manifest))
         except ApiError as err:
+            if err.status.code == 403 and "being terminated" in (err.status.message or ""):
+                return  # the namespace is being deleted: nothing may be created there any more
             _ignore(err, 409)
 
     async def delete_pod(self, namespace: str, name: str) -> None:
@@ -115,6 +117,17 @@ class Kube:
             )
         except ApiError as err:
             _ignore(err, 404)
+
+    async def remove_finalizer(self, kind: str, namespace: str, name: str, finalizer: str) -> None:
+        """Drop `finalizer` from a StorageCluster or StorageNode (a missing object is fine)."""
+        res = StorageCluster if kind == "StorageCluster" else StorageNode
+        try:
+            obj = _dict(await self._client.get(res, name, namespace=namespace))
+            left = [f for f in obj["metadata"].get("finalizers") or [] if f != finalizer]
+            patch = {"metadata": {"finalizers": left or None, "resourceVersion": obj["metadata"]["resourceVersion"]}}
+            await self._client.patch(res, name, patch, namespace=namespace, patch_type=PatchType.MERGE)
+        except ApiError as err:
+            _ignore(err, 404, 409)
 
     async def secret_value(self, namespace: str, name: str, key: str) -> str | None:
         """A Secret's value under `key` (decoded), None when the Secret or key is missing."""

@@ -25,6 +25,7 @@ from storage_operator.nodes import Fleet
 from storage_operator.passes import Pass, desired_state, effective_state, name_of, pod_ready
 from storage_operator.states import ClusterState, NodeState, RebalanceState
 
+FINALIZER = "ferry.dev/finalizer"
 ACTIVE_DELAY = 0.5
 IDLE_DELAY = 5.0
 STALL_SECONDS = float(os.environ.get("FERRY_STALL_SECONDS", "60"))  # no progress for this long: Degraded
@@ -40,10 +41,14 @@ class Reconciler:
         self.kube = kube
         self._pushed: dict[tuple[str, str], tuple[str, int, Any]] = {}  # node -> settings key last pushed
 
-    async def reconcile(self, namespace: str, name: str) -> float:
-        """One pass for the StorageCluster `namespace/name`; returns the delay before the next one."""
+    async def reconcile(self, namespace: str, name: str) -> float | None:
+        """One pass for the StorageCluster `namespace/name`; the delay before the next one (None: it is gone)."""
         cluster = await self.kube.get_cluster(namespace, name)
-        if cluster is None or cluster["metadata"].get("deletionTimestamp"):
+        if cluster is None:
+            return None
+        if cluster["metadata"].get("deletionTimestamp"):
+            await clusterwide.release(self.kube, cluster)
+            await clusterwide.release_finalizers(self.kube, cluster, FINALIZER)
             return IDLE_DELAY
         status = cluster.get("status") or {}
         p = Pass(
