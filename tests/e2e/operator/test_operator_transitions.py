@@ -207,3 +207,10 @@ def test_a_deleted_pod_is_recreated_and_rejoins_without_moving_data(ferry: Ferry
     after = ferry.cluster_map()
     assert after.rebalance_id == before.rebalance_id and after.nodes == before.nodes
     ferry.verify(ds)
+
+
+def test_deleting_the_namespace_completes(ferry: Ferry, kube: Cluster) -> None:
+    ferry.create(NODES)
+    ferry.write(20)
+    kube.kubectl("delete", "namespace", ferry.namespace, "--timeout=120s", timeout=150)
+    assert kube.kubectl("get", "namespace", ferry.namespace, check=False).returncode != 0
