@@ -165,10 +165,14 @@ def test_restart_policy_and_liveness_probe_are_honoured(kube: Cluster, namespace
     failing = pod("fails", "import sys; print('bye', flush=True); sys.exit(3)", restartPolicy="Never")
     kube.apply(json.dumps(failing), namespace=namespace)
     # Healthy until it has said hello: then the exec probe fails and the container is restarted.
-    script = "import pathlib, time\nprint('hello', flush=True)\npathlib.Path('/scratch/said').touch()\ntime.sleep(3600)"
+    script = (
+        "import pathlib, time\nsaid = pathlib.Path('/scratch/said')\nsaid.unlink(missing_ok=True)\n"
+        "print('hello', flush=True)\nsaid.touch()\ntime.sleep(3600)"
+    )
     live = {
         "livenessProbe": {
             "exec": {"command": ["sh", "-c", "test ! -e /scratch/said"]},
+            "initialDelaySeconds": 2,  # each run clears the marker left by the previous one first
             "periodSeconds": 1,
             "failureThreshold": 1,
         },
@@ -192,9 +196,7 @@ def test_restart_policy_and_liveness_probe_are_honoured(kube: Cluster, namespace
         return int(statuses[0]["restartCount"]) if statuses else 0
 
     poll(lambda: restarts() >= 1)
-    # The marker survives in the emptyDir, so a restarted run may be killed before it says hello (the probe
-    # can fire first); the previous run's log shows hello once a run has got that far, as most do.
-    poll(lambda: "hello" in kube.kubectl("logs", "unhealthy", "-n", namespace, "--previous", check=False).stdout)
+    assert "hello" in kube.kubectl("logs", "unhealthy", "-n", namespace, "--previous").stdout
 
 
 COUNTER = """
