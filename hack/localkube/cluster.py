@@ -19,7 +19,7 @@ from lightkube import Client, KubeConfig
 from lightkube.core.exceptions import ApiError
 from lightkube.resources.core_v1 import Node, ServiceAccount
 
-from localkube import binaries, controlplane, kubeconfigs, network, pki, processes
+from localkube import binaries, controlplane, kubeconfigs, kubectling, network, pki, processes
 from localkube.layout import Layout
 
 STORAGE_CLASS = "ferry-local"
@@ -41,7 +41,7 @@ def _quiet(_: str) -> None:
     pass
 
 
-class Cluster:
+class Cluster(kubectling.Kubectl):
     """A local control plane plus pod runner whose state lives in ``root``."""
 
     def __init__(self, root: Path) -> None:
@@ -192,33 +192,13 @@ class Cluster:
 
     # -- use ---------------------------------------------------------------------------------------------
 
-    def kubectl(
-        self,
-        *args: str,
-        user: str | None = None,
-        check: bool = True,
-        input: str | None = None,
-        timeout: float = 120.0,
-    ) -> subprocess.CompletedProcess[str]:
-        """Run kubectl as admin (or as a user minted with :meth:`mint_user`); output captured as text."""
-        kubeconfig = self.kubeconfig if user is None else self.layout.users / f"{user}.yaml"
-        return subprocess.run(
-            [str(self.bin_dir / "kubectl"), f"--kubeconfig={kubeconfig}", *args],
-            input=input,
-            capture_output=True,
-            text=True,
-            check=check,
-            timeout=timeout,
-        )
+    def kubeconfig_for(self, user: str | None) -> Path:
+        """The admin kubeconfig, or that of a user minted with :meth:`mint_user`."""
+        return self.kubeconfig if user is None else self.layout.users / f"{user}.yaml"
 
-    def apply(self, manifest: str, *, namespace: str | None = None) -> subprocess.CompletedProcess[str]:
-        """``kubectl apply -f -`` of a YAML manifest (as admin)."""
-        ns = [f"--namespace={namespace}"] if namespace else []
-        return self.kubectl("apply", *ns, "-f", "-", input=manifest)
-
-    def get_json(self, *args: str, user: str | None = None) -> Any:
-        """``kubectl get <args> -o json``, parsed."""
-        return json.loads(self.kubectl("get", *args, "-o", "json", user=user).stdout)
+    def kubectl_path(self) -> Path:
+        """The pinned kubectl."""
+        return self.bin_dir / "kubectl"
 
     def mint_user(self, name: str, groups: Sequence[str] = ()) -> Path:
         """Write (once) a kubeconfig for user ``name`` in ``groups`` (client-certificate authentication)."""

@@ -7,15 +7,14 @@ decides as it would for that user, on any cluster whose admin may impersonate.
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import yaml
+from localkube import kubectling
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -26,7 +25,7 @@ def pinned_bin_dir() -> Path:
     return Path(out.stdout.strip().splitlines()[-1])
 
 
-class ExternalCluster:
+class ExternalCluster(kubectling.Kubectl):
     """A cluster that runs elsewhere; nothing is started or stopped here."""
 
     def __init__(self, kubeconfig: Path, bin_dir: Path | None = None) -> None:
@@ -49,33 +48,13 @@ class ExternalCluster:
             ]
         )
 
-    def kubectl(
-        self,
-        *args: str,
-        user: str | None = None,
-        check: bool = True,
-        input: str | None = None,
-        timeout: float = 120.0,
-    ) -> subprocess.CompletedProcess[str]:
-        """Run kubectl as admin, or as a user minted with :meth:`mint_user`."""
-        kubeconfig = self.kubeconfig if user is None else self._users / f"{user}.yaml"
-        return subprocess.run(
-            [str(self.bin_dir / "kubectl"), f"--kubeconfig={kubeconfig}", *args],
-            input=input,
-            capture_output=True,
-            text=True,
-            check=check,
-            timeout=timeout,
-        )
+    def kubeconfig_for(self, user: str | None) -> Path:
+        """The admin kubeconfig, or that of a user minted with :meth:`mint_user`."""
+        return self.kubeconfig if user is None else self._users / f"{user}.yaml"
 
-    def apply(self, manifest: str, *, namespace: str | None = None) -> subprocess.CompletedProcess[str]:
-        """``kubectl apply -f -`` (as admin)."""
-        ns = [f"--namespace={namespace}"] if namespace else []
-        return self.kubectl("apply", *ns, "-f", "-", input=manifest)
-
-    def get_json(self, *args: str, user: str | None = None) -> Any:
-        """``kubectl get <args> -o json``, parsed."""
-        return json.loads(self.kubectl("get", *args, "-o", "json", user=user).stdout)
+    def kubectl_path(self) -> Path:
+        """The pinned kubectl."""
+        return self.bin_dir / "kubectl"
 
     def mint_user(self, name: str, groups: Sequence[str] = ()) -> Path:
         """A kubeconfig that acts as user `name` (in `groups`) through the admin's impersonation right."""
