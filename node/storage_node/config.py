@@ -23,6 +23,7 @@ class Config:
     state_dir: Path
     auth_secret: str | None
     settings: Settings
+    bundle_port: int = 0  # raw rebalance-bundle listener on `host`: 0 = any free port, -1 = none
 
 
 def _env_bool(value: str | None) -> bool | None:
@@ -69,6 +70,12 @@ def parser() -> argparse.ArgumentParser:
         type=int,
         help="rebalance send limit in bytes/s, 0 = unlimited (env FERRY_REBALANCE_BANDWIDTH, default 0)",
     )
+    p.add_argument(
+        "--bundle-port",
+        type=int,
+        help="port of the raw rebalance-bundle listener on the --listen host; 0 = any free port (announced to "
+        "peers at /v1/internal/rebalance/endpoint), -1 = none, peers then use HTTP (env FERRY_BUNDLE_PORT, default 0)",
+    )
     p.add_argument("--log-level", default=os.environ.get("FERRY_LOG_LEVEL", "info"), help="log level")
     return p
 
@@ -103,6 +110,9 @@ def from_args(argv: Sequence[str] | None = None, env: Mapping[str, str] | None =
     bw = a.rebalance_bandwidth
     if bw is None:
         bw = int(env.get("FERRY_REBALANCE_BANDWIDTH", defaults.rebalance_bandwidth))
+    bundle_port = a.bundle_port if a.bundle_port is not None else int(env.get("FERRY_BUNDLE_PORT") or 0)
+    if not -1 <= bundle_port < 65536:
+        _fail(p, f"--bundle-port must be -1..65535, got {bundle_port}")
     settings = Settings(rebalance_concurrency=conc, rebalance_bandwidth=bw, fsync=bool(fsync))
     cfg = Config(
         node_id=str(node_id),
@@ -112,5 +122,6 @@ def from_args(argv: Sequence[str] | None = None, env: Mapping[str, str] | None =
         state_dir=Path(str(state_dir)).resolve(),
         auth_secret=secret,
         settings=settings,
+        bundle_port=bundle_port,
     )
     return cfg, str(a.log_level)

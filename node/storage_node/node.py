@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from storage_node import auth, buckets, maps, metrics, peers
 from storage_node.config import Config
+from storage_node.rebalance import fastpath
 from storage_node.rebalance.engine import Rebalancer
 from storage_node.schemas import ClusterMap, NodeEntry, NodeStatus, ObjectInfo, Settings, SettingsUpdate
 from storage_node.statedir import StateDir
@@ -45,6 +46,8 @@ class Node:
         self.tokens = auth.TokenCache(cfg.auth_secret, f"node/{cfg.node_id}")
         self.peers: peers.Peers
         self.rebalancer = Rebalancer(self)
+        self.bundle_port: int | None = None
+        self._bundles: fastpath.BundleServer | None = None
         self.ready = False
         self._tasks: set[asyncio.Task[object]] = set()
         self._map_lock = asyncio.Lock()
@@ -64,12 +67,40 @@ class Node:
         if any(True for _ in self.store.misplaced_locally()) or self.store._legacy:
             self.spawn(self._resilver())
         self.update_gauges()
+        self._start_bundle_server()
         self.ready = True
         log.info("node %s ready: %d objects, %d bytes", self.id, self.store.total_objects, self.store.total_bytes)
+
+    def _start_bundle_server(self) -> None:
+        if self.cfg.bundle_port < 0:
+            return
+        server = fastpath.BundleServer(
+            self.id,
+            self.cfg.auth_secret,
+            asyncio.get_running_loop(),
+            self.rebalancer.begin_received,
+            self.rebalancer.commit_received,
+            self.adopt_newer_map,
+        )
+        try:
+            self.bundle_port = server.start(self.cfg.host, self.cfg.bundle_port)
+        except OSError as exc:
+            log.warning(
+                "no bundle listener on %s:%d (%s): peers send bundles over HTTP",
+                self.cfg.host,
+                self.cfg.bundle_port,
+                exc,
+            )
+            return
+        self._bundles = server
 
     async def stop(self) -> None:
         """Stop background work (the rebalance marker stays for resuming)."""
         self.ready = False
+        if self._bundles is not None:
+            self._bundles.close()
+            self._bundles = None
+            self.bundle_port = None
         await self.rebalancer.stop()
         for task in list(self._tasks):
             task.cancel()

@@ -139,6 +139,17 @@ class Peers:
             return False
         return r.status_code == 200
 
+    async def bundle_port(self, url: str) -> int | None:
+        """The port of a peer's raw bundle listener (None: it has none, or it did not say)."""
+        try:
+            r = await self.http.get(f"{url}/v1/internal/rebalance/endpoint", headers=self.headers(), timeout=5.0)
+        except httpx.HTTPError:
+            return None
+        if r.status_code != 200:
+            return None
+        port = r.json().get("port")
+        return port if isinstance(port, int) and 0 < port < 65536 else None
+
     async def get_map(self, node: NodeEntry) -> ClusterMap | None:
         """A peer's installed map (None if unreachable or none)."""
         try:

@@ -86,28 +86,47 @@ _SMALL = 1 << 20
 _RESERVE = 4096  # header space of a streamed (large) object; names <= 1 KiB always fit
 
 
+def _write_all(fd: int, data: bytes | bytearray | memoryview) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
 class Tmp:
     """An object being written: a temp file on its target mountpath plus a running checksum."""
 
-    def __init__(self, store: Store, bucket: str, name: str, size_hint: int = 0) -> None:
-        """Open the temp file (objects known to be large are streamed from the start)."""
+    def __init__(self, store: Store, bucket: str, name: str, size_hint: int = 0, header: ObjMeta | None = None) -> None:
+        """Open the temp file (objects known to be large are streamed from the start).
+
+        With `header` (a migrating copy: size, checksum and version are known before the data), the final
+        header is written first and every piece of data goes straight to the file; `finish` then only
+        closes it, after the caller verified the checksum and size against that header.
+        """
         self.store = store
         self.bucket = bucket
         self.name = name
         self.mountpath = store.proper_mountpath(bucket, name)
         self.path = Path(self.mountpath, "ferry", "tmp", uuid.uuid4().hex)
         self._fh = open(self.path, "wb", buffering=0)  # noqa: SIM115 - closed by finish/abort
+        self._fd = self._fh.fileno()
         self.hasher = fileio.Hasher()
         self.size = 0
         self._chunks: list[bytes] = []
-        self._streaming = size_hint > _SMALL
-        if self._streaming:
+        self._known = header
+        self._streaming = size_hint > _SMALL or header is not None
+        if header is not None:
+            header.mountpath = self.mountpath
+            _write_all(self._fd, header.header())
+        elif self._streaming:
             self._fh.write(b"\0" * _RESERVE)
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
         """Append data: small objects are buffered (header and data in one write), large ones streamed."""
         self.hasher.update(data)
         self.size += len(data)
+        if self._known is not None:
+            _write_all(self._fd, data)
+            return
         if not self._streaming:
             if self.size <= _SMALL:
                 self._chunks.append(bytes(data))
@@ -126,6 +145,14 @@ class Tmp:
 
     def finish(self, version: int, cksum: str) -> ObjMeta:
         """Write the header, optionally fsync, close; the meta of the finished temp object."""
+        known = self._known
+        if known is not None:
+            if (known.size, known.cksum, known.version) != (self.size, cksum, version):
+                raise ValueError("migrating copy does not match its header")
+            if self.store.fsync:
+                os.fsync(self._fd)
+            self._fh.close()
+            return known
         meta = ObjMeta(self.bucket, self.name, self.size, cksum, version, self.mountpath)
         header = meta.header()
         if self._streaming:
@@ -313,6 +340,10 @@ class Store:
         """Start writing an object; finish with `commit_client` / `commit_migrating` or `Tmp.abort`."""
         return Tmp(self, bucket, name, size_hint)
 
+    def begin_migrating(self, bucket: str, name: str, size: int, version: int, cksum: str) -> Tmp:
+        """Start writing a migrating copy whose header is known up front (data streams straight to disk)."""
+        return Tmp(self, bucket, name, size, ObjMeta(bucket, name, size, cksum, version, ""))
+
     def _install(self, meta: ObjMeta, tmp: Tmp) -> None:
         path = self.path_of(meta.mountpath, meta.bucket, meta.name)
         try:
@@ -352,7 +383,7 @@ class Store:
 
     def commit_migrating(self, tmp: Tmp, version: int, cksum: str) -> Verdict:
         """Install a migrated copy unless it is corrupt or something newer is here."""
-        if tmp.hasher.hexdigest() != cksum:
+        if tmp.hasher.hexdigest() != cksum or (tmp._known is not None and tmp.size != tmp._known.size):
             tmp.abort()
             return Verdict.bad
         verdict = self.verdict(tmp.bucket, tmp.name, version)

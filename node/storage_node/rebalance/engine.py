@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import threading
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
-from storage_node import metrics
+from storage_node import metrics, names
 from storage_node.buckets import BucketRecord
-from storage_node.rebalance import planning, sending, streams
+from storage_node.rebalance import fastpath, planning, sending, streams
 from storage_node.schemas import ClusterMap, RebalanceStage, RebalanceStatus, rebalance_number
-from storage_node.store import ObjMeta, Verdict
+from storage_node.store import ObjMeta, Tmp, Verdict
 
 if TYPE_CHECKING:
     from storage_node.node import Node
@@ -25,6 +27,7 @@ log = logging.getLogger(__name__)
 BATCH_OBJECTS = 2000
 BATCH_BYTES = 64 << 20
 _MAX_ERRORS = 50
+_PORT_RETRY_S = 30.0
 _ACTIVE = (RebalanceStage.init, RebalanceStage.traverse, RebalanceStage.fin)
 
 
@@ -70,6 +73,7 @@ class Rebalancer:
         self._throttle = sending.Throttle(lambda: self.node.settings.rebalance_bandwidth)
         self._last_save = 0.0
         self._early: dict[str, list[int]] = {}  # received for a rebalance id this node has not started yet
+        self._ports: dict[str, tuple[int | None, float]] = {}  # peer URL -> (bundle port, retry HTTP-only until)
 
     # ---- control -----------------------------------------------------------------------------------
 
@@ -194,6 +198,7 @@ class Rebalancer:
 
     async def _send_batch(self, st: RebalanceStatus, peer_id: str, batch: list[ObjMeta]) -> None:
         backoff = 0.2
+        refused = False
         while True:
             cmap, placement = self.node.map, self.node.placement
             if cmap is None or placement is None or peer_id not in cmap.nodes:
@@ -219,21 +224,39 @@ class Rebalancer:
             if not items:
                 return
             stop = threading.Event()
-            params = {"reb": st.id or "", "from": self.node.id, "mv": str(cmap.version)}
+            peer = cmap.nodes[peer_id]
+            port = await self._bundle_port(peer.url)
             try:
-                sent, verdicts = await asyncio.to_thread(
-                    sending.send_bundle,
-                    cmap.nodes[peer_id].url,
-                    params,
-                    self.node.peers.headers(),
-                    items,
-                    self._throttle,
-                    stop,
-                )
+                if port is not None:
+                    hello = {
+                        "token": self.node.peers.headers().get("Authorization", "").removeprefix("Bearer "),
+                        "to": peer_id,
+                        "from": self.node.id,
+                        "reb": st.id or "",
+                        "mv": cmap.version,
+                    }
+                    host = urlsplit(peer.url).hostname or "127.0.0.1"
+                    call = functools.partial(fastpath.send_bundle, host, port, hello, items, self._throttle, stop)
+                else:
+                    params = {"reb": st.id or "", "from": self.node.id, "mv": str(cmap.version)}
+                    call = functools.partial(
+                        sending.send_bundle, peer.url, params, self.node.peers.headers(), items, self._throttle, stop
+                    )
+                sent, verdicts = await asyncio.to_thread(call)
             except asyncio.CancelledError:
                 stop.set()
                 raise
+            except fastpath.Refused as exc:
+                # stale port (the peer restarted): ask again once; still unusable: HTTP for a while
+                if refused:
+                    log.info("bundle listener of %s unusable (%s): using HTTP", peer_id, exc)
+                    self._ports[peer.url] = (None, time.monotonic() + _PORT_RETRY_S)
+                else:
+                    self._ports.pop(peer.url, None)
+                refused = True
+                continue
             except sending.SendError as exc:
+                self._ports.pop(peer.url, None)
                 self._error(st, f"send to {peer_id}: {exc}")
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 3.0)
@@ -252,6 +275,15 @@ class Rebalancer:
             self._save(st)
             return
 
+    async def _bundle_port(self, url: str) -> int | None:
+        """The peer's raw bundle port (cached), or None to use the HTTP route."""
+        cached = self._ports.get(url)
+        if cached is not None and (cached[0] is not None or time.monotonic() < cached[1]):
+            return cached[0]
+        port = await self.node.peers.bundle_port(url)
+        self._ports[url] = (port, time.monotonic() + _PORT_RETRY_S)
+        return port
+
     # ---- receiving ---------------------------------------------------------------------------------
 
     def _count_received(self, reb: str, size: int) -> None:
@@ -264,6 +296,39 @@ class Rebalancer:
             counts = self._early.setdefault(reb, [0, 0])
             counts[0] += 1
             counts[1] += size
+
+    def _install(self, reb: str, head: streams.FrameHeader, tmp: Tmp) -> str:
+        """Check-and-install one received copy (invariant 2: synchronous, on the event loop)."""
+        bucketset = self.node.buckets
+        if head.bucket_version and not bucketset.exists(head.bucket):
+            self.node.apply_bucket_records({head.bucket: BucketRecord(head.bucket_version, True)})
+        if not bucketset.accepts(head.bucket, head.version):
+            tmp.abort()
+            return Verdict.gone
+        verdict = self.node.store.commit_migrating(tmp, head.version, head.cksum)
+        if verdict is Verdict.ok:
+            self._count_received(reb, head.size)
+        return verdict
+
+    def begin_received(self, head: streams.FrameHeader) -> Tmp:
+        """A temp file for a copy arriving on the bundle listener (any thread)."""
+        names.check_bucket(head.bucket)
+        names.check_object(head.name)
+        return self.node.store.begin_migrating(head.bucket, head.name, head.size, head.version, head.cksum)
+
+    def commit_received(self, reb: str, batch: list[tuple[streams.FrameHeader, Tmp]]) -> list[str]:
+        """Install copies received on the bundle listener (event loop, no yielding); their verdicts."""
+        verdicts: list[str] = []
+        try:
+            for head, tmp in batch:
+                verdicts.append(self._install(reb, head, tmp))
+        except BaseException:
+            for _, tmp in batch[len(verdicts) :]:
+                tmp.abort()
+            raise
+        self._save(self.status)
+        self.node.update_gauges()
+        return verdicts
 
     async def receive(self, chunks: AsyncIterator[bytes], reb: str) -> list[str]:
         """Install the objects of a bundle of rebalance `reb` (invariant 2); the verdict per frame."""
@@ -284,7 +349,7 @@ class Rebalancer:
                     remaining -= len(await reader.read_some(remaining))
                 verdicts.append(verdict)
                 continue
-            tmp = store.begin(head.bucket, head.name, head.size)
+            tmp = store.begin_migrating(head.bucket, head.name, head.size, head.version, head.cksum)
             try:
                 remaining = head.size
                 while remaining:
@@ -294,13 +359,6 @@ class Rebalancer:
             except BaseException:
                 tmp.abort()
                 raise
-            if not bucketset.accepts(head.bucket, head.version):
-                tmp.abort()
-                verdicts.append(Verdict.gone)
-                continue
-            verdict = store.commit_migrating(tmp, head.version, head.cksum)
-            if verdict is Verdict.ok:
-                self._count_received(reb, head.size)
-            verdicts.append(verdict)
+            verdicts.append(self._install(reb, head, tmp))
         self._save(self.status)
         return verdicts

@@ -103,7 +103,6 @@ def send_bundle(
     """Blocking: POST the bundle to `url` + /v1/internal/rebalance/recv; (items sent, verdicts)."""
     parts = urlsplit(url)
     host, port = parts.hostname or "127.0.0.1", parts.port or 80
-    sent: list[Item] = []
     try:
         sock = socket.create_connection((host, port), timeout=timeout)
     except OSError as exc:
@@ -126,54 +125,66 @@ def send_bundle(
         head += [f"{k}: {v}" for k, v in headers.items()]
         try:
             sock.sendall(("\r\n".join(head) + "\r\n\r\n").encode())
-            pending: list[bytes] = []
-            pending_size = 0
-
-            def flush() -> None:
-                nonlocal pending, pending_size
-                if pending_size:
-                    throttle.wait(pending_size, stop)
-                    sock.sendall(b"%x\r\n" % pending_size + b"".join(pending) + b"\r\n")
-                pending, pending_size = [], 0
-
-            for item in items:
-                if stop.is_set():
-                    raise SendError("cancelled")
-                opened = _open_checked(item)
-                if opened is None:
-                    continue
-                fd, offset = opened
-                try:
-                    frame = item.frame.encode()
-                    size = item.frame.size
-                    if size <= _SMALL:
-                        data = os.pread(fd, size, offset)
-                        if len(data) != size:
-                            continue
-                        pending += [frame, data]
-                        pending_size += len(frame) + size
-                        sent.append(item)
-                        if pending_size >= _COALESCE:
-                            flush()
-                        continue
-                    flush()
-                    throttle.wait(size, stop)
-                    sock.sendall(b"%x\r\n" % (len(frame) + size) + frame)
-                    done = 0
-                    while done < size:
-                        n = os.sendfile(sock.fileno(), fd, offset + done, size - done)
-                        if n == 0:
-                            raise SendError(f"{item.path} truncated")
-                        done += n
-                    sock.sendall(b"\r\n")
-                    sent.append(item)
-                finally:
-                    os.close(fd)
-            flush()
+            sent = stream_frames(sock, items, throttle, stop, chunked=True)
             sock.sendall(b"0\r\n\r\n")
         except OSError as exc:
             raise SendError(f"send to {host}:{port}: {exc}") from exc
         return sent, _read_response(sock)
+
+
+def stream_frames(
+    sock: socket.socket, items: list[Item], throttle: Throttle, stop: threading.Event, *, chunked: bool
+) -> list[Item]:
+    """Write the frames of `items` (HTTP chunks when `chunked`); the items actually sent (OSError passes)."""
+    sent: list[Item] = []
+    pending: list[bytes] = []
+    pending_size = 0
+
+    def flush() -> None:
+        nonlocal pending, pending_size
+        if pending_size:
+            throttle.wait(pending_size, stop)
+            if chunked:
+                pending = [b"%x\r\n" % pending_size, *pending, b"\r\n"]
+            sock.sendall(b"".join(pending))
+        pending, pending_size = [], 0
+
+    for item in items:
+        if stop.is_set():
+            raise SendError("cancelled")
+        opened = _open_checked(item)
+        if opened is None:
+            continue
+        fd, offset = opened
+        try:
+            frame = item.frame.encode()
+            size = item.frame.size
+            if size <= _SMALL:
+                data = os.pread(fd, size, offset)
+                if len(data) != size:
+                    continue
+                pending += [frame, data]
+                pending_size += len(frame) + size
+                sent.append(item)
+                if pending_size >= _COALESCE:
+                    flush()
+                continue
+            flush()
+            throttle.wait(size, stop)
+            sock.sendall(b"%x\r\n" % (len(frame) + size) + frame if chunked else frame)
+            done = 0
+            while done < size:
+                n = os.sendfile(sock.fileno(), fd, offset + done, size - done)
+                if n == 0:
+                    raise SendError(f"{item.path} truncated")
+                done += n
+            if chunked:
+                sock.sendall(b"\r\n")
+            sent.append(item)
+        finally:
+            os.close(fd)
+    flush()
+    return sent
 
 
 def _read_response(sock: socket.socket) -> list[str]:

@@ -78,6 +78,12 @@ async def put_buckets(request: Request) -> Response:
     return JSONResponse({"ok": True})
 
 
+@router.get("/rebalance/endpoint")
+async def bundle_endpoint(request: Request) -> Response:
+    """The port of this node's raw bundle listener on its HTTP host (null: none; use /rebalance/recv)."""
+    return JSONResponse({"port": node_of(request).bundle_port})
+
+
 @router.post("/rebalance/recv")
 async def receive_bundle(request: Request) -> Response:
     """Receive a bundle of migrating objects; a verdict per object (see rebalance invariants)."""
