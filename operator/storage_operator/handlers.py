@@ -62,6 +62,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     logging.getLogger("httpx2").setLevel(logging.WARNING)
     memo.kube = Kube()
     memo.wakeups = {}
+    memo.node_generations = {}
     metrics.serve_from_env()
 
 
@@ -97,8 +98,13 @@ async def cluster_loop(
 
 @kopf.on.event(GROUP, VERSION, "storagenodes")
 async def node_event(body: kopf.Body, namespace: str | None, memo: kopf.Memo, **_: Any) -> None:
-    """Any change of a StorageNode wakes its cluster's loop."""
-    _wake(memo, namespace, body.get("spec", {}).get("cluster"))
+    """A user's change of a StorageNode (spec, deletion) wakes its cluster's loop; our own status writes do not."""
+    meta = body.get("metadata", {})
+    key = (namespace, meta.get("name"))
+    seen = (meta.get("generation"), meta.get("deletionTimestamp"), meta.get("uid"))
+    if memo.node_generations.get(key) != seen:
+        memo.node_generations[key] = seen
+        _wake(memo, namespace, body.get("spec", {}).get("cluster"))
 
 
 @kopf.on.event("", "v1", "pods", labels={builders.CLUSTER_LABEL: kopf.PRESENT})

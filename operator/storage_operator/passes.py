@@ -58,6 +58,17 @@ def pod_ready(pod: Mapping[str, Any] | None) -> bool:
     return ready and bool(st.get("podIP"))
 
 
+def ready_since(pod: Mapping[str, Any] | None) -> datetime | None:
+    """When the pod last became Ready (None if it is not Ready)."""
+    if not pod_ready(pod):
+        return None
+    assert pod is not None
+    for c in (pod.get("status") or {}).get("conditions") or []:
+        if c.get("type") == "Ready":
+            return parse_time(c.get("lastTransitionTime"))
+    return None
+
+
 @dataclass
 class Pass:
     """What one reconcile pass observed and decided (mutable while the pass runs)."""

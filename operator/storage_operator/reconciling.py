@@ -26,10 +26,11 @@ from storage_operator.passes import Pass, desired_state, effective_state, name_o
 from storage_operator.states import ClusterState, NodeState, RebalanceState
 
 FINALIZER = "ferry.dev/finalizer"
-ACTIVE_DELAY = 0.5
+ACTIVE_DELAY = 0.25  # between passes while something is in progress (a rebalance is polled this often)
 IDLE_DELAY = 5.0
 STALL_SECONDS = float(os.environ.get("FERRY_STALL_SECONDS", "60"))  # no progress for this long: Degraded
-FORMING_GRACE_SECONDS = 30.0
+FORMING_GRACE_SECONDS = 30.0  # a new cluster waits at least this long for all its nodes to be ready ...
+FORMING_QUIET_SECONDS = 10.0  # ... and longer while nodes keep becoming ready, until none did for this long
 
 log = logging.getLogger(__name__)
 
@@ -162,7 +163,10 @@ class Reconciler:
         ready = [n for n in pending if name_of(n) in p.reports]
         created = passes.parse_time(p.cluster["metadata"].get("creationTimestamp")) or passes.now()
         waited = (passes.now() - created).total_seconds()
-        if not ready or (len(ready) < len(pending) and waited < FORMING_GRACE_SECONDS):
+        # wait for the stragglers while nodes keep coming up; then form with the ready ones (others join later)
+        last_ready = max((passes.ready_since(p.pods.get(name_of(n))) or created for n in ready), default=created)
+        quiet = (passes.now() - last_ready).total_seconds() >= FORMING_QUIET_SECONDS
+        if not ready or (len(ready) < len(pending) and (waited < FORMING_GRACE_SECONDS or not quiet)):
             p.active = True
             return
         entries = []

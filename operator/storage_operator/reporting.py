@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable
 from datetime import datetime
 from typing import Any, cast
 
@@ -12,6 +14,8 @@ from storage_operator.kube import Body, Kube
 from storage_operator.lifecycle import Action
 from storage_operator.passes import Pass, effective_state, name_of, pod_ready
 from storage_operator.states import ClusterPhase, ClusterState, NodeState
+
+WRITE_CONCURRENCY = 16  # node status patches in flight at once (100 nodes must not take 100 round trips)
 
 
 def event_info(obj: Body, *, reason: str, message: str) -> None:
@@ -33,6 +37,7 @@ async def report(kube: Kube, p: Pass, *, stall_seconds: float) -> None:
     cluster_pct = int((p.rebalance or {}).get("percent", 100))
     stalled = p.stalled_since(stall_seconds)
     effective: list[NodeState | None] = []
+    writes: list[Awaitable[None]] = []
     for node in p.nodes:
         n = name_of(node)
         view = p.view(node)
@@ -58,8 +63,15 @@ async def report(kube: Kube, p: Pass, *, stall_seconds: float) -> None:
             stalled_since=stalled,
             skip_note=skip,
         )
-        await _write_node(kube, p, node, situation, now)
+        writes.append(_write_node(kube, p, node, situation, now))
         effective.append(effective_state(node))
+    limit = asyncio.Semaphore(WRITE_CONCURRENCY)
+
+    async def bounded(write: Awaitable[None]) -> None:
+        async with limit:
+            await write
+
+    await asyncio.gather(*(bounded(w) for w in writes))
     phase = statuses.cluster_phase(
         online=online,
         formed=p.smap is not None,
