@@ -253,12 +253,14 @@ class Node:
         """One page of the cluster-wide listing; retried when an object moved between nodes meanwhile."""
         nodes = [n for n in self.others()]
         for _attempt in range(8):
+            # read this node's counter before the peers' pages too: an object it hands to a peer while those
+            # pages are in flight is missing from both the peer's page and the local one
+            mine_before = self.store.moved_out
             try:
                 before = await asyncio.gather(*(self.peers.moved_out(n) for n in nodes))
                 pages = await asyncio.gather(*(self.peers.list_local(n, bucket, prefix, after, limit) for n in nodes))
             except peers.PeerError as exc:
                 raise Unavailable(str(exc)) from exc
-            mine_before = self.store.moved_out
             local = self.list_local(bucket, prefix, after, limit)
             if self.store.moved_out != mine_before:
                 continue

@@ -95,7 +95,7 @@ def test_traffic_during_rebalance(cluster: Cluster) -> None:
     urls = [n.url for n in cluster.nodes.values()]
     stable = upload(urls, mixed_sizes(1500, seed=5))
     for node in cluster.nodes.values():
-        cluster.set_bandwidth(node, 8 << 20, concurrency=2)
+        cluster.set_bandwidth(node, 4 << 20, concurrency=2)  # slow enough for traffic to overlap it
     model: dict[str, str | None] = {}
     failures: list[str] = []
     counts = {"ops": 0}
