@@ -726,7 +726,7 @@ def report(small: Small, large: Large, base: Moves, started: str, host: str, wal
         f"Mean pass during transitions, {FLEET} nodes vs. {len(NODES)} nodes: {ratio:.1f}x. A pass lists the",
         "cluster's StorageNodes, pods and PVCs, asks every node for its status (concurrently) and patches the",
         "StorageNode statuses that changed (one PATCH after the other), so its cost grows with the node count;",
-        "passes run every 0.5 s while something is in progress and every 5 s otherwise, or at once on a",
+        "passes run every 0.25 s while something is in progress and every 5 s otherwise, or at once on a",
         "StorageNode or pod event.",
         "",
         "Reproduce: `.venv/bin/python bench/operator_bench.py` (env `FERRY_BENCH_OP_OBJECTS`, `_REPS`, `_CYCLES`,",
