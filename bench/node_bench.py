@@ -9,7 +9,6 @@ import asyncio
 import os
 import platform
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -17,10 +16,10 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import nodeprocs
 from storage_node import maps
 from storage_node.client import SyncNodeClient
 from storage_node.schemas import ClusterMap, NodeEntry, NodeFlag, RebalanceStage, SettingsUpdate
@@ -36,22 +35,13 @@ OUT = Path(__file__).resolve().parents[1] / "docs" / "benchmarks" / "node.md"
 # ---- processes ------------------------------------------------------------------------------------------
 
 
-@dataclass
-class Proc:
-    """A node process."""
-
-    id: str
-    url: str
-    proc: subprocess.Popen[bytes]
-
-
 def _free_port(host: str) -> int:
     with socket.socket() as s:
         s.bind((host, 0))
         return int(s.getsockname()[1])
 
 
-def start_node(root: Path, node_id: str, index: int) -> Proc:
+def start_node(root: Path, node_id: str, index: int) -> nodeprocs.Proc:
     """Start a node on its own 127.0.0.x address and wait for readiness."""
     host = f"127.0.{200 + index % 50}.{10 + index}"
     port = _free_port(host)
@@ -74,33 +64,10 @@ def start_node(root: Path, node_id: str, index: int) -> Proc:
     log = open(root / f"{node_id}.log", "ab")  # noqa: SIM115 - lives as long as the process
     proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "FERRY_AUTH_SECRET": SECRET})
     url = f"http://{host}:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"{node_id} exited")
-        try:
-            if httpx.get(url + "/health/ready", timeout=1).status_code == 200:
-                return Proc(node_id, url, proc)
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.05)
-    raise RuntimeError(f"{node_id} not ready")
+    return nodeprocs.ready(node_id, url, proc, 30)
 
 
-def stop(nodes: list[Proc]) -> None:
-    """SIGTERM (then SIGKILL) the processes this bench started."""
-    for n in nodes:
-        if n.proc.poll() is None:
-            n.proc.send_signal(signal.SIGTERM)
-    for n in nodes:
-        try:
-            n.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            n.proc.kill()
-            n.proc.wait(5)
-
-
-def make_map(nodes: list[Proc], version: int, flags: dict[str, list[NodeFlag]]) -> ClusterMap:
+def make_map(nodes: list[nodeprocs.Proc], version: int, flags: dict[str, list[NodeFlag]]) -> ClusterMap:
     """A map of `nodes`, rebalance id g<version>."""
     return ClusterMap(
         version=version,
@@ -109,14 +76,14 @@ def make_map(nodes: list[Proc], version: int, flags: dict[str, list[NodeFlag]]) 
     )
 
 
-def push(nodes: list[Proc], cmap: ClusterMap) -> None:
+def push(nodes: list[nodeprocs.Proc], cmap: ClusterMap) -> None:
     """Install a map everywhere."""
     for n in nodes:
         with SyncNodeClient(n.url, secret=SECRET) as c:
             c.install_map(cmap)
 
 
-def wait_done(nodes: list[Proc], reb: str, timeout: float = 600) -> None:
+def wait_done(nodes: list[nodeprocs.Proc], reb: str, timeout: float = 600) -> None:
     """Poll until every node reports `done` for `reb`."""
     deadline = time.monotonic() + timeout
     clients = [SyncNodeClient(n.url, secret=SECRET) for n in nodes]
@@ -263,7 +230,7 @@ def rebalance_run(root: Path, tag: str, count: int, size: int) -> tuple[float, i
         assert st.objects == count, st
         return elapsed, st.bytes
     finally:
-        stop(nodes)
+        nodeprocs.stop(nodes)
 
 
 def data_path(root: Path) -> dict[str, float]:
@@ -299,7 +266,7 @@ def data_path(root: Path) -> dict[str, float]:
             out["get64m"] = rounds * len(big) / (time.perf_counter() - start)
         return out
     finally:
-        stop([node])
+        nodeprocs.stop([node])
 
 
 def machine() -> str:
@@ -344,7 +311,7 @@ def main() -> None:
                 c.create_bucket("seq")
             seq_rate = sequential_puts(seq_node.url, "seq", BASELINE_PUTS, 4096)
         finally:
-            stop([seq_node])
+            nodeprocs.stop([seq_node])
         print(f"  {seq_rate:.0f} objects/s", flush=True)
         print("data path ...", flush=True)
         dp = data_path(root)

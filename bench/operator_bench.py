@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import nodeprocs
 from localkube import binaries, processes
 from localkube.cluster import Cluster
 from prometheus_client.parser import text_string_to_metric_families
@@ -276,16 +277,7 @@ def holdings(clients: dict[str, SyncNodeClient]) -> dict[str, tuple[int, int]]:
 # ---- node-level baseline: the same nodes and objects, no operator ----------------------------------------------
 
 
-@dataclass
-class Proc:
-    """A storage-node process of the baseline."""
-
-    id: str
-    url: str
-    proc: subprocess.Popen[bytes]
-
-
-def start_node(root: Path, node_id: str, index: int) -> Proc:
+def start_node(root: Path, node_id: str, index: int) -> nodeprocs.Proc:
     """`python -m storage_node` with the pod's settings (2 mountpaths, concurrency 4, auth on)."""
     host = f"127.0.{230 + index}.{10 + index}"
     port = _free_port(host)
@@ -297,33 +289,10 @@ def start_node(root: Path, node_id: str, index: int) -> Proc:
     log = open(root / f"{node_id}.log", "ab")  # noqa: SIM115 - lives as long as the process
     proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "FERRY_AUTH_SECRET": SECRET})
     url = f"http://{host}:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"{node_id} exited")
-        try:
-            if httpx.get(url + "/health/ready", timeout=1).status_code == 200:
-                return Proc(node_id, url, proc)
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.05)
-    raise RuntimeError(f"{node_id} not ready")
+    return nodeprocs.ready(node_id, url, proc, 60)
 
 
-def stop_nodes(nodes: list[Proc]) -> None:
-    """SIGTERM (then SIGKILL) the baseline's processes."""
-    for n in nodes:
-        if n.proc.poll() is None:
-            n.proc.send_signal(signal.SIGTERM)
-    for n in nodes:
-        try:
-            n.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            n.proc.kill()
-            n.proc.wait(5)
-
-
-def install(nodes: list[Proc], version: int, maintenance: str | None, rebalance: bool) -> float:
+def install(nodes: list[nodeprocs.Proc], version: int, maintenance: str | None, rebalance: bool) -> float:
     """Push map `version` to every node; with `rebalance`, wait until all report it done; seconds taken."""
     cmap = ClusterMap(
         version=version,
@@ -402,7 +371,7 @@ def node_level(root: Path) -> Moves:
     finally:
         for c in clients.values():
             c.close()
-        stop_nodes(nodes)
+        nodeprocs.stop(nodes)
 
 
 # ---- phases -------------------------------------------------------------------------------------------------

@@ -1,0 +1,47 @@
+"""Storage-node processes started by the benchmarks: wait until ready, stop by pid."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import time
+from dataclasses import dataclass
+
+import httpx
+
+
+@dataclass
+class Proc:
+    """A node process."""
+
+    id: str
+    url: str
+    proc: subprocess.Popen[bytes]
+
+
+def ready(node_id: str, url: str, proc: subprocess.Popen[bytes], timeout: float) -> Proc:
+    """Wait (bounded) until the node answers /health/ready; RuntimeError if it exits or never does."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{node_id} exited")
+        try:
+            if httpx.get(url + "/health/ready", timeout=1).status_code == 200:
+                return Proc(node_id, url, proc)
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.05)
+    raise RuntimeError(f"{node_id} not ready")
+
+
+def stop(nodes: list[Proc]) -> None:
+    """SIGTERM (then SIGKILL) the processes a bench started."""
+    for n in nodes:
+        if n.proc.poll() is None:
+            n.proc.send_signal(signal.SIGTERM)
+    for n in nodes:
+        try:
+            n.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            n.proc.kill()
+            n.proc.wait(5)
