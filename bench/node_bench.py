@@ -150,19 +150,6 @@ def sendfile_ceiling(root: Path, count: int, size: int) -> float:
     return count * size / elapsed
 
 
-async def _upload(url: str, bucket: str, count: int, size: int, concurrency: int = 8, prefix: str = "o") -> None:
-    sem = asyncio.Semaphore(concurrency)
-    data = os.urandom(size)
-    async with httpx.AsyncClient(follow_redirects=True, timeout=120) as http:
-
-        async def one(i: int) -> None:
-            async with sem:
-                r = await http.put(f"{url}/v1/objects/{bucket}/{prefix}{i:06d}", content=data)
-                r.raise_for_status()
-
-        await asyncio.gather(*(one(i) for i in range(count)))
-
-
 def sequential_puts(url: str, bucket: str, count: int, size: int) -> float:
     """Objects/s of one client doing one PUT at a time."""
     data = os.urandom(size)
@@ -217,7 +204,7 @@ def rebalance_run(root: Path, tag: str, count: int, size: int) -> tuple[float, i
         wait_done(nodes, "g1")
         with SyncNodeClient(a.url, secret=SECRET) as c:
             c.create_bucket("bench")
-        asyncio.run(_upload(a.url, "bench", count, size))
+        asyncio.run(nodeprocs.upload([a.url], "bench", count, size))
         with SyncNodeClient(a.url, secret=SECRET) as c:
             c.update_settings(SettingsUpdate(rebalance_concurrency=4))
             assert c.status().objects == count
@@ -240,7 +227,7 @@ def data_path(root: Path) -> dict[str, float]:
     try:
         with SyncNodeClient(node.url, secret=SECRET) as c:
             c.create_bucket("dp")
-        asyncio.run(_upload(node.url, "dp", 2000, 4096, prefix="s"))
+        asyncio.run(nodeprocs.upload([node.url], "dp", 2000, 4096, prefix="s"))
         small = os.urandom(4096)
         for conc in (1, 8):
             out[f"put4k_c{conc}"] = asyncio.run(

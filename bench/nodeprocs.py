@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
 import signal
 import subprocess
 import time
@@ -45,3 +47,17 @@ def stop(nodes: list[Proc]) -> None:
         except subprocess.TimeoutExpired:
             n.proc.kill()
             n.proc.wait(5)
+
+
+async def upload(urls: list[str], bucket: str, count: int, size: int, concurrency: int = 8, prefix: str = "o") -> None:
+    """PUT `count` objects <prefix>000000.. of `size` bytes, spread over the nodes' data API (redirects followed)."""
+    sem = asyncio.Semaphore(concurrency)
+    data = os.urandom(size)
+    async with httpx.AsyncClient(follow_redirects=True, timeout=120) as http:
+
+        async def one(i: int) -> None:
+            async with sem:
+                r = await http.put(f"{urls[i % len(urls)]}/v1/objects/{bucket}/{prefix}{i:06d}", content=data)
+                r.raise_for_status()
+
+        await asyncio.gather(*(one(i) for i in range(count)))

@@ -251,20 +251,6 @@ def destroy_cluster(ferry: Ferry, timeout: float = 180) -> None:
     ferry.kubectl_("delete", "namespace", ferry.namespace, "--wait=true", "--timeout=120s", check=False, timeout=150)
 
 
-async def _upload(urls: list[str], count: int, size: int, concurrency: int = 8) -> None:
-    """PUT `count` objects o000000.. of `size` bytes, spread over the nodes' data API (redirects followed)."""
-    sem = asyncio.Semaphore(concurrency)
-    data = os.urandom(size)
-    async with httpx.AsyncClient(follow_redirects=True, timeout=120) as http:
-
-        async def one(i: int) -> None:
-            async with sem:
-                r = await http.put(f"{urls[i % len(urls)]}/v1/objects/{BUCKET}/o{i:06d}", content=data)
-                r.raise_for_status()
-
-        await asyncio.gather(*(one(i) for i in range(count)))
-
-
 def holdings(clients: dict[str, SyncNodeClient]) -> dict[str, tuple[int, int]]:
     """(objects, bytes) each node holds."""
     out = {}
@@ -353,7 +339,7 @@ def node_level(root: Path) -> Moves:
     try:
         install(nodes, 1, None, rebalance=False)
         clients[NODES[0]].create_bucket(BUCKET)
-        asyncio.run(_upload([n.url for n in nodes], OBJECTS, MiB))
+        asyncio.run(nodeprocs.upload([n.url for n in nodes], BUCKET, OBJECTS, MiB))
         moves = Moves()
         version = 1
         for _ in range(CYCLES):
@@ -419,7 +405,7 @@ def small_cluster(kube: Cluster, op: Operator) -> tuple[Small, Ferry]:
     key = ferry.secret()
     with SyncNodeClient(urls[NODES[0]], token=auth.issue_token(key)) as c:
         c.create_bucket(BUCKET)
-    asyncio.run(_upload([urls[n] for n in NODES], OBJECTS, MiB))
+    asyncio.run(nodeprocs.upload([urls[n] for n in NODES], BUCKET, OBJECTS, MiB))
     clients = {n: SyncNodeClient(urls[n], token=auth.issue_token(key)) for n in NODES}
     try:
         moves = Moves()

@@ -165,6 +165,15 @@ class Cluster:
 
     # ---- clients and maps ---------------------------------------------------------------------------
 
+    def form(self, count: int) -> list[str]:
+        """Start nodes n0..n{count-1}, install the first map (g1) and create BUCKET; return the nodes' URLs."""
+        for i in range(count):
+            self.add_node(f"n{i}")
+        self.push_map(self.make_map(1, 1))
+        with self.client(self.nodes["n0"]) as c:
+            c.create_bucket(BUCKET)
+        return [n.url for n in self.nodes.values()]
+
     def client(self, node: NodeProc, *, token: bool = True) -> SyncNodeClient:
         """A sync client of a node (with an admin token unless token=False)."""
         return SyncNodeClient(node.url, secret=SECRET if token else None, timeout=60.0)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from storage_node.schemas import NodeFlag, RebalanceStage
 
-from tests.integration.harness import BUCKET, Cluster, mixed_sizes, upload, verify_readable, wait_for
+from tests.integration.harness import Cluster, mixed_sizes, upload, verify_readable, wait_for
 
 
 def _sent(cluster: Cluster, node_id: str) -> int:
@@ -13,12 +13,7 @@ def _sent(cluster: Cluster, node_id: str) -> int:
 
 
 def test_kill_9_mid_rebalance_resumes(cluster: Cluster) -> None:
-    for i in range(3):
-        cluster.add_node(f"n{i}")
-    cluster.push_map(cluster.make_map(1, 1))
-    with cluster.client(cluster.nodes["n0"]) as c:
-        c.create_bucket(BUCKET)
-    urls = [n.url for n in cluster.nodes.values()]
+    urls = cluster.form(3)
     expected = upload(urls, mixed_sizes(1500, seed=3))
     victim = cluster.nodes["n2"]
     cluster.set_bandwidth(victim, 6 << 20, concurrency=1)
@@ -38,12 +33,7 @@ def test_kill_9_mid_rebalance_resumes(cluster: Cluster) -> None:
 
 
 def test_newer_map_supersedes_running_rebalance(cluster: Cluster) -> None:
-    for i in range(4):
-        cluster.add_node(f"n{i}")
-    cluster.push_map(cluster.make_map(1, 1))
-    with cluster.client(cluster.nodes["n0"]) as c:
-        c.create_bucket(BUCKET)
-    urls = [n.url for n in cluster.nodes.values()]
+    urls = cluster.form(4)
     expected = upload(urls, mixed_sizes(1500, seed=4))
     for node in cluster.nodes.values():
         cluster.set_bandwidth(node, 6 << 20, concurrency=1)

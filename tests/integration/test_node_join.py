@@ -8,12 +8,7 @@ from tests.integration.harness import BUCKET, Cluster, mixed_sizes, upload, veri
 
 
 def test_join_receives_exactly_its_share(cluster: Cluster) -> None:
-    for i in range(3):
-        cluster.add_node(f"n{i}")
-    cluster.push_map(cluster.make_map(1, 1))
-    with cluster.client(cluster.nodes["n1"]) as c:
-        c.create_bucket(BUCKET)
-    expected = upload([n.url for n in cluster.nodes.values()], mixed_sizes(2000, seed=2))
+    expected = upload(cluster.form(3), mixed_sizes(2000, seed=2))
     before = cluster.holdings()
 
     joiner = cluster.add_node("n3")

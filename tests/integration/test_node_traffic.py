@@ -87,12 +87,7 @@ async def _traffic(
 
 
 def test_traffic_during_rebalance(cluster: Cluster) -> None:
-    for i in range(4):
-        cluster.add_node(f"n{i}")
-    cluster.push_map(cluster.make_map(1, 1))
-    with cluster.client(cluster.nodes["n0"]) as c:
-        c.create_bucket(BUCKET)
-    urls = [n.url for n in cluster.nodes.values()]
+    urls = cluster.form(4)
     stable = upload(urls, mixed_sizes(1500, seed=5))
     for node in cluster.nodes.values():
         cluster.set_bandwidth(node, 4 << 20, concurrency=2)  # slow enough for traffic to overlap it
