@@ -113,8 +113,9 @@ class _Api:
         return _Call("GET", "/v1/admin/status", lambda r: NodeStatus.model_validate(r.json()))
 
     @staticmethod
-    def rebalance_status() -> _Call[RebalanceStatus]:
-        return _Call("GET", "/v1/admin/rebalance", lambda r: RebalanceStatus.model_validate(r.json()))
+    def rebalance_status(settled: str | None = None, wait: float = 0.0) -> _Call[RebalanceStatus]:
+        params = {"settled": settled, "wait": str(wait)} if settled is not None and wait > 0 else {}
+        return _Call("GET", "/v1/admin/rebalance", lambda r: RebalanceStatus.model_validate(r.json()), params=params)
 
     @staticmethod
     def abort_rebalance() -> _Call[RebalanceStatus]:
@@ -239,9 +240,12 @@ class NodeClient:
         """NodeStatus."""
         return await self._run(_Api.status())
 
-    async def rebalance_status(self) -> RebalanceStatus:
-        """RebalanceStatus."""
-        return await self._run(_Api.rebalance_status())
+    async def rebalance_status(self, settled: str | None = None, wait: float = 0.0) -> RebalanceStatus:
+        """RebalanceStatus; with `settled` and `wait`, held by the node until that rebalance is over there (long poll).
+
+        The request must be allowed to take `wait` seconds (the client's timeout must be longer).
+        """
+        return await self._run(_Api.rebalance_status(settled, wait))
 
     async def abort_rebalance(self) -> RebalanceStatus:
         """Abort the running rebalance."""
@@ -344,9 +348,9 @@ class SyncNodeClient:
         """See `NodeClient.status`."""
         return self._run(_Api.status())
 
-    def rebalance_status(self) -> RebalanceStatus:
+    def rebalance_status(self, settled: str | None = None, wait: float = 0.0) -> RebalanceStatus:
         """See `NodeClient.rebalance_status`."""
-        return self._run(_Api.rebalance_status())
+        return self._run(_Api.rebalance_status(settled, wait))
 
     def abort_rebalance(self) -> RebalanceStatus:
         """See `NodeClient.abort_rebalance`."""

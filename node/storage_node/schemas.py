@@ -30,6 +30,10 @@ class RebalanceStage(StrEnum):
     error = "error"
 
 
+#: Stages in which a node's part of a rebalance is over (it will not move anything more for that id).
+SETTLED_STAGES = frozenset({RebalanceStage.done, RebalanceStage.aborted, RebalanceStage.error})
+
+
 class NodeEntry(BaseModel):
     """One node of the cluster map: id, base URL and state flags."""
 
@@ -81,6 +85,12 @@ def parse_rebalance_id(value: str) -> int:
 def rebalance_number(value: str | None) -> int:
     """Return N of "g<N>", 0 for None: rebalance ids compare numerically by this."""
     return 0 if value is None else parse_rebalance_id(value)
+
+
+def rebalance_settled(status: RebalanceStatus, rid: str) -> bool:
+    """Whether rebalance `rid` is over on the node reporting `status`: done, failed, aborted, or superseded."""
+    wanted, current = rebalance_number(rid), rebalance_number(status.id)
+    return current > wanted or (current == wanted and status.stage in SETTLED_STAGES)
 
 
 def rebalance_id(number: int) -> str:

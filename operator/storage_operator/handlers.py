@@ -78,22 +78,25 @@ async def cluster_loop(
 ) -> None:
     """The StorageCluster's reconcile loop: one pass per wake-up or timer tick, resumed after restarts."""
     assert namespace is not None, "StorageCluster is namespaced"
-    reconciler = reconciling.Reconciler(memo.kube)
     wakeup = memo.wakeups.setdefault((namespace, name), asyncio.Event())
-    while not stopped:
-        wakeup.clear()
-        try:
-            with metrics.RECONCILE_SECONDS.time():
-                next_delay = await reconciler.reconcile(namespace, name)
-            if next_delay is None:
-                return  # the StorageCluster is gone
-            delay = next_delay
-        except Exception:  # a failed pass is logged, counted and retried; the loop must go on
-            metrics.RECONCILE_ERRORS.inc()
-            logger.exception("reconcile of %s/%s failed; retrying", namespace, name)
-            delay = 2.0
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(wakeup.wait(), delay)
+    reconciler = reconciling.Reconciler(memo.kube, wake=wakeup.set)
+    try:
+        while not stopped:
+            wakeup.clear()
+            try:
+                with metrics.RECONCILE_SECONDS.time():
+                    next_delay = await reconciler.reconcile(namespace, name)
+                if next_delay is None:
+                    return  # the StorageCluster is gone
+                delay = next_delay
+            except Exception:  # a failed pass is logged, counted and retried; the loop must go on
+                metrics.RECONCILE_ERRORS.inc()
+                logger.exception("reconcile of %s/%s failed; retrying", namespace, name)
+                delay = 2.0
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(wakeup.wait(), delay)
+    finally:
+        await reconciler.close()
 
 
 @kopf.on.event(GROUP, VERSION, "storagenodes")

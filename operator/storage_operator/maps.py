@@ -49,11 +49,14 @@ def with_node(
     return _next(smap, nodes, rebalance=rebalance)
 
 
-def with_nodes(smap: ClusterMap | None, entries: list[NodeEntry]) -> ClusterMap:
-    """A new version with several nodes added at once and no rebalance (forming a cluster: no data yet)."""
+def with_nodes(smap: ClusterMap | None, entries: list[NodeEntry], *, rebalance: bool = False) -> ClusterMap:
+    """A new version with several nodes added (or their entries replaced) at once; a new rebalance id when asked.
+
+    Without a rebalance: forming a cluster (no data yet). With one: new nodes joining together.
+    """
     nodes = dict(smap.nodes) if smap is not None else {}
     nodes.update({e.id: e for e in entries})
-    return _next(smap, nodes, rebalance=False)
+    return _next(smap, nodes, rebalance=rebalance)
 
 
 def without_node(smap: ClusterMap, node_id: str) -> ClusterMap:

@@ -4,25 +4,36 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TypeVar
 
 from storage_node import auth
 from storage_node.client import NodeClient, NodeError
-from storage_node.schemas import ClusterMap, NodeStatus, SettingsUpdate
+from storage_node.schemas import ClusterMap, NodeStatus, RebalanceStatus, SettingsUpdate
 
 T = TypeVar("T")
 STATUS_TIMEOUT = 3.0
 CALL_TIMEOUT = 30.0
+TOKEN_TTL_S = 600
 log = logging.getLogger(__name__)
 
 
 class Fleet:
-    """Admin calls to the nodes of one cluster; each node has its own client (keep-alive connections)."""
+    """Admin calls to the nodes of one cluster; each node has its own client (keep-alive connections).
+
+    A fleet is kept across passes until its token is half-way to expiry or the cluster's key changes.
+    """
 
     def __init__(self, key: str | None) -> None:
-        self._token = None if key is None else auth.issue_token(key, subject="ferry-operator", ttl_s=600)
+        self.key = key
+        self.born = time.monotonic()
+        self._token = None if key is None else auth.issue_token(key, subject="ferry-operator", ttl_s=TOKEN_TTL_S)
         self._clients: dict[str, NodeClient] = {}
+
+    def fresh_for(self, key: str | None) -> bool:
+        """Whether this fleet may still be used with `key` (same key, token far from expiry)."""
+        return key == self.key and time.monotonic() - self.born < TOKEN_TTL_S / 2
 
     def _client(self, url: str) -> NodeClient:
         if url not in self._clients:
@@ -67,6 +78,10 @@ class Fleet:
         """Change the throttle on the nodes; returns the failures by node."""
         results = await self._each(urls, lambda c: c.update_settings(update), CALL_TIMEOUT)
         return {n: str(r) for n, r in results.items() if isinstance(r, Exception)}
+
+    async def settled(self, url: str, rid: str, *, wait: float) -> RebalanceStatus:
+        """The node's rebalance status, held by the node until `rid` is over there or `wait` s passed (long poll)."""
+        return await asyncio.wait_for(self._client(url).rebalance_status(settled=rid, wait=wait), wait + CALL_TIMEOUT)
 
     async def cleanup(self, url: str, *, rm_user_data: bool) -> None:
         """Decommission cleanup of one node (metadata, and user data when asked); raises NodeError."""

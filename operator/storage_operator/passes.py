@@ -82,7 +82,8 @@ class Pass:
     last_rebalance: dict[str, Any] | None
     transition: dict[str, Any]
     reports: dict[str, NodeStatus] = field(default_factory=dict)
-    active: bool = False
+    active: bool = False  # something is in progress: the next pass comes soon
+    hurry: bool = False  # ... and it is not only a running rebalance (whose end the nodes announce): sooner
 
     @property
     def namespace(self) -> str:

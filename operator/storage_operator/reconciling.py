@@ -14,11 +14,12 @@ from __future__ import annotations
 import logging
 import os
 import secrets
+from collections.abc import Callable
 from typing import Any
 
-from storage_node.schemas import ClusterMap, NodeEntry, SettingsUpdate
+from storage_node.schemas import ClusterMap, NodeEntry, SettingsUpdate, rebalance_settled
 
-from storage_operator import builders, clusterwide, lifecycle, maps, metrics, passes, progress, reporting
+from storage_operator import builders, clusterwide, lifecycle, maps, metrics, passes, progress, reporting, watching
 from storage_operator.kube import Body, Kube
 from storage_operator.lifecycle import Action
 from storage_operator.nodes import Fleet
@@ -26,11 +27,13 @@ from storage_operator.passes import Pass, desired_state, effective_state, name_o
 from storage_operator.states import ClusterState, NodeState, RebalanceState
 
 FINALIZER = "ferry.dev/finalizer"
-ACTIVE_DELAY = 0.25  # between passes while something is in progress (a rebalance is polled this often)
+ACTIVE_DELAY = 0.25  # between passes while something is in progress (pods starting, maps to retry)
+REBALANCE_DELAY = 1.0  # while only a rebalance runs: progress is reported this often, its end is pushed (watching)
 IDLE_DELAY = 5.0
 STALL_SECONDS = float(os.environ.get("FERRY_STALL_SECONDS", "60"))  # no progress for this long: Degraded
 FORMING_GRACE_SECONDS = 30.0  # a new cluster waits at least this long for all its nodes to be ready ...
 FORMING_QUIET_SECONDS = 10.0  # ... and longer while nodes keep becoming ready, until none did for this long
+JOIN_GRACE_SECONDS = 5.0  # a new node ready to join waits this long for other new nodes still starting
 
 log = logging.getLogger(__name__)
 
@@ -38,9 +41,24 @@ log = logging.getLogger(__name__)
 class Reconciler:
     """Carries out StorageCluster passes with the two narrow clients."""
 
-    def __init__(self, kube: Kube) -> None:
+    def __init__(self, kube: Kube, wake: Callable[[], None]) -> None:
         self.kube = kube
         self._pushed: dict[tuple[str, str], tuple[str, int, Any]] = {}  # node -> settings key last pushed
+        self._fleet: Fleet | None = None  # kept across passes: keep-alive connections to the nodes
+        self._watch = watching.SettleWatch(wake)
+
+    async def close(self) -> None:
+        """Stop the long polls and close the connections to the nodes."""
+        self._watch.stop()
+        if self._fleet is not None:
+            await self._fleet.close()
+            self._fleet = None
+
+    async def _fleet_for(self, key: str | None) -> Fleet:
+        if self._fleet is None or not self._fleet.fresh_for(key):
+            await self.close()
+            self._fleet = Fleet(key)
+        return self._fleet
 
     async def reconcile(self, namespace: str, name: str) -> float | None:
         """One pass for the StorageCluster `namespace/name`; the delay before the next one (None: it is gone)."""
@@ -62,18 +80,33 @@ class Reconciler:
             last_rebalance=status.get("lastRebalance"),
             transition=dict(status.get("transition") or {}),
         )
-        fleet = Fleet(await self._auth_key(p))
-        try:
-            state = ClusterState(p.spec.get("state", ClusterState.ONLINE))
-            if state is ClusterState.DECOMMISSIONED:
-                await clusterwide.decommission(self.kube, p, fleet)
-            elif state is ClusterState.SHUTDOWN:
-                await clusterwide.shutdown(self.kube, p)
-            else:
-                await self._online_pass(p, fleet)
-        finally:
-            await fleet.close()
-        return ACTIVE_DELAY if p.active else IDLE_DELAY
+        fleet = await self._fleet_for(await self._auth_key(p))
+        state = ClusterState(p.spec.get("state", ClusterState.ONLINE))
+        if state is ClusterState.DECOMMISSIONED:
+            await clusterwide.decommission(self.kube, p, fleet)
+        elif state is ClusterState.SHUTDOWN:
+            await clusterwide.shutdown(self.kube, p)
+        else:
+            await self._online_pass(p, fleet)
+        rebalancing = self._follow_rebalance(p, fleet)
+        if p.hurry or (p.active and not rebalancing):
+            return ACTIVE_DELAY
+        return REBALANCE_DELAY if rebalancing else IDLE_DELAY
+
+    def _follow_rebalance(self, p: Pass, fleet: Fleet) -> bool:
+        """Long-poll the members whose part of the running rebalance is not over yet; False if none runs."""
+        rb = p.rebalance
+        if rb is None or rb.get("state") != RebalanceState.RUNNING or p.smap is None:
+            self._watch.stop()
+            return False
+        rid = str(rb["id"])
+        urls = {
+            n: u
+            for n in p.smap.nodes
+            if (u := p.url(n)) and not (n in p.reports and rebalance_settled(p.reports[n].rebalance, rid))
+        }
+        self._watch.follow(fleet, rid, urls)
+        return True
 
     # -- secrets and owned objects -------------------------------------------------------------------
 
@@ -99,13 +132,13 @@ class Reconciler:
             if wanted[n] and pod is None:
                 await self.kube.create(builders.node_pod(p.cluster, node))
                 reporting.event_info(node, reason="PodCreated", message=f"created pod {builders.pod_name(n)}")
-                p.active = True
+                p.active = p.hurry = True
             elif not wanted[n] and pod is not None and not pod["metadata"].get("deletionTimestamp"):
                 await self.kube.delete_pod(p.namespace, builders.pod_name(n))
                 reporting.event_info(node, reason="PodDeleted", message=f"deleted pod {builders.pod_name(n)}")
-                p.active = True
+                p.active = p.hurry = True
             elif wanted[n] and not pod_ready(pod):
-                p.active = True
+                p.active = p.hurry = True
 
     # -- the map ------------------------------------------------------------------------------------
 
@@ -151,6 +184,7 @@ class Reconciler:
             failures = await fleet.install_map(stale, p.smap)
             for n, err in failures.items():
                 log.info("map v%s not installed on %s yet: %s", p.smap.version, n, err)
+            p.hurry = p.hurry or bool(failures)
             p.reports = {**p.reports, **await fleet.statuses({n: u for n, u in stale.items() if n not in failures})}
 
     async def _bootstrap(self, p: Pass, fleet: Fleet) -> None:
@@ -167,7 +201,7 @@ class Reconciler:
         last_ready = max((passes.ready_since(p.pods.get(name_of(n))) or created for n in ready), default=created)
         quiet = (passes.now() - last_ready).total_seconds() >= FORMING_QUIET_SECONDS
         if not ready or (len(ready) < len(pending) and (waited < FORMING_GRACE_SECONDS or not quiet)):
-            p.active = True
+            p.active = p.hurry = True
             return
         entries = []
         for n in ready:
@@ -176,8 +210,7 @@ class Reconciler:
             assert url is not None
             entries.append(NodeEntry(id=name_of(n), url=url, flags=list(flags)))
         await self._publish(p, maps.with_nodes(None, entries), fleet, rebalance=False, why="cluster formed")
-        for n in ready:
-            await reporting.set_effective(self.kube, p, n, desired_state(n))
+        await reporting.bounded(reporting.set_effective(self.kube, p, n, desired_state(n)) for n in ready)
 
     # -- rebalance tracking -------------------------------------------------------------------------
 
@@ -276,7 +309,7 @@ class Reconciler:
 
     async def _advance(self, p: Pass, fleet: Fleet) -> None:
         """Carry out the steps of the one transition in progress, as far as they complete in this pass."""
-        for _ in range(6):
+        for _ in range(6 + len(p.nodes)):  # bounded: a pass carries out at most a few steps per node
             node = self._pick(p)
             if node is None:
                 if p.transition:
@@ -295,10 +328,30 @@ class Reconciler:
                     "cleaned": bool(keep_cleaned),
                 }
                 reporting.event_info(node, reason="TransitionStarted", message=p.transition["operation"])
-            p.active = True
             step = lifecycle.next_step(view)
+            p.active = True
+            p.hurry = p.hurry or step.action is not Action.AWAIT_REBALANCE
             if not await self._apply(p, fleet, node, view, step):
                 return
+
+    def _fellow_joiners(self, p: Pass, head: str, step: lifecycle.Step) -> tuple[list[NodeEntry], bool]:
+        """New nodes (never members) ready to join the same way as `head`, and whether others are still starting.
+
+        The ready ones join in the same map version as `head`: one rebalance fills them all instead of one each;
+        each then finishes its own transition in its turn (its entry is in place and the rebalance is over).
+        """
+        out, starting = [], False
+        for node in p.nodes:
+            n = name_of(node)
+            view = p.view(node)
+            if n == head or view.effective is not None or view.flags is not None:
+                continue
+            url = p.url(n)
+            if url is not None and n in p.reports and lifecycle.next_step(view) == step:
+                out.append(NodeEntry(id=n, url=url, flags=list(step.flags)))
+            elif url is None and view.desired in passes.SERVING and p.pod_wanted(node):
+                starting = True
+        return out, starting
 
     async def _apply(self, p: Pass, fleet: Fleet, node: Body, view: lifecycle.NodeView, step: lifecycle.Step) -> bool:
         """Apply one step; True when the next step may follow in the same pass."""
@@ -310,13 +363,19 @@ class Reconciler:
             url = p.url(n) or (p.smap.nodes[n].url if n in p.smap.nodes else None)
             if url is None:
                 return False
+            entries = [NodeEntry(id=n, url=url, flags=list(step.flags))]
+            if view.effective is None:
+                fellows, starting = self._fellow_joiners(p, n, step)
+                head_ready = passes.ready_since(p.pods.get(n)) or passes.now()
+                if starting and (passes.now() - head_ready).total_seconds() < JOIN_GRACE_SECONDS:
+                    p.hurry = True  # other new nodes are starting: they will join in the same map version
+                    return False
+                entries += fellows
             why = f"{n}: {p.transition['operation']}"
+            if len(entries) > 1:
+                why = f"{len(entries)} new nodes join together ({n}, {entries[1].id}, ...)"
             await self._publish(
-                p,
-                maps.with_node(p.smap, n, url, step.flags, rebalance=step.rebalance),
-                fleet,
-                rebalance=step.rebalance,
-                why=why,
+                p, maps.with_nodes(p.smap, entries, rebalance=step.rebalance), fleet, rebalance=step.rebalance, why=why
             )
             return not step.rebalance
         if step.action is Action.CLEANUP:

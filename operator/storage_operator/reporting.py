@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Iterable
 from datetime import datetime
 from typing import Any, cast
 
@@ -65,13 +65,7 @@ async def report(kube: Kube, p: Pass, *, stall_seconds: float) -> None:
         )
         writes.append(_write_node(kube, p, node, situation, now))
         effective.append(effective_state(node))
-    limit = asyncio.Semaphore(WRITE_CONCURRENCY)
-
-    async def bounded(write: Awaitable[None]) -> None:
-        async with limit:
-            await write
-
-    await asyncio.gather(*(bounded(w) for w in writes))
+    await bounded(writes)
     phase = statuses.cluster_phase(
         online=online,
         formed=p.smap is not None,
@@ -111,6 +105,17 @@ async def report(kube: Kube, p: Pass, *, stall_seconds: float) -> None:
             ),
         },
     )
+
+
+async def bounded(writes: Iterable[Awaitable[None]]) -> None:
+    """Run the writes, at most WRITE_CONCURRENCY at once."""
+    limit = asyncio.Semaphore(WRITE_CONCURRENCY)
+
+    async def one(write: Awaitable[None]) -> None:
+        async with limit:
+            await write
+
+    await asyncio.gather(*(one(w) for w in writes))
 
 
 async def write_cluster(kube: Kube, p: Pass, *, extra: dict[str, Any]) -> None:

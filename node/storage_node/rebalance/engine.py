@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 from storage_node import metrics, names
 from storage_node.buckets import BucketRecord
 from storage_node.rebalance import fastpath, planning, sending, streams
-from storage_node.schemas import ClusterMap, RebalanceStage, RebalanceStatus, rebalance_number
+from storage_node.schemas import ClusterMap, RebalanceStage, RebalanceStatus, rebalance_number, rebalance_settled
 from storage_node.store import ObjMeta, Tmp, Verdict
 
 if TYPE_CHECKING:
@@ -74,6 +74,7 @@ class Rebalancer:
         self._last_save = 0.0
         self._early: dict[str, list[int]] = {}  # received for a rebalance id this node has not started yet
         self._ports: dict[str, tuple[int | None, float]] = {}  # peer URL -> (bundle port, retry HTTP-only until)
+        self._changed = asyncio.Event()  # set (and replaced) whenever the stage changes: wakes `wait_settled`
 
     # ---- control -----------------------------------------------------------------------------------
 
@@ -119,6 +120,20 @@ class Rebalancer:
         """Stop and forget everything (node cleanup)."""
         self._cancel()
         self.status = RebalanceStatus()
+        self._notify()
+
+    async def wait_settled(self, rid: str, timeout: float) -> RebalanceStatus:
+        """The status once rebalance `rid` is over here (`rebalance_settled`), or after `timeout` seconds."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while not rebalance_settled(self.status, rid) and (left := deadline - loop.time()) > 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._changed.wait(), left)
+        return self.status
+
+    def _notify(self) -> None:
+        self._changed.set()
+        self._changed = asyncio.Event()
 
     async def stop(self) -> None:
         """Cancel the running task and persist the marker (process shutdown)."""
@@ -141,6 +156,8 @@ class Rebalancer:
     def _save(self, status: RebalanceStatus, *, force: bool = False) -> None:
         if status is not self.status:
             return  # superseded: the marker belongs to the newer rebalance
+        if force:
+            self._notify()
         now = time.monotonic()
         if force or now - self._last_save > 1.0:
             self._last_save = now

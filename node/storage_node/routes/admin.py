@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Request
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, Response
 
 from storage_node.routes.common import error, node_of, require_token
@@ -33,10 +35,24 @@ async def status(request: Request) -> Response:
     return JSONResponse(node_of(request).node_status().model_dump(mode="json"))
 
 
+MAX_WAIT_S = 60.0
+
+
 @router.get("/rebalance")
-async def rebalance_status(request: Request) -> Response:
-    """RebalanceStatus of this node."""
-    return JSONResponse(node_of(request).rebalancer.status.model_dump(mode="json"))
+async def rebalance_status(
+    request: Request,
+    settled: Annotated[str | None, Query(pattern=r"^g[1-9][0-9]{0,17}$")] = None,
+    wait: Annotated[float, Query(ge=0, le=MAX_WAIT_S)] = 0.0,
+) -> Response:
+    """RebalanceStatus of this node; with `settled=g<N>` and `wait`, answered once g<N> is over here (long poll).
+
+    "Over" means done, failed or aborted on this node, or superseded by a newer rebalance; after `wait` seconds
+    the answer comes anyway (the caller compares the id and stage).
+    """
+    rebalancer = node_of(request).rebalancer
+    if settled is not None and wait > 0:
+        return JSONResponse((await rebalancer.wait_settled(settled, wait)).model_dump(mode="json"))
+    return JSONResponse(rebalancer.status.model_dump(mode="json"))
 
 
 @router.post("/rebalance/abort")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from localkube.cluster import Cluster
+from storage_node.schemas import rebalance_number
 
 from tests.e2e.operator.ferry_e2e import Ferry, node_manifest, wait_until
 
@@ -100,6 +101,24 @@ def test_a_new_node_joins_and_the_rebalance_fills_it(ferry: Ferry) -> None:
     held = ferry.holdings()
     assert sum(held.values()) == COUNT
     assert COUNT // 8 < held["node-4"] < COUNT // 2, held
+    ferry.verify(ds)
+
+
+def test_new_nodes_applied_together_join_together(ferry: Ferry) -> None:
+    ferry.create(NODES)
+    ds = ferry.write(COUNT)
+    before = ferry.cluster_map()
+    new = ["node-4", "node-5", "node-6"]
+    ferry.apply(*(node_manifest(n, ferry.cluster) for n in new))
+    for n in new:
+        ferry.wait_ready(n)
+    after = ferry.cluster_map()
+    assert all(after.nodes[n].flags == [] for n in new)
+    # one at a time would take three map versions with three rebalances; together they share one
+    assert rebalance_number(after.rebalance_id) - rebalance_number(before.rebalance_id) < len(new), after
+    held = ferry.holdings()
+    assert sum(held.values()) == COUNT
+    assert all(held[n] > 0 for n in new), held
     ferry.verify(ds)
 
 

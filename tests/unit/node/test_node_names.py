@@ -6,9 +6,7 @@ import pytest
 from storage_node import names
 
 
-@pytest.mark.parametrize(
-    "name", ["a", "dir/sub/file.txt", "ünïcødé/日本語", "a b", "x" * 1024, "..a", "a..", "%2e"]
-)
+@pytest.mark.parametrize("name", ["a", "dir/sub/file.txt", "ünïcødé/日本語", "a b", "x" * 1024, "..a", "a..", "%2e"])
 def test_valid_object_names(name: str) -> None:
     assert names.check_object(name) == name
 

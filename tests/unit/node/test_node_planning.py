@@ -21,10 +21,7 @@ def make_map(version: int, ids: list[str], flags: dict[str, list[NodeFlag]] | No
     return ClusterMap(
         version=version,
         rebalance_id=f"g{version}",
-        nodes={
-            n: NodeEntry(id=n, url=f"http://127.0.0.{i + 1}:1", flags=flags.get(n, []))
-            for i, n in enumerate(ids)
-        },
+        nodes={n: NodeEntry(id=n, url=f"http://127.0.0.{i + 1}:1", flags=flags.get(n, [])) for i, n in enumerate(ids)},
     )
 
 
@@ -66,9 +63,7 @@ def test_join_moves_only_what_the_new_node_wins() -> None:
         plan = planning.misplaced(held[node], new, node)
         assert set(plan) <= {"e"}
         moved += plan.get("e", [])
-    assert sorted(o.name for o in moved) == sorted(
-        o.name for o in OBJS if new.owner(o.bucket, o.name).id == "e"
-    )
+    assert sorted(o.name for o in moved) == sorted(o.name for o in OBJS if new.owner(o.bucket, o.name).id == "e")
 
 
 def test_no_eligible_node_means_no_plan() -> None:

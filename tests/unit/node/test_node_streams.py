@@ -23,9 +23,7 @@ async def _parse(data: bytes, size: int) -> list[tuple[FrameHeader, bytes]]:
 
 def test_frames_roundtrip_for_any_chunking() -> None:
     objs = [(f"dir/ö{i}", bytes([i]) * (i * 37)) for i in range(20)]
-    wire = b"".join(
-        FrameHeader("bk", n, len(d), "c" * 32, 1000 + i, 7).encode() + d for i, (n, d) in enumerate(objs)
-    )
+    wire = b"".join(FrameHeader("bk", n, len(d), "c" * 32, 1000 + i, 7).encode() + d for i, (n, d) in enumerate(objs))
     for size in (1, 3, 64, 4096, len(wire)):
         parsed = asyncio.run(_parse(wire, size))
         assert [(h.name, d) for h, d in parsed] == objs
