@@ -49,8 +49,10 @@ def stop(nodes: list[Proc]) -> None:
             n.proc.wait(5)
 
 
-async def upload(urls: list[str], bucket: str, count: int, size: int, concurrency: int = 8, prefix: str = "o") -> None:
-    """PUT `count` objects <prefix>000000.. of `size` bytes, spread over the nodes' data API (redirects followed)."""
+async def upload(
+    urls: list[str], bucket: str, count: int, size: int, concurrency: int = 8, prefix: str = "o", first: int = 0
+) -> None:
+    """PUT objects <prefix>{first:06d}..<prefix>{count-1:06d} of `size` bytes over the nodes (redirects followed)."""
     sem = asyncio.Semaphore(concurrency)
     data = os.urandom(size)
     async with httpx.AsyncClient(follow_redirects=True, timeout=120) as http:
@@ -60,4 +62,4 @@ async def upload(urls: list[str], bucket: str, count: int, size: int, concurrenc
                 r = await http.put(f"{urls[i % len(urls)]}/v1/objects/{bucket}/{prefix}{i:06d}", content=data)
                 r.raise_for_status()
 
-        await asyncio.gather(*(one(i) for i in range(count)))
+        await asyncio.gather(*(one(i) for i in range(first, count)))

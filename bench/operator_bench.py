@@ -14,8 +14,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +25,8 @@ from localkube import binaries, processes
 from localkube.cluster import Cluster
 from prometheus_client.parser import text_string_to_metric_families
 from storage_node import auth
-from storage_node.client import SyncNodeClient
-from storage_node.schemas import ClusterMap, NodeEntry, NodeFlag, RebalanceStage, RebalanceStatus
+from storage_node.client import NodeClient, SyncNodeClient
+from storage_node.schemas import ClusterMap, NodeEntry, NodeFlag, RebalanceStage
 
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
@@ -36,7 +36,8 @@ from tests.e2e.operator.ferry_e2e import Ferry, node_manifest  # noqa: E402 - ne
 
 OUT = REPO / "docs" / "benchmarks" / "operator.md"
 MiB = 1 << 20
-OBJECTS = int(os.environ.get("FERRY_BENCH_OP_OBJECTS", "512"))  # x 1 MiB, written into the 3-node cluster
+# x 1 MiB, written into the 3-node cluster: the throughput is measured at each total (ascending)
+OBJECT_SETS = sorted(int(x) for x in os.environ.get("FERRY_BENCH_OP_OBJECTS", "512,2048").split(","))
 REPS = int(os.environ.get("FERRY_BENCH_OP_REPS", "5"))  # transition-overhead repetitions each way
 CYCLES = int(os.environ.get("FERRY_BENCH_OP_CYCLES", "3"))  # drain + refill cycles, operator and node level
 FLEET = int(os.environ.get("FERRY_BENCH_OP_FLEET", "100"))  # StorageNodes of the large cluster
@@ -206,18 +207,14 @@ def transition(ferry: Ferry, node: str, state: str, timeout: int = 300) -> float
     return elapsed
 
 
-def rebalance_window(ferry: Ferry, nodes: list[str]) -> tuple[datetime, datetime, str]:
-    """First start and last finish of the current rebalance as the nodes report it, and its id."""
-    with ferry.client(nodes[0]) as c:
-        rid = c.status().rebalance.id
-    sts: list[RebalanceStatus] = []
-    for n in nodes:
-        with ferry.client(n) as c:
-            st = c.status().rebalance
-        if st.id != rid or st.started_at is None or st.finished_at is None:
-            raise RuntimeError(f"{n} reports rebalance {st.id} {st.stage}, expected a finished {rid}")
-        sts.append(st)
-    return min(s.started_at for s in sts if s.started_at), max(s.finished_at for s in sts if s.finished_at), str(rid)
+def rebalance_window(clients: dict[str, SyncNodeClient]) -> float:
+    """Seconds from the first node's start to the last node's finish of the rebalance the nodes just ran."""
+    sts = [c.status().rebalance for c in clients.values()]
+    rids = {st.id for st in sts}
+    if len(rids) != 1 or any(st.started_at is None or st.finished_at is None for st in sts):
+        raise RuntimeError(f"nodes report {[(st.id, st.stage) for st in sts]}, expected one finished rebalance")
+    first = min(s.started_at for s in sts if s.started_at)
+    return (max(s.finished_at for s in sts if s.finished_at) - first).total_seconds()
 
 
 def create_cluster(ferry: Ferry, nodes: list[str], spec: dict[str, Any], timeout: int) -> float:
@@ -279,7 +276,11 @@ def start_node(root: Path, node_id: str, index: int) -> nodeprocs.Proc:
 
 
 def install(nodes: list[nodeprocs.Proc], version: int, maintenance: str | None, rebalance: bool) -> float:
-    """Push map `version` to every node; with `rebalance`, wait until all report it done; seconds taken."""
+    """Push map `version` to every node at once; with `rebalance`, wait until all are done; seconds taken.
+
+    The tightest a direct client can drive the nodes: the pushes run concurrently and completion comes from
+    the nodes' long poll (no polling interval), so the baseline has no control path to speak of.
+    """
     cmap = ClusterMap(
         version=version,
         rebalance_id=f"g{version}" if rebalance else None,
@@ -288,24 +289,23 @@ def install(nodes: list[nodeprocs.Proc], version: int, maintenance: str | None, 
             for n in nodes
         },
     )
-    clients = [SyncNodeClient(n.url, secret=SECRET) for n in nodes]
-    try:
-        start = time.perf_counter()
-        for c in clients:
-            c.install_map(cmap)
-        while rebalance:
-            sts = [c.rebalance_status() for c in clients]
-            if all(s.id == cmap.rebalance_id and s.stage is RebalanceStage.done for s in sts):
-                break
-            if any(s.stage is RebalanceStage.error for s in sts):
-                raise RuntimeError(f"rebalance error: {[s.errors for s in sts]}")
-            if time.perf_counter() - start > 600:
-                raise RuntimeError("baseline rebalance did not finish")
-            time.sleep(0.02)
-        return time.perf_counter() - start
-    finally:
-        for c in clients:
-            c.close()
+
+    async def drive() -> float:
+        clients = [NodeClient(n.url, secret=SECRET, timeout=120) for n in nodes]
+        try:
+            await asyncio.gather(*(c.status() for c in clients))  # connections open before the clock starts
+            start = time.perf_counter()
+            await asyncio.gather(*(c.install_map(cmap) for c in clients))
+            if rebalance:
+                assert cmap.rebalance_id is not None
+                sts = await asyncio.gather(*(c.rebalance_status(settled=cmap.rebalance_id, wait=60) for c in clients))
+                if not all(s.id == cmap.rebalance_id and s.stage is RebalanceStage.done for s in sts):
+                    raise RuntimeError(f"baseline rebalance did not finish: {[(s.id, s.stage) for s in sts]}")
+            return time.perf_counter() - start
+        finally:
+            await asyncio.gather(*(c.aclose() for c in clients))
+
+    return asyncio.run(drive())
 
 
 @dataclass
@@ -332,28 +332,47 @@ class Moves:
         return self.fill_bytes / statistics.median(self.fill_s)
 
 
-def node_level(root: Path) -> Moves:
-    """The node-level rebalance of the same object set on the same node ids, maps installed by hand."""
+def run_cycles(
+    clients: dict[str, SyncNodeClient], total: int, drain: Callable[[], float], fill: Callable[[], float]
+) -> Moves:
+    """CYCLES drains of DRAINED and refills, each timed by `drain`/`fill`; checks every object stays counted."""
+    moves = Moves()
+    for i in range(CYCLES):
+        held = holdings(clients)
+        assert sum(o for o, _ in held.values()) == total, held
+        moves.drain_s.append(drain())
+        moves.data_drain_s.append(rebalance_window(clients))
+        after = holdings(clients)
+        assert after[DRAINED][0] == 0 and sum(o for o, _ in after.values()) == total, after
+        moves.fill_s.append(fill())
+        moves.data_fill_s.append(rebalance_window(clients))
+        back = holdings(clients)
+        assert sum(o for o, _ in back.values()) == total, back
+        moves.record(held[DRAINED][1], back[DRAINED][1])
+        print(f"  {total} objects, cycle {i + 1}: drain {moves.drain_s[-1]:.2f}s, refill {moves.fill_s[-1]:.2f}s")
+    return moves
+
+
+def node_level(root: Path) -> dict[int, Moves]:
+    """The node-level rebalance of the same object sets on the same node ids, maps installed by hand."""
     nodes = [start_node(root, n, i) for i, n in enumerate(NODES)]
     clients = {n.id: SyncNodeClient(n.url, secret=SECRET) for n in nodes}
+    version = 1
     try:
-        install(nodes, 1, None, rebalance=False)
+        install(nodes, version, None, rebalance=False)
         clients[NODES[0]].create_bucket(BUCKET)
-        asyncio.run(nodeprocs.upload([n.url for n in nodes], BUCKET, OBJECTS, MiB))
-        moves = Moves()
-        version = 1
-        for _ in range(CYCLES):
-            held = holdings(clients)
-            assert sum(o for o, _ in held.values()) == OBJECTS, held
-            moves.drain_s.append(install(nodes, version + 1, DRAINED, rebalance=True))
-            after = holdings(clients)
-            assert after[DRAINED][0] == 0 and sum(o for o, _ in after.values()) == OBJECTS, after
-            moves.fill_s.append(install(nodes, version + 2, None, rebalance=True))
-            back = holdings(clients)
-            assert sum(o for o, _ in back.values()) == OBJECTS, back
-            moves.record(held[DRAINED][1], back[DRAINED][1])
-            version += 2
-        return moves
+        out, written = {}, 0
+        for total in OBJECT_SETS:
+            asyncio.run(nodeprocs.upload([n.url for n in nodes], BUCKET, total, MiB, first=written))
+            written = total
+
+            def step(maintenance: str | None) -> float:
+                nonlocal version
+                version += 1
+                return install(nodes, version, maintenance, rebalance=True)
+
+            out[total] = run_cycles(clients, total, lambda: step(DRAINED), lambda: step(None))
+        return out
     finally:
         for c in clients.values():
             c.close()
@@ -373,7 +392,7 @@ class Small:
     hist_transitions: Hist
     hist_idle: Hist
     rss: dict[str, int]
-    moves: Moves | None = None
+    moves: dict[int, Moves] = field(default_factory=dict)  # by total objects written
 
 
 def idle_window(op: Operator, seconds: float) -> Hist:
@@ -384,7 +403,7 @@ def idle_window(op: Operator, seconds: float) -> Hist:
 
 
 def small_cluster(kube: Cluster, op: Operator) -> tuple[Small, Ferry]:
-    """Transition overhead (no objects), then the throughput run with OBJECTS x 1 MiB."""
+    """Transition overhead (no objects), then the throughput runs at each of OBJECT_SETS x 1 MiB."""
     ferry = Ferry(kube.kubectl, namespace=f"{NS_PREFIX}small-{int(time.time()) % 100000}")
     print("3-node cluster ...", flush=True)
     formed = create_cluster(ferry, NODES, {}, timeout=180)
@@ -400,34 +419,26 @@ def small_cluster(kube: Cluster, op: Operator) -> tuple[Small, Ferry]:
     hist = scrape(op).minus(before)
     small = Small(formed, down, up, hist, idle, op.memory())
 
-    print(f"writing {OBJECTS} x 1 MiB through the data API ...", flush=True)
     urls = ferry.addresses()
     key = ferry.secret()
     with SyncNodeClient(urls[NODES[0]], token=auth.issue_token(key)) as c:
         c.create_bucket(BUCKET)
-    asyncio.run(nodeprocs.upload([urls[n] for n in NODES], BUCKET, OBJECTS, MiB))
     clients = {n: SyncNodeClient(urls[n], token=auth.issue_token(key)) for n in NODES}
     try:
-        moves = Moves()
-        for i in range(CYCLES):
-            held = holdings(clients)
-            assert sum(o for o, _ in held.values()) == OBJECTS, held
-            moves.drain_s.append(transition(ferry, DRAINED, "maintenance"))
-            d0, d1, _ = rebalance_window(ferry, NODES)
-            after = holdings(clients)
-            assert after[DRAINED][0] == 0 and sum(o for o, _ in after.values()) == OBJECTS, after
-            moves.fill_s.append(transition(ferry, DRAINED, "online"))
-            f0, f1, _ = rebalance_window(ferry, NODES)
-            back = holdings(clients)
-            assert sum(o for o, _ in back.values()) == OBJECTS, back
-            moves.record(held[DRAINED][1], back[DRAINED][1])
-            moves.data_drain_s.append((d1 - d0).total_seconds())
-            moves.data_fill_s.append((f1 - f0).total_seconds())
-            print(f"  cycle {i + 1}: drain {moves.drain_s[-1]:.2f}s, refill {moves.fill_s[-1]:.2f}s", flush=True)
+        written = 0
+        for total in OBJECT_SETS:
+            print(f"writing objects up to {total} x 1 MiB through the data API ...", flush=True)
+            asyncio.run(nodeprocs.upload([urls[n] for n in NODES], BUCKET, total, MiB, first=written))
+            written = total
+            small.moves[total] = run_cycles(
+                clients,
+                total,
+                lambda: transition(ferry, DRAINED, "maintenance"),
+                lambda: transition(ferry, DRAINED, "online"),
+            )
     finally:
         for c in clients.values():
             c.close()
-    small.moves = moves
     return small, ferry
 
 
@@ -549,10 +560,8 @@ def _runs(values: list[float]) -> str:
     return ", ".join(f"{x:.2f}" for x in values)
 
 
-def report(small: Small, large: Large, base: Moves, started: str, host: str, wall: float) -> str:
+def report(small: Small, large: Large, base: dict[int, Moves], started: str, host: str, wall: float) -> str:
     """The markdown file."""
-    assert small.moves is not None
-    op = small.moves
     med_down, med_up = statistics.median(small.to_maintenance), statistics.median(small.to_online)
     lines = [
         "# Operator benchmark",
@@ -581,53 +590,60 @@ def report(small: Small, large: Large, base: Moves, started: str, host: str, wal
         f"Cluster formation (one apply of the StorageCluster and {len(NODES)} StorageNodes -> all Ready): "
         f"{small.formed_s:.1f} s.",
         "",
-        f"## Rebalance throughput through the operator ({len(NODES)} nodes, {OBJECTS} x 1 MiB objects)",
+        f"## Rebalance throughput through the operator ({len(NODES)} nodes, 1 MiB objects)",
         "",
-        f"{OBJECTS} objects of 1 MiB are written through the nodes' data API; then `{DRAINED}` is put in",
-        "maintenance (its objects move to the two others) and set back online (its share moves back),",
-        f"{CYCLES} cycles; the median cycle is reported. Operator: bytes moved / (start of `kubectl patch` ->",
-        "`kubectl wait --for=condition=Ready` returned). Node-level baseline, same run, after the operator's",
-        "cycles (the local cluster idles meanwhile): three `python -m storage_node` processes with the same",
-        "node ids, the pods' settings (2 mountpaths, rebalance concurrency 4, auth on) and the same object",
-        "names and sizes, so HRW moves exactly the same objects; the maps are installed by hand and the time",
-        "runs from the map push to every node reporting `done` (polled every 20 ms, as `bench/node_bench.py`",
-        "does).",
+        f"Objects of 1 MiB are written through the nodes' data API (first {OBJECT_SETS[0]}, then more up to each",
+        f"total of {', '.join(str(t) for t in OBJECT_SETS)}); at each total `{DRAINED}` is put in maintenance (its",
+        f"objects move to the two others) and set back online (its share moves back), {CYCLES} cycles; the median",
+        "cycle is reported. Operator: bytes moved / (start of `kubectl patch` -> `kubectl wait",
+        "--for=condition=Ready` returned). Node-level baseline, same run, after the operator's cycles (the local",
+        "cluster idles meanwhile): three `python -m storage_node` processes with the same node ids, the pods'",
+        "settings (2 mountpaths, rebalance concurrency 4, auth on) and the same object names and sizes, so HRW",
+        "moves exactly the same objects; the bench installs the maps itself, on all nodes at once, and hears the",
+        "end from the nodes' long poll (`GET /v1/admin/rebalance?settled=g<N>&wait=60`): push -> all done, with",
+        "no control path to speak of.",
         "",
-        "| move | bytes moved | operator (patch -> Ready) | node level (push -> done) | ratio | goal |",
-        "|---|---|---|---|---|---|",
+        "| objects | move | bytes moved | operator (patch -> Ready) | node level (push -> done) | ratio | goal |",
+        "|---|---|---|---|---|---|---|",
     ]
-    for label, moved, secs_op, secs_base in (
-        ("drain", op.drain_bytes, op.drain_s, base.drain_s),
-        ("refill", op.fill_bytes, op.fill_s, base.fill_s),
-    ):
-        rate_op, rate_base = op.rate(label), base.rate(label)
-        target = "maintenance" if label == "drain" else "online"
-        lines.append(
-            f"| {label} (`{DRAINED}` -> {target}) | {_mib(moved)} | {rate_op / MiB:.0f} MiB/s "
-            f"({statistics.median(secs_op):.2f} s; runs {_runs(secs_op)}) | {rate_base / MiB:.0f} MiB/s "
-            f"({statistics.median(secs_base):.2f} s; runs {_runs(secs_base)}) | {rate_op / rate_base:.0%} | "
-            f">= 80%: {_verdict(rate_op >= 0.8 * rate_base)} |"
-        )
+    for total in OBJECT_SETS:
+        op, bm = small.moves[total], base[total]
+        for label, moved, secs_op, secs_base in (
+            ("drain", op.drain_bytes, op.drain_s, bm.drain_s),
+            ("refill", op.fill_bytes, op.fill_s, bm.fill_s),
+        ):
+            rate_op, rate_base = op.rate(label), bm.rate(label)
+            target = "maintenance" if label == "drain" else "online"
+            lines.append(
+                f"| {total} | {label} (`{DRAINED}` -> {target}) | {_mib(moved)} | {rate_op / MiB:.0f} MiB/s "
+                f"({statistics.median(secs_op):.2f} s; runs {_runs(secs_op)}) | {rate_base / MiB:.0f} MiB/s "
+                f"({statistics.median(secs_base):.2f} s; runs {_runs(secs_base)}) | {rate_op / rate_base:.0%} | "
+                f">= 80%: {_verdict(rate_op >= 0.8 * rate_base)} |"
+            )
     lines += [
         "",
-        "Where the operator's time goes, from the nodes' own rebalance records (`started_at` of the first",
-        "node to `finished_at` of the last): the data movement itself, and the control path around it",
-        "(kubectl patch, watch event, reconcile pass, map recorded in the API then pushed to the nodes,",
-        "completion noticed by a later pass, statuses written, kubectl wait noticing the condition).",
+        "Where the time goes, from the nodes' own rebalance records (`started_at` of the first node to",
+        "`finished_at` of the last): the data movement itself, and the control path around it. Through the",
+        "operator that is kubectl patch, the watch event, a reconcile pass (map recorded in the API, pushed to",
+        "the nodes), the nodes' completion notices (long poll), the pass that finishes the transition and writes",
+        "the statuses, and kubectl wait noticing the condition; at node level, the map pushes and the answers.",
         "",
-        "| move (median cycle) | patch -> Ready | data movement on the nodes | control path | "
-        "data-movement rate vs. node level |",
-        "|---|---|---|---|---|",
+        "| objects | move (median cycle) | operator: total | data movement | control path "
+        "| node level: total | data movement | control path |",
+        "|---|---|---|---|---|---|---|---|",
     ]
-    for label, moved, secs_op, data_s, rate_base in (
-        ("drain", op.drain_bytes, op.drain_s, op.data_drain_s, base.rate("drain")),
-        ("refill", op.fill_bytes, op.fill_s, op.data_fill_s, base.rate("refill")),
-    ):
-        total, data = statistics.median(secs_op), statistics.median(data_s)
-        lines.append(
-            f"| {label} | {total:.2f} s | {data:.2f} s | {total - data:.2f} s | "
-            f"{moved / data / MiB:.0f} MiB/s = {moved / data / rate_base:.0%} |"
-        )
+    for total in OBJECT_SETS:
+        op, bm = small.moves[total], base[total]
+        for label, a_s, a_data, b_s, b_data in (
+            ("drain", op.drain_s, op.data_drain_s, bm.drain_s, bm.data_drain_s),
+            ("refill", op.fill_s, op.data_fill_s, bm.fill_s, bm.data_fill_s),
+        ):
+            ta, da = statistics.median(a_s), statistics.median(a_data)
+            tb, db = statistics.median(b_s), statistics.median(b_data)
+            lines.append(
+                f"| {total} | {label} | {ta:.2f} s | {da:.2f} s | {ta - da:.2f} s "
+                f"| {tb:.2f} s | {db:.2f} s | {tb - db:.2f} s |"
+            )
     lh = large.hist_transitions
     form = large.hist_formation
     lines += [
@@ -684,8 +700,8 @@ def report(small: Small, large: Large, base: Moves, started: str, host: str, wal
         "passes run every 0.25 s while something is in progress and every 5 s otherwise, or at once on a",
         "StorageNode or pod event.",
         "",
-        "Reproduce: `.venv/bin/python bench/operator_bench.py` (env `FERRY_BENCH_OP_OBJECTS`, `_REPS`, `_CYCLES`,",
-        "`_FLEET` override the object count, the repetitions, the drain/refill cycles and the size of the",
+        "Reproduce: `.venv/bin/python bench/operator_bench.py` (env `FERRY_BENCH_OP_OBJECTS`: the object totals,",
+        "comma-separated; `_REPS`, `_CYCLES`, `_FLEET`: the repetitions, the drain/refill cycles and the size of the",
         "large cluster). Operator logs are kept in `$TMPDIR/ferry-opbench-logs/`.",
         "",
     ]
@@ -711,7 +727,6 @@ def main() -> None:
         small, ferry = small_cluster(kube, ops[-1])
         print("node-level baseline ...", flush=True)
         base = node_level(root / "baseline")
-        print(f"  drain {base.drain_s}, refill {base.fill_s}", flush=True)
         destroy_cluster(ferry)
         ops[-1].stop()
         ops.append(Operator(env, root / "operator-2.log"))

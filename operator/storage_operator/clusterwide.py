@@ -40,7 +40,7 @@ async def decommission(kube: Kube, p: Pass, fleet: Fleet) -> None:
             await kube.delete_pvc(p.namespace, builders.pvc_name(n))
         else:
             await kube.orphan_pvc(p.namespace, builders.pvc_name(n))
-        await reporting.set_effective(kube, p, node, NodeState.DECOMMISSIONED)
+        reporting.set_effective(p, node, NodeState.DECOMMISSIONED)
     p.smap, p.rebalance, p.transition = None, None, {}
     await reporting.report(kube, p, stall_seconds=float("inf"))
 

@@ -84,6 +84,7 @@ class Pass:
     reports: dict[str, NodeStatus] = field(default_factory=dict)
     active: bool = False  # something is in progress: the next pass comes soon
     hurry: bool = False  # ... and it is not only a running rebalance (whose end the nodes announce): sooner
+    reached: set[str] = field(default_factory=set)  # nodes whose effective state changed (written by the report)
 
     @property
     def namespace(self) -> str:

@@ -11,6 +11,8 @@ the StorageCluster's status, effective states in the StorageNodes' statuses. No 
 
 from __future__ import annotations
 
+import asyncio
+import copy
 import logging
 import os
 import secrets
@@ -69,18 +71,24 @@ class Reconciler:
             await clusterwide.release(self.kube, cluster)
             await clusterwide.release_finalizers(self.kube, cluster, FINALIZER)
             return IDLE_DELAY
-        status = cluster.get("status") or {}
+        status = copy.deepcopy(cluster.get("status") or {})  # the pass changes its copy; the report compares
+        nodes, pods, pvcs, key = await asyncio.gather(
+            self.kube.list_nodes(namespace, name),
+            self.kube.list_pods(namespace, name),
+            self.kube.list_pvcs(namespace, name),
+            self._auth_key(cluster),
+        )
         p = Pass(
             cluster=cluster,
-            nodes=await self.kube.list_nodes(namespace, name),
-            pods=await self.kube.list_pods(namespace, name),
-            pvcs=await self.kube.list_pvcs(namespace, name),
+            nodes=nodes,
+            pods=pods,
+            pvcs=pvcs,
             smap=maps.from_status(status.get("map")),
             rebalance=status.get("rebalance"),
             last_rebalance=status.get("lastRebalance"),
             transition=dict(status.get("transition") or {}),
         )
-        fleet = await self._fleet_for(await self._auth_key(p))
+        fleet = await self._fleet_for(key)
         state = ClusterState(p.spec.get("state", ClusterState.ONLINE))
         if state is ClusterState.DECOMMISSIONED:
             await clusterwide.decommission(self.kube, p, fleet)
@@ -110,20 +118,23 @@ class Reconciler:
 
     # -- secrets and owned objects -------------------------------------------------------------------
 
-    async def _auth_key(self, p: Pass) -> str | None:
-        if not p.spec.get("auth", {}).get("enabled", True):
+    async def _auth_key(self, cluster: Body) -> str | None:
+        """The key the node tokens are signed with, from the cluster's Secret (created when missing)."""
+        if not (cluster.get("spec") or {}).get("auth", {}).get("enabled", True):
             return None
-        secret_name = builders.auth_secret_name(p.cluster)
-        key = await self.kube.secret_value(p.namespace, secret_name, builders.AUTH_KEY)
+        namespace = str(cluster["metadata"]["namespace"])
+        secret_name = builders.auth_secret_name(cluster)
+        key = await self.kube.secret_value(namespace, secret_name, builders.AUTH_KEY)
         if key is None:
-            await self.kube.create(builders.auth_secret(p.cluster, secrets.token_hex(32)))
-            reporting.event_info(p.cluster, reason="AuthSecretCreated", message=f"created Secret {secret_name}")
-            key = await self.kube.secret_value(p.namespace, secret_name, builders.AUTH_KEY)
+            await self.kube.create(builders.auth_secret(cluster, secrets.token_hex(32)))
+            reporting.event_info(cluster, reason="AuthSecretCreated", message=f"created Secret {secret_name}")
+            key = await self.kube.secret_value(namespace, secret_name, builders.AUTH_KEY)
         return key
 
     async def _ensure_objects(self, p: Pass, wanted: dict[str, bool]) -> None:
-        """PVCs and services for members; pods created where wanted and deleted where not."""
-        for node in p.nodes:
+        """PVCs and services for members; pods created where wanted and deleted where not (nodes concurrently)."""
+
+        async def one(node: Body) -> None:
             n = name_of(node)
             if n not in p.pvcs and wanted[n]:
                 await self.kube.create(builders.node_pvc(p.cluster, node))
@@ -139,6 +150,8 @@ class Reconciler:
                 p.active = p.hurry = True
             elif wanted[n] and not pod_ready(pod):
                 p.active = p.hurry = True
+
+        await reporting.bounded(one(node) for node in p.nodes)
 
     # -- the map ------------------------------------------------------------------------------------
 
@@ -210,7 +223,8 @@ class Reconciler:
             assert url is not None
             entries.append(NodeEntry(id=name_of(n), url=url, flags=list(flags)))
         await self._publish(p, maps.with_nodes(None, entries), fleet, rebalance=False, why="cluster formed")
-        await reporting.bounded(reporting.set_effective(self.kube, p, n, desired_state(n)) for n in ready)
+        for n in ready:
+            reporting.set_effective(p, n, desired_state(n))
 
     # -- rebalance tracking -------------------------------------------------------------------------
 
@@ -406,7 +420,7 @@ class Reconciler:
                     await self.kube.orphan_pvc(p.namespace, claim)
             metrics.TRANSITIONS.labels(operation=p.transition.get("operation", "")).inc()
             reporting.event_info(node, reason="TransitionCompleted", message=f"node is {view.desired.value}")
-            await reporting.set_effective(self.kube, p, node, view.desired)
+            reporting.set_effective(p, node, view.desired)
             p.transition = {}
             return True
         return False

@@ -119,7 +119,7 @@ async def bounded(writes: Iterable[Awaitable[None]]) -> None:
 
 
 async def write_cluster(kube: Kube, p: Pass, *, extra: dict[str, Any]) -> None:
-    """The map, the rebalance and the transition (the resumable state), plus `extra`."""
+    """The map, the rebalance and the transition (the resumable state), plus `extra`; skipped when all is as is."""
     body = {
         "map": maps.to_status(p.smap),
         "rebalance": p.rebalance,
@@ -127,7 +127,16 @@ async def write_cluster(kube: Kube, p: Pass, *, extra: dict[str, Any]) -> None:
         "transition": p.transition or None,
         **extra,
     }
+    status = dict(p.cluster.get("status") or {})
+    if all(status.get(k) == v for k, v in body.items()):
+        return
     await kube.patch_cluster_status(p.namespace, p.name, body)
+    for k, v in body.items():  # what the pass knows is written now (a merge patch: None removes the key)
+        if v is None:
+            status.pop(k, None)
+        else:
+            status[k] = v
+    p.cluster["status"] = status
 
 
 async def _write_node(kube: Kube, p: Pass, node: Body, s: statuses.NodeSituation, now: datetime) -> None:
@@ -153,7 +162,9 @@ async def _write_node(kube: Kube, p: Pass, node: Body, s: statuses.NodeSituation
         new["pendingSince"] = passes.iso(now)
     elif s.step.action is Action.NOTHING and old.get("pendingSince"):
         new["pendingSince"] = None
-    if all(old.get(k) == v for k, v in new.items() if k != "conditions") and _same_conditions(
+    if n in p.reached:
+        new["state"] = old["state"]
+    elif all(old.get(k) == v for k, v in new.items() if k != "conditions") and _same_conditions(
         old.get("conditions"), new["conditions"]
     ):
         return
@@ -161,11 +172,10 @@ async def _write_node(kube: Kube, p: Pass, node: Body, s: statuses.NodeSituation
     await kube.patch_node_status(p.namespace, n, new)
 
 
-async def set_effective(kube: Kube, p: Pass, node: Body, state: NodeState) -> None:
-    """Record the state a node has reached."""
+def set_effective(p: Pass, node: Body, state: NodeState) -> None:
+    """Record the state a node has reached; `report` writes it with the rest of the node's status, this pass."""
     node.setdefault("status", {})["state"] = state.value
-    node["status"]["pendingSince"] = None
-    await kube.patch_node_status(p.namespace, name_of(node), {"state": state.value, "pendingSince": None})
+    p.reached.add(name_of(node))
 
 
 def _same_conditions(old: Any, new: list[dict[str, Any]]) -> bool:

@@ -1,0 +1,77 @@
+"""Status writes: only what changed goes to the API server, and a reached state is always written."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, cast
+
+from storage_operator import reporting
+from storage_operator.kube import Body, Kube
+from storage_operator.passes import Pass
+from storage_operator.states import NodeState
+
+
+class RecordingKube:
+    """Stands in for the API server: records the status patches (a pure unit test of the write decisions)."""
+
+    def __init__(self) -> None:
+        self.patches: list[tuple[str, str, Body]] = []
+
+    async def patch_cluster_status(self, namespace: str, name: str, status: Body) -> None:
+        self.patches.append(("StorageCluster", name, status))
+
+    async def patch_node_status(self, namespace: str, name: str, status: Body) -> None:
+        self.patches.append(("StorageNode", name, status))
+
+
+def node(name: str, state: str | None) -> Body:
+    status = {"state": state} if state else {}
+    meta = {"name": name, "namespace": "ns", "generation": 1}
+    return {"metadata": meta, "spec": {"state": "online"}, "status": status}
+
+
+def a_pass(nodes: list[Body], cluster_status: dict[str, Any] | None = None) -> Pass:
+    cluster = {"metadata": {"name": "c1", "namespace": "ns", "generation": 1}, "spec": {}}
+    if cluster_status is not None:
+        cluster["status"] = cluster_status
+    return Pass(cluster=cluster, nodes=nodes, pods={}, pvcs={}, smap=None, rebalance=None, last_rebalance=None,
+                transition={})  # fmt: skip
+
+
+def run(kube: RecordingKube, p: Pass) -> None:
+    asyncio.run(reporting.report(cast(Kube, kube), p, stall_seconds=60))
+
+
+def test_a_second_report_of_the_same_situation_writes_nothing() -> None:
+    kube = RecordingKube()
+    p = a_pass([node("n1", None)])
+    run(kube, p)
+    assert {kind for kind, _, _ in kube.patches} == {"StorageCluster", "StorageNode"}
+    written = {(kind, name): body for kind, name, body in kube.patches}
+    # the next pass observes what was written: nothing is material, nothing is patched
+    n1 = node("n1", None)
+    n1["status"] = written[("StorageNode", "n1")]
+    kube.patches.clear()
+    run(kube, a_pass([n1], dict(written[("StorageCluster", "c1")])))
+    assert kube.patches == []
+
+
+def test_a_reached_state_is_written_with_the_node_status() -> None:
+    kube = RecordingKube()
+    n1 = node("n1", None)
+    p = a_pass([n1])
+    reporting.set_effective(p, n1, NodeState.ONLINE)
+    run(kube, p)
+    node_patches = [body for kind, _, body in kube.patches if kind == "StorageNode"]
+    assert len(node_patches) == 1 and node_patches[0]["state"] == "online"
+
+
+def test_a_changed_cluster_status_is_written_and_none_removes_a_key() -> None:
+    kube = RecordingKube()
+    p = a_pass([], {"rebalance": {"id": "g1"}, "transition": {"node": "n1"}})
+    asyncio.run(reporting.write_cluster(cast(Kube, kube), p, extra={}))
+    assert kube.patches and kube.patches[0][2]["rebalance"] is None
+    assert "rebalance" not in p.cluster["status"] and "transition" not in p.cluster["status"]
+    kube.patches.clear()
+    asyncio.run(reporting.write_cluster(cast(Kube, kube), p, extra={}))
+    assert kube.patches == []
