@@ -51,6 +51,8 @@ class Node:
         self.ready = False
         self._tasks: set[asyncio.Task[object]] = set()
         self._map_lock = asyncio.Lock()
+        self._buckets_synced = False  # pulled the peers' bucket registries since this process started
+        self._missed_buckets: set[str] = set()  # peers a bucket change could not be pushed to (pushed again later)
 
     # ---- lifecycle ---------------------------------------------------------------------------------
 
@@ -132,10 +134,17 @@ class Node:
         async with self._map_lock:
             if not maps.check_install(self.map, cmap):
                 return False
+            was_member = self.map is not None and self.id in self.map.nodes
             self.state.save_map(cmap)
             self._set_map(cmap)
             log.info("installed map v%d (rebalance %s)", cmap.version, cmap.rebalance_id)
-        await self.sync_buckets()
+        if not was_member or not self._buckets_synced:
+            # a node that joins or restarted may have missed bucket creations and destructions; a member that
+            # kept running got them pushed (asking every peer on every map would cost N x N requests)
+            await self.sync_buckets()
+            self._buckets_synced = True
+        if self._missed_buckets:
+            await self._push_buckets(self.buckets.records(), [n for n in self.others() if n.id in self._missed_buckets])
         self.rebalancer.on_map(cmap)
         return True
 
@@ -197,7 +206,7 @@ class Node:
         """Create a bucket cluster-wide; False if it existed."""
         await self.ensure_bucket(bucket)
         rec, created = self.buckets.create(bucket)
-        await asyncio.gather(*(self.peers.push_buckets(n, {bucket: rec}) for n in self.others()))
+        await self._push_buckets({bucket: rec}, self.others())
         return created
 
     async def destroy_bucket(self, bucket: str) -> bool:
@@ -209,8 +218,17 @@ class Node:
             return False
         self.store.drop_bucket(bucket)
         self.update_gauges()
-        await asyncio.gather(*(self.peers.push_buckets(n, {bucket: rec}) for n in self.others()))
+        await self._push_buckets({bucket: rec}, self.others())
         return True
+
+    async def _push_buckets(self, records: dict[str, buckets.BucketRecord], to: list[NodeEntry]) -> None:
+        """Push bucket records to peers; one that misses them gets the whole registry with the next map."""
+        done = await asyncio.gather(*(self.peers.push_buckets(n, records) for n in to))
+        for node, ok in zip(to, done, strict=True):
+            if ok:
+                self._missed_buckets.discard(node.id)
+            else:
+                self._missed_buckets.add(node.id)
 
     # ---- objects across the cluster ----------------------------------------------------------------
 

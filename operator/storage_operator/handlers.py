@@ -16,7 +16,7 @@ from typing import Any
 
 import kopf
 
-from storage_operator import builders, clusterwide, metrics, reconciling
+from storage_operator import builders, clusterwide, essence, metrics, reconciling
 from storage_operator.kube import Kube
 from storage_operator.states import ClusterState, NodeState
 
@@ -52,6 +52,7 @@ def login(settings: kopf.OperatorSettings, **kwargs: Any) -> kopf.ConnectionInfo
 async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     """Operator settings, the shared Kubernetes client, the metrics endpoint."""
     settings.persistence.finalizer = FINALIZER
+    settings.persistence.diffbase_storage = essence.LeanDiffBaseStorage()
     if settings.peering.priority == 0:
         # replicas of equal priority would all freeze: a random one makes one active and the others standby
         settings.peering.priority = random.randint(1, 1_000_000)
