@@ -37,7 +37,7 @@ from tests.e2e.operator.ferry_e2e import Ferry, node_manifest  # noqa: E402 - ne
 OUT = REPO / "docs" / "benchmarks" / "operator.md"
 MiB = 1 << 20
 # x 1 MiB, written into the 3-node cluster: the throughput is measured at each total (ascending)
-OBJECT_SETS = sorted(int(x) for x in os.environ.get("FERRY_BENCH_OP_OBJECTS", "512,2048").split(","))
+OBJECT_SETS = sorted(int(x) for x in os.environ.get("FERRY_BENCH_OP_OBJECTS", "512,2048,4096").split(","))
 REPS = int(os.environ.get("FERRY_BENCH_OP_REPS", "5"))  # transition-overhead repetitions each way
 CYCLES = int(os.environ.get("FERRY_BENCH_OP_CYCLES", "3"))  # drain + refill cycles, operator and node level
 FLEET = int(os.environ.get("FERRY_BENCH_OP_FLEET", "100"))  # StorageNodes of the large cluster
@@ -658,9 +658,10 @@ def report(small: Small, large: Large, base: dict[int, Moves], started: str, hos
         "| figure | value |",
         "|---|---|",
         f"| formation: apply -> all {FLEET} nodes Ready | {large.formed_s:.1f} s |",
-        f'| nodes in the first map ("cluster formed") / joined one at a time afterwards | '
+        f'| nodes in the first map ("cluster formed") / joined afterwards | '
         f"{FLEET - form.joins:.0f} / {form.joins:.0f} |",
-        f"| mean global rebalance of a later join (no data; operator's `ferry_rebalance_duration_seconds`) | "
+        "| global rebalances of those later joins (new nodes join in batches) / mean duration (no data; "
+        f"`ferry_rebalance_duration_seconds`) | {form.rebalances:.0f} / "
         f"{form.rebalance_s / form.rebalances if form.rebalances else float('nan'):.1f} s |",
         f"| operator RSS before the cluster existed | {_mib(large.rss_before['VmRSS'])} |",
         f"| operator RSS with {FLEET} nodes formed | {_mib(large.rss_formed['VmRSS'])} |",

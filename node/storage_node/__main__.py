@@ -12,6 +12,8 @@ import uvicorn
 from storage_node.app import create_app
 from storage_node.config import from_args
 
+KEEP_ALIVE_S = 75  # idle connections stay open (uvicorn's 5 s would close the operator's between its passes)
+
 
 def _exit_zero(signum: int, frame: FrameType | None) -> None:
     sys.exit(0)
@@ -34,6 +36,7 @@ def main() -> None:
         log_level=level.lower(),
         access_log=False,
         timeout_graceful_shutdown=5,
+        timeout_keep_alive=KEEP_ALIVE_S,
         lifespan="on",
     )
 

@@ -187,6 +187,9 @@ def _auth_headers(token: str | None, secret: str | None) -> dict[str, str]:
     return {} if token is None else {"Authorization": f"Bearer {token}"}
 
 
+KEEP_ALIVE_S = 60.0  # idle connections are kept this long (the node keeps them 75 s), e.g. between operator passes
+
+
 @functools.cache
 def _tls() -> ssl.SSLContext:
     """One TLS context for every client of the process (building one reads the CA bundle: ~0.1 s each)."""
@@ -213,6 +216,7 @@ class NodeClient:
             follow_redirects=True,
             transport=transport,
             verify=_tls(),
+            limits=httpx.Limits(keepalive_expiry=KEEP_ALIVE_S),
         )
 
     async def __aenter__(self) -> Self:
