@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from storage_node.schemas import ClusterMap, NodeStatus
+from storage_node.schemas import ClusterMap, NodeEntry, NodeStatus
 
 from storage_operator import lifecycle, maps
 from storage_operator.kube import Body
@@ -139,6 +139,25 @@ class Pass:
         if view.effective in SERVING:
             return True  # waiting for its turn: it keeps serving as it is
         return view.effective is None and view.desired in SERVING
+
+    def fellow_joiners(self, head: str, step: lifecycle.Step) -> tuple[list[NodeEntry], bool]:
+        """New nodes (never members) ready to join the same way as `head`, and whether others are still starting.
+
+        The ready ones join in the same map version as `head`: one rebalance fills them all instead of one each;
+        each then finishes its own transition in its turn (its entry is in place and the rebalance is over).
+        """
+        out, starting = [], False
+        for node in self.nodes:
+            n = name_of(node)
+            view = self.view(node)
+            if n == head or view.effective is not None or view.flags is not None:
+                continue
+            url = self.url(n)
+            if url is not None and n in self.reports and lifecycle.next_step(view) == step:
+                out.append(NodeEntry(id=n, url=url, flags=list(step.flags)))
+            elif url is None and view.desired in SERVING and self.pod_wanted(node):
+                starting = True
+        return out, starting
 
     def stalled_since(self, limit_seconds: float) -> str | None:
         """When the running rebalance last progressed, if that is longer ago than `limit_seconds`."""

@@ -348,25 +348,6 @@ class Reconciler:
             if not await self._apply(p, fleet, node, view, step):
                 return
 
-    def _fellow_joiners(self, p: Pass, head: str, step: lifecycle.Step) -> tuple[list[NodeEntry], bool]:
-        """New nodes (never members) ready to join the same way as `head`, and whether others are still starting.
-
-        The ready ones join in the same map version as `head`: one rebalance fills them all instead of one each;
-        each then finishes its own transition in its turn (its entry is in place and the rebalance is over).
-        """
-        out, starting = [], False
-        for node in p.nodes:
-            n = name_of(node)
-            view = p.view(node)
-            if n == head or view.effective is not None or view.flags is not None:
-                continue
-            url = p.url(n)
-            if url is not None and n in p.reports and lifecycle.next_step(view) == step:
-                out.append(NodeEntry(id=n, url=url, flags=list(step.flags)))
-            elif url is None and view.desired in passes.SERVING and p.pod_wanted(node):
-                starting = True
-        return out, starting
-
     async def _apply(self, p: Pass, fleet: Fleet, node: Body, view: lifecycle.NodeView, step: lifecycle.Step) -> bool:
         """Apply one step; True when the next step may follow in the same pass."""
         n = name_of(node)
@@ -379,7 +360,7 @@ class Reconciler:
                 return False
             entries = [NodeEntry(id=n, url=url, flags=list(step.flags))]
             if view.effective is None:
-                fellows, starting = self._fellow_joiners(p, n, step)
+                fellows, starting = p.fellow_joiners(n, step)
                 head_ready = passes.ready_since(p.pods.get(n)) or passes.now()
                 if starting and (passes.now() - head_ready).total_seconds() < JOIN_GRACE_SECONDS:
                     p.hurry = True  # other new nodes are starting: they will join in the same map version
