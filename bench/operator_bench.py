@@ -42,6 +42,7 @@ REPS = int(os.environ.get("FERRY_BENCH_OP_REPS", "5"))  # transition-overhead re
 CYCLES = int(os.environ.get("FERRY_BENCH_OP_CYCLES", "3"))  # drain + refill cycles, operator and node level
 FLEET = int(os.environ.get("FERRY_BENCH_OP_FLEET", "100"))  # StorageNodes of the large cluster
 NODES = ["node-1", "node-2", "node-3"]
+QUIET_S = 1.0  # before each timed move: the nodes finish their after-work, as between a user's commands
 DRAINED = "node-2"  # the node put in maintenance for the throughput figure
 TOGGLED = "node-3"  # the node toggled for the overhead figure
 BUCKET = "bench"
@@ -338,10 +339,12 @@ def run_cycles(
     """CYCLES drains of DRAINED and refills, each timed by `drain`/`fill`; checks every object stays counted."""
     moves = Moves()
     for i in range(CYCLES):
+        time.sleep(QUIET_S)
         held = holdings(clients)
         assert sum(o for o, _ in held.values()) == total, held
         moves.drain_s.append(drain())
         moves.data_drain_s.append(rebalance_window(clients))
+        time.sleep(QUIET_S)
         after = holdings(clients)
         assert after[DRAINED][0] == 0 and sum(o for o, _ in after.values()) == total, after
         moves.fill_s.append(fill())
@@ -594,14 +597,14 @@ def report(small: Small, large: Large, base: dict[int, Moves], started: str, hos
         "",
         f"Objects of 1 MiB are written through the nodes' data API (first {OBJECT_SETS[0]}, then more up to each",
         f"total of {', '.join(str(t) for t in OBJECT_SETS)}); at each total `{DRAINED}` is put in maintenance (its",
-        f"objects move to the two others) and set back online (its share moves back), {CYCLES} cycles; the median",
-        "cycle is reported. Operator: bytes moved / (start of `kubectl patch` -> `kubectl wait",
-        "--for=condition=Ready` returned). Node-level baseline, same run, after the operator's cycles (the local",
-        "cluster idles meanwhile): three `python -m storage_node` processes with the same node ids, the pods'",
-        "settings (2 mountpaths, rebalance concurrency 4, auth on) and the same object names and sizes, so HRW",
-        "moves exactly the same objects; the bench installs the maps itself, on all nodes at once, and hears the",
-        "end from the nodes' long poll (`GET /v1/admin/rebalance?settled=g<N>&wait=60`): push -> all done, with",
-        "no control path to speak of.",
+        f"objects move to the two others) and set back online (its share moves back), {CYCLES} cycles, each move",
+        f"after {QUIET_S:.0f} s of quiet; the median cycle is reported. Operator: bytes moved / (start of",
+        "`kubectl patch` -> `kubectl wait --for=condition=Ready` returned). Node-level baseline, same run, after",
+        "the operator's cycles (the local cluster idles meanwhile): three `python -m storage_node` processes with",
+        "the same node ids, the pods' settings (2 mountpaths, rebalance concurrency 4, auth on) and the same object",
+        "names and sizes, so HRW moves exactly the same objects; the bench installs the maps itself, on all nodes",
+        "at once, and hears the end from the nodes' long poll (`GET /v1/admin/rebalance?settled=g<N>&wait=60`):",
+        "push -> all done, with no control path to speak of.",
         "",
         "| objects | move | bytes moved | operator (patch -> Ready) | node level (push -> done) | ratio | goal |",
         "|---|---|---|---|---|---|---|",

@@ -344,7 +344,9 @@ class Reconciler:
                 reporting.event_info(node, reason="TransitionStarted", message=p.transition["operation"])
             step = lifecycle.next_step(view)
             p.active = True
-            p.hurry = p.hurry or step.action is not Action.AWAIT_REBALANCE
+            # a rebalance that runs (or is started now) announces its end itself: no need to hurry for it
+            rebalance_only = step.action is Action.AWAIT_REBALANCE or (step.action is Action.PUBLISH and step.rebalance)
+            p.hurry = p.hurry or not rebalance_only
             if not await self._apply(p, fleet, node, view, step):
                 return
 
