@@ -96,13 +96,13 @@ class Reconciler:
             await clusterwide.shutdown(self.kube, p)
         else:
             await self._online_pass(p, fleet)
-        rebalancing = self._follow_rebalance(p, fleet)
-        if p.hurry or (p.active and not rebalancing):
+        followed = self._follow_rebalance(p, fleet)
+        if p.hurry or (p.active and not followed):
             return ACTIVE_DELAY
-        return REBALANCE_DELAY if rebalancing else IDLE_DELAY
+        return REBALANCE_DELAY if followed else IDLE_DELAY
 
     def _follow_rebalance(self, p: Pass, fleet: Fleet) -> bool:
-        """Long-poll the members whose part of the running rebalance is not over yet; False if none runs."""
+        """Long-poll the members whose part of the running rebalance is not over yet; False if there are none."""
         rb = p.rebalance
         if rb is None or rb.get("state") != RebalanceState.RUNNING or p.smap is None:
             self._watch.stop()
@@ -114,7 +114,7 @@ class Reconciler:
             if (u := p.url(n)) and not (n in p.reports and rebalance_settled(p.reports[n].rebalance, rid))
         }
         self._watch.follow(fleet, rid, urls)
-        return True
+        return bool(urls)
 
     # -- secrets and owned objects -------------------------------------------------------------------
 
@@ -291,6 +291,11 @@ class Reconciler:
             await self._track_rebalance(p, fleet, wanted)
             if p.smap is not None:
                 await self._advance(p, fleet)
+            if p.smap is not None and not p.rebalance_settled():
+                # a rebalance with little or nothing to move may be over before this pass ends: finish it now
+                await self._track_rebalance(p, fleet, wanted)
+                if p.rebalance_settled():
+                    await self._advance(p, fleet)
         await reporting.report(self.kube, p, stall_seconds=STALL_SECONDS)
 
     async def _settings(self, p: Pass, fleet: Fleet) -> None:
