@@ -42,6 +42,7 @@ REPS = int(os.environ.get("FERRY_BENCH_OP_REPS", "5"))  # transition-overhead re
 CYCLES = int(os.environ.get("FERRY_BENCH_OP_CYCLES", "3"))  # drain + refill cycles, operator and node level
 FLEET = int(os.environ.get("FERRY_BENCH_OP_FLEET", "100"))  # StorageNodes of the large cluster
 NODES = ["node-1", "node-2", "node-3"]
+SETTLE_S = 3.0  # before scraping the pass histogram after transitions
 QUIET_S = 1.0  # before each timed move: the nodes finish their after-work, as between a user's commands
 DRAINED = "node-2"  # the node put in maintenance for the throughput figure
 TOGGLED = "node-3"  # the node toggled for the overhead figure
@@ -419,6 +420,7 @@ def small_cluster(kube: Cluster, op: Operator) -> tuple[Small, Ferry]:
         down.append(transition(ferry, TOGGLED, "maintenance"))
         up.append(transition(ferry, TOGGLED, "online"))
         print(f"  overhead rep {i + 1}: to maintenance {down[-1]:.2f}s, to online {up[-1]:.2f}s", flush=True)
+    time.sleep(SETTLE_S)  # the pass that wrote the last status ends (and is counted) after kubectl wait returned
     hist = scrape(op).minus(before)
     small = Small(formed, down, up, hist, idle, op.memory())
 
@@ -510,6 +512,7 @@ def large_cluster(kube: Cluster, op: Operator) -> Large:
         down = transition(ferry, middle, "maintenance", timeout=600)
         up = transition(ferry, middle, "online", timeout=600)
         print(f"  {middle}: to maintenance {down:.2f}s, to online {up:.2f}s", flush=True)
+        time.sleep(SETTLE_S)
         hist = scrape(op).minus(before)
         rss_end = op.memory()
     finally:
