@@ -41,6 +41,7 @@ OBJECT_SETS = sorted(int(x) for x in os.environ.get("FERRY_BENCH_OP_OBJECTS", "5
 REPS = int(os.environ.get("FERRY_BENCH_OP_REPS", "5"))  # transition-overhead repetitions each way
 CYCLES = int(os.environ.get("FERRY_BENCH_OP_CYCLES", "3"))  # drain + refill cycles, operator and node level
 FLEET = int(os.environ.get("FERRY_BENCH_OP_FLEET", "100"))  # StorageNodes of the large cluster
+GROW = int(os.environ.get("FERRY_BENCH_OP_GROW", "10"))  # StorageNodes added at once to it afterwards
 NODES = ["node-1", "node-2", "node-3"]
 SETTLE_S = 3.0  # before scraping the pass histogram after transitions
 QUIET_S = 1.0  # before each timed move: the nodes finish their after-work, as between a user's commands
@@ -462,6 +463,8 @@ class Large:
     hist_transitions: Hist
     to_maintenance: float
     to_online: float
+    grown_s: float
+    hist_grow: Hist
 
 
 def node_processes(kube: Cluster) -> list[int]:
@@ -514,11 +517,28 @@ def large_cluster(kube: Cluster, op: Operator) -> Large:
         print(f"  {middle}: to maintenance {down:.2f}s, to online {up:.2f}s", flush=True)
         time.sleep(SETTLE_S)
         hist = scrape(op).minus(before)
+        grown_s, grow_hist = grow(ferry, op, [f"node-{i:03d}" for i in range(FLEET + 1, FLEET + GROW + 1)])
+        print(f"  {GROW} more nodes Ready in {grown_s:.1f}s", flush=True)
         rss_end = op.memory()
     finally:
         print("  tearing the large cluster down ...", flush=True)
         destroy_cluster(ferry, timeout=300)
-    return Large(formed, rss_before, rss_formed, rss_end, node_rss, len(pids), h1.minus(h0), idle, hist, down, up)
+    return Large(
+        formed, rss_before, rss_formed, rss_end, node_rss, len(pids), h1.minus(h0), idle, hist, down, up, grown_s,
+        grow_hist,
+    )  # fmt: skip
+
+
+def grow(ferry: Ferry, op: Operator, names: list[str]) -> tuple[float, Hist]:
+    """New StorageNodes applied at once to a formed cluster: seconds until all are Ready, and the passes."""
+    before = scrape(op)
+    start = time.perf_counter()
+    ferry.apply(*(node_manifest(n, ferry.cluster) for n in names))
+    for n in names:
+        ferry.wait_ready(n, timeout=600)
+    took = time.perf_counter() - start
+    time.sleep(SETTLE_S)
+    return took, scrape(op).minus(before)
 
 
 # ---- report -------------------------------------------------------------------------------------------------
@@ -676,6 +696,8 @@ def report(small: Small, large: Large, base: dict[int, Moves], started: str, hos
         f"{_mib(small.rss['VmRSS'])} / {_mib(small.rss['VmHWM'])} |",
         f"| online -> maintenance of one node (patch -> Ready) | {large.to_maintenance:.2f} s |",
         f"| maintenance -> online of that node (patch -> Ready) | {large.to_online:.2f} s |",
+        f"| {GROW} more StorageNodes applied at once (one `kubectl apply`) -> all Ready | {large.grown_s:.1f} s, "
+        f"{large.hist_grow.joins:.0f} joins in {large.hist_grow.rebalances:.0f} global rebalance(s) |",
         "",
         "Reconcile latency: the operator's `ferry_reconcile_duration_seconds` histogram (one observation per",
         "reconcile pass of a StorageCluster), scraped before and after each window; p50/p90 are interpolated",
@@ -709,8 +731,9 @@ def report(small: Small, large: Large, base: dict[int, Moves], started: str, hos
         "once), every 5 s otherwise, and at once on a StorageNode or pod event.",
         "",
         "Reproduce: `.venv/bin/python bench/operator_bench.py` (env `FERRY_BENCH_OP_OBJECTS`: the object totals,",
-        "comma-separated; `_REPS`, `_CYCLES`, `_FLEET`: the repetitions, the drain/refill cycles and the size of the",
-        "large cluster). Operator logs are kept in `$TMPDIR/ferry-opbench-logs/`.",
+        "comma-separated; `_REPS`, `_CYCLES`, `_FLEET`, `_GROW`: the repetitions, the drain/refill cycles, the size of",
+        "the large cluster and how many nodes are added to it). Operator logs are kept in",
+        "`$TMPDIR/ferry-opbench-logs/`.",
         "",
     ]
     return "\n".join(lines)

@@ -130,13 +130,23 @@ async def write_cluster(kube: Kube, p: Pass, *, extra: dict[str, Any]) -> None:
     status = dict(p.cluster.get("status") or {})
     if all(status.get(k) == v for k, v in body.items()):
         return
-    await kube.patch_cluster_status(p.namespace, p.name, body)
+    await kube.patch_cluster_status(p.namespace, p.name, {k: _replacing(status.get(k), v) for k, v in body.items()})
     for k, v in body.items():  # what the pass knows is written now (a merge patch: None removes the key)
         if v is None:
             status.pop(k, None)
         else:
             status[k] = v
     p.cluster["status"] = status
+
+
+def _replacing(old: Any, new: Any) -> Any:
+    """`new` as a merge-patch value that replaces `old` whole: keys only `old` has are removed, not kept.
+
+    A superseded rebalance must not keep the finishedAt or totals of the one it replaced in the status.
+    """
+    if isinstance(old, dict) and isinstance(new, dict):
+        return {**dict.fromkeys((k for k in old if k not in new), None), **new}
+    return new
 
 
 async def _write_node(kube: Kube, p: Pass, node: Body, s: statuses.NodeSituation, now: datetime) -> None:

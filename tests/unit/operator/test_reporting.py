@@ -75,3 +75,14 @@ def test_a_changed_cluster_status_is_written_and_none_removes_a_key() -> None:
     kube.patches.clear()
     asyncio.run(reporting.write_cluster(cast(Kube, kube), p, extra={}))
     assert kube.patches == []
+
+
+def test_a_new_rebalance_replaces_the_old_one_whole() -> None:
+    kube = RecordingKube()
+    old = {"id": "g3", "state": "completed", "finishedAt": "2026-01-01T00:00:00Z", "objectsSent": 7}
+    p = a_pass([], {"lastRebalance": old})
+    p.last_rebalance = {"id": "g4", "state": "superseded"}
+    asyncio.run(reporting.write_cluster(cast(Kube, kube), p, extra={}))
+    patch = kube.patches[0][2]["lastRebalance"]
+    assert patch == {"id": "g4", "state": "superseded", "finishedAt": None, "objectsSent": None}
+    assert p.cluster["status"]["lastRebalance"] == {"id": "g4", "state": "superseded"}
