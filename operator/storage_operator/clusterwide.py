@@ -55,13 +55,23 @@ async def release(kube: Kube, cluster: Body) -> None:
 
 
 async def release_finalizers(kube: Kube, cluster: Body, finalizer: str) -> None:
-    """Let a deleted StorageCluster (and its deleted nodes) go once released.
+    """Let a deleted StorageCluster and its nodes go once released.
 
-    kopf stops serving a namespace as soon as it is terminating, so its deletion handlers never run there;
-    the cluster's loop does their work instead: the nodes of a cluster being deleted have nothing to drain.
+    kopf stops serving a namespace as soon as it is terminating, so its deletion handlers may never run there;
+    the cluster's loop does their work instead. The nodes of a cluster being deleted have nothing to drain
+    into, so none of them keeps the finalizer: one deleted later (a namespace deletes its objects in any
+    order) goes at once instead of waiting for a loop that has ended.
     """
     namespace, name = str(cluster["metadata"]["namespace"]), name_of(cluster)
     for node in await kube.list_nodes(namespace, name):
-        if node["metadata"].get("deletionTimestamp"):
+        if finalizer in (node["metadata"].get("finalizers") or []):
             await kube.remove_finalizer("StorageNode", namespace, name_of(node), finalizer)
     await kube.remove_finalizer("StorageCluster", namespace, name, finalizer)
+
+
+async def release_if_deleted(kube: Kube, namespace: str, name: str, finalizer: str) -> None:
+    """Release the StorageCluster if it is being deleted (its loop was stopped before a pass could do it)."""
+    cluster = await kube.get_cluster(namespace, name)
+    if cluster is not None and cluster["metadata"].get("deletionTimestamp"):
+        await release(kube, cluster)
+        await release_finalizers(kube, cluster, finalizer)
