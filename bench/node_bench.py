@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import hostinfo
 import httpx
 import nodeprocs
 from storage_node import maps
@@ -35,16 +36,10 @@ OUT = Path(__file__).resolve().parents[1] / "docs" / "benchmarks" / "node.md"
 # ---- processes ------------------------------------------------------------------------------------------
 
 
-def _free_port(host: str) -> int:
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return int(s.getsockname()[1])
-
-
 def start_node(root: Path, node_id: str, index: int) -> nodeprocs.Proc:
     """Start a node on its own 127.0.0.x address and wait for readiness."""
     host = f"127.0.{200 + index % 50}.{10 + index}"
-    port = _free_port(host)
+    port = nodeprocs.free_port(host)
     args = [
         sys.executable,
         "-m",
@@ -258,14 +253,7 @@ def data_path(root: Path) -> dict[str, float]:
 
 def machine() -> str:
     """A one-paragraph description of the machine."""
-    cpu = "unknown CPU"
-    with open("/proc/cpuinfo") as fh:
-        for line in fh:
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    with open("/proc/meminfo") as fh:
-        mem = int(fh.readline().split()[1]) // 1024 // 1024
+    cpu, mem = hostinfo.cpu_model(), int(hostinfo.memory_gib())
     fs = subprocess.run(["df", "-T", tempfile.gettempdir()], capture_output=True, text=True, check=False)
     fstype = fs.stdout.splitlines()[-1].split()[1] if fs.returncode == 0 else "?"
     return (

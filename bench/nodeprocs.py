@@ -5,11 +5,19 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
 import subprocess
 import time
 from dataclasses import dataclass
 
 import httpx
+
+
+def free_port(host: str) -> int:
+    """A TCP port free on `host` right now (for a process about to listen there)."""
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
 
 
 @dataclass

@@ -8,7 +8,6 @@ import os
 import platform
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -19,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import hostinfo
 import httpx
 import nodeprocs
 from localkube import binaries, processes
@@ -55,12 +55,6 @@ NS_PREFIX = "ferry-bench-"
 # ---- the operator process ---------------------------------------------------------------------------------
 
 
-def _free_port(host: str) -> int:
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return int(s.getsockname()[1])
-
-
 @dataclass
 class Operator:
     """`kopf run -m storage_operator` as a user runs it, with its metrics endpoint on loopback."""
@@ -72,7 +66,7 @@ class Operator:
 
     def start(self) -> None:
         """Start it (standalone, watching only the bench's namespaces)."""
-        self.port = _free_port("127.0.0.1")
+        self.port = nodeprocs.free_port("127.0.0.1")
         env = {**self.env, "FERRY_METRICS_PORT": str(self.port), "FERRY_METRICS_ADDR": "127.0.0.1"}
         cmd = [sys.executable, "-m", "kopf", "run", "-m", "storage_operator", "--standalone"]
         cmd += ["--namespace", f"{NS_PREFIX}*"]
@@ -266,7 +260,7 @@ def holdings(clients: dict[str, SyncNodeClient]) -> dict[str, tuple[int, int]]:
 def start_node(root: Path, node_id: str, index: int) -> nodeprocs.Proc:
     """`python -m storage_node` with the pod's settings (2 mountpaths, concurrency 4, auth on)."""
     host = f"127.0.{230 + index}.{10 + index}"
-    port = _free_port(host)
+    port = nodeprocs.free_port(host)
     d = root / node_id
     args = [sys.executable, "-m", "storage_node", "--node-id", node_id, "--listen", f"{host}:{port}"]
     args += ["--state-dir", str(d / "state"), "--mountpath", str(d / "mp0"), "--mountpath", str(d / "mp1")]
@@ -546,14 +540,7 @@ def grow(ferry: Ferry, op: Operator, names: list[str]) -> tuple[float, Hist]:
 
 def machine() -> str:
     """A one-paragraph description of the machine."""
-    cpu = "unknown CPU"
-    with open("/proc/cpuinfo") as fh:
-        for line in fh:
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    with open("/proc/meminfo") as fh:
-        mem = int(fh.readline().split()[1]) / 1024 / 1024
+    cpu, mem = hostinfo.cpu_model(), hostinfo.memory_gib()
     load = os.getloadavg()[0]
     return (
         f"{os.cpu_count()} vCPU ({cpu}), {mem:.0f} GiB RAM, Linux {platform.release()}, "

@@ -10,23 +10,11 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
+import hostinfo
+
 ROOT = Path(__file__).resolve().parents[1]
 PARTS = ROOT / "docs" / "benchmarks"
 ORDER = ("node", "kube", "operator")
-
-
-def _cpu_model() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor() or "unknown CPU"
-
-
-def _memory_gib() -> float:
-    for line in Path("/proc/meminfo").read_text().splitlines():
-        if line.startswith("MemTotal:"):
-            return int(line.split()[1]) / (1 << 20)
-    return 0.0
 
 
 def assemble() -> Path:
@@ -37,7 +25,7 @@ def assemble() -> Path:
         "",
         f"Assembled by `make bench` (`bench/run.py`) on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC from the reports in",
         "`docs/benchmarks/`; each report and its baselines come from one run of its script. Machine: "
-        f"{os.cpu_count()} vCPU ({_cpu_model()}), {_memory_gib():.0f} GiB RAM, {platform.system()} "
+        f"{os.cpu_count()} vCPU ({hostinfo.cpu_model()}), {hostinfo.memory_gib():.0f} GiB RAM, {platform.system()} "
         f"{platform.release()}, Python {platform.python_version()}. The machine is shared and noisy: every",
         "figure that has a goal is a ratio to a baseline measured in the same run.",
         "",
