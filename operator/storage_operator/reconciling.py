@@ -289,10 +289,12 @@ class Reconciler:
             await self._push(p, fleet)
             await self._settings(p, fleet)
             await self._track_rebalance(p, fleet, wanted)
+            tracked = (p.rebalance or {}).get("id")
             if p.smap is not None:
                 await self._advance(p, fleet)
-            if p.smap is not None and not p.rebalance_settled():
-                # a rebalance with little or nothing to move may be over before this pass ends: finish it now
+            if p.rebalance is not None and p.rebalance.get("id") != tracked and not p.rebalance_settled():
+                # a rebalance started in this pass with little or nothing to move may already be over (the
+                # nodes' statuses were read after the map push): finish its transition now
                 await self._track_rebalance(p, fleet, wanted)
                 if p.rebalance_settled():
                     await self._advance(p, fleet)

@@ -108,7 +108,7 @@ async def report(kube: Kube, p: Pass, *, stall_seconds: float) -> None:
 
 
 async def bounded(writes: Iterable[Awaitable[None]]) -> None:
-    """Run the writes, at most WRITE_CONCURRENCY at once."""
+    """Run the API calls, at most WRITE_CONCURRENCY at once."""
     limit = asyncio.Semaphore(WRITE_CONCURRENCY)
 
     async def one(write: Awaitable[None]) -> None:
