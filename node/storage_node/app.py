@@ -81,7 +81,7 @@ def create_app(cfg: Config) -> FastAPI:
 
     @app.exception_handler(Unavailable)
     async def _unavailable(_: Request, exc: Unavailable) -> JSONResponse:
-        return JSONResponse({"error": "unavailable", "detail": str(exc)}, status_code=503)
+        return JSONResponse({"error": "unavailable", "detail": str(exc)}, status_code=503, headers={"Retry-After": "1"})
 
     app.add_middleware(MetricsMiddleware)
     return app

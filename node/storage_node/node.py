@@ -5,22 +5,48 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 from collections.abc import Coroutine
 from dataclasses import dataclass
+from typing import TypeVar
 
 from storage_node import auth, buckets, maps, metrics, peers
 from storage_node.config import Config
 from storage_node.rebalance import fastpath
 from storage_node.rebalance.engine import Rebalancer
-from storage_node.schemas import ClusterMap, NodeEntry, NodeStatus, ObjectInfo, Settings, SettingsUpdate
+from storage_node.schemas import (
+    ClusterMap,
+    NodeEntry,
+    NodeStatus,
+    ObjectInfo,
+    RebalanceStage,
+    Settings,
+    SettingsUpdate,
+    rebalance_number,
+)
+from storage_node.settling import Settling
 from storage_node.statedir import StateDir
 from storage_node.store import Store
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+_SETTLING_POLL_S = 1.0  # while the cluster is not settled, how often a node that finished asks the others
+_SPREAD_WAIT_S = 6.0  # how long a write waits for the other nodes to hold this node's map
 
 
 class Unavailable(Exception):
-    """A cluster-wide operation could not reach a node it needs (maps to HTTP 503)."""
+    """A cluster-wide operation could not reach a node it needs, or cannot tell yet (maps to HTTP 503)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Lookup:
+    """What the other nodes (drained ones aside) hold of one object name."""
+
+    best: peers.Presence | None  # the newest copy or tombstone among them
+    handed_over: int | None  # the newest version one of them handed to another node (not deleted since)
+    unknown: list[str]  # nodes that could not answer: they may hold it
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +79,13 @@ class Node:
         self._map_lock = asyncio.Lock()
         self._buckets_synced = False  # pulled the peers' bucket registries since this process started
         self._missed_buckets: set[str] = set()  # peers a bucket change could not be pushed to (pushed again later)
+        self.settling = Settling(self.state.root / "settling.json")
+        self._settled = False  # every node of the map finished its rebalance (see `settling`)
+        self._drained: set[str] = set()  # flagged nodes that finished it: they hold nothing
+        self._settling_task: asyncio.Task[None] | None = None
+        self._spread: tuple[int, asyncio.Task[None]] | None = None  # (map version, its spreading to the others)
+        self._map_arrived = asyncio.Event()  # set (and replaced) whenever a map is installed
+        self.rebalancer.on_done = self._rebalance_done
 
     # ---- lifecycle ---------------------------------------------------------------------------------
 
@@ -61,11 +94,16 @@ class Node:
         self.peers = peers.Peers(self.tokens)
         await asyncio.to_thread(self.store.load)
         self.buckets.load()
+        self.settling.load()
         cmap = self.state.load_map()
         if cmap is not None:
             self._set_map(cmap)
         self.rebalancer.load()
+        st = self.rebalancer.status
+        if st.id is not None and st.stage is RebalanceStage.done:
+            self.learn_settling({self.id: rebalance_number(st.id)})
         self.rebalancer.resume()
+        self._watch_settling()
         if any(True for _ in self.store.misplaced_locally()) or self.store._legacy:
             self.spawn(self._resilver())
         self.update_gauges()
@@ -108,11 +146,12 @@ class Node:
             task.cancel()
         await self.peers.close()
 
-    def spawn(self, coro: Coroutine[object, object, object]) -> None:
-        """Run a background coroutine, keeping a reference."""
+    def spawn(self, coro: Coroutine[object, object, T]) -> asyncio.Task[T]:
+        """Run a background coroutine, keeping a reference (cancelled by `stop`)."""
         task = asyncio.ensure_future(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        return task
 
     async def _resilver(self) -> None:
         moved = await self.store.resilver()
@@ -126,8 +165,100 @@ class Node:
     # ---- map ---------------------------------------------------------------------------------------
 
     def _set_map(self, cmap: ClusterMap) -> None:
+        old, drained = self.map, self._drained
         self.map = cmap
         self.placement = maps.Placement(cmap)
+        if old is not None and rebalance_number(cmap.rebalance_id) == rebalance_number(old.rebalance_id) + 1:
+            # a drained node still flagged receives nothing in the next rebalance: it stays drained, also
+            # when it is shut down and cannot say so itself
+            n = rebalance_number(cmap.rebalance_id)
+            self.settling.merge({i: n for i in drained if i in cmap.nodes and cmap.nodes[i].flags})
+        self._refresh_settled()
+        self._map_arrived.set()
+        self._map_arrived = asyncio.Event()
+
+    # ---- settling ----------------------------------------------------------------------------------
+
+    def _refresh_settled(self) -> None:
+        self._settled = self.settling.settled(self.map)
+        self._drained = self.settling.drained(self.map)
+
+    @property
+    def settled(self) -> bool:
+        """Whether every node of the map finished its rebalance: every object is on its proper node."""
+        return self._settled
+
+    def learn_settling(self, done: dict[str, int]) -> None:
+        """Take in what is known of finished rebalances (this node's own, or a peer's knowledge)."""
+        if self.settling.merge(done):
+            self._refresh_settled()
+
+    def _rebalance_done(self, rid: str) -> None:
+        self.learn_settling({self.id: rebalance_number(rid)})
+        self.spawn(self._announce())
+
+    async def _announce(self) -> None:
+        """Tell every other node what this node knows of finished rebalances (its own part just ended)."""
+        known = self.settling.known()
+        for answer in await asyncio.gather(*(self.peers.settling(n, known) for n in self.others())):
+            if answer:
+                self.learn_settling(answer)
+
+    def _watch_settling(self) -> None:
+        """Until the cluster is settled, ask the nodes not known to have finished (announcements may be lost)."""
+        if self._settled or self.map is None or (self._settling_task is not None and not self._settling_task.done()):
+            return
+        self._settling_task = self.spawn(self._poll_settling())
+
+    async def _poll_settling(self) -> None:
+        while not self._settled and self.map is not None:
+            await asyncio.sleep(_SETTLING_POLL_S)
+            cmap = self.map
+            if cmap is None or not self.settling.finished(self.id, cmap):
+                continue  # this node announces its own end; until then the others have not settled either
+            pending = set(self.settling.pending(cmap))
+            others = self.others()
+            ask = [n for n in others if n.id in pending]
+            ask = random.sample(ask, min(8, len(ask)))
+            rest = [n for n in others if n.id not in pending]
+            ask += random.sample(rest, min(1, len(rest)))  # a node that knows what an unreachable one did
+            for answer in await asyncio.gather(*(self.peers.settling(n) for n in ask)):
+                if answer:
+                    self.learn_settling(answer)
+
+    def lookup_peers(self) -> list[NodeEntry]:
+        """The other nodes that may hold objects (listings ask only these): drained ones hold none."""
+        return [n for n in self.others() if n.id not in self._drained]
+
+    async def spread_map(self) -> None:
+        """Before a write is acknowledged: make sure the other nodes hold this node's map (bounded wait).
+
+        A node still routing by an older map could otherwise serve a copy older than a write acknowledged
+        under the newer one; once every node holds it, none does.
+        """
+        cmap = self.map
+        if cmap is None:
+            return
+        if self._spread is None or self._spread[0] != cmap.version:
+            self._spread = (cmap.version, self.spawn(self._spread_to_others(cmap)))
+        task = self._spread[1]
+        if not task.done():
+            await asyncio.wait({task}, timeout=_SPREAD_WAIT_S)
+
+    async def _spread_to_others(self, cmap: ClusterMap) -> None:
+        await asyncio.gather(*(self.peers.put_map(n, cmap) for n in self.lookup_peers()))
+
+    async def wait_for_map(self, version: int, timeout: float) -> bool:
+        """Wait (bounded) until a map of at least `version` is installed; whether it is."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while self.map is None or self.map.version < version:
+            left = deadline - loop.time()
+            if left <= 0:
+                return False
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._map_arrived.wait(), left)
+        return True
 
     async def install_map(self, cmap: ClusterMap) -> bool:
         """Install a newer map (MapConflict if older/different); True if it changed anything."""
@@ -146,6 +277,7 @@ class Node:
         if self._missed_buckets:
             await self._push_buckets(self.buckets.records(), [n for n in self.others() if n.id in self._missed_buckets])
         self.rebalancer.on_map(cmap)
+        self._watch_settling()
         return True
 
     async def adopt_newer_map(self, from_id: str | None, version: int) -> None:
@@ -232,24 +364,55 @@ class Node:
 
     # ---- objects across the cluster ----------------------------------------------------------------
 
-    async def find_elsewhere(self, bucket: str, name: str) -> peers.Presence | None:
-        """The newest copy or tombstone of an object on the other nodes (get-from-neighbor)."""
-        found = await asyncio.gather(*(self.peers.presence(n, bucket, name) for n in self.others()))
+    async def look_up(self, bucket: str, name: str) -> Lookup:
+        """What the other nodes hold of an object (get-from-neighbor), and which of them could not say."""
+        targets = self.others()  # drained ones too: they know what they handed on (shut down: no answer)
+        answers = await asyncio.gather(
+            *(self.peers.presence(n, bucket, name) for n in targets), return_exceptions=True
+        )
         best: peers.Presence | None = None
-        for p in found:
-            if p is not None and (best is None or p.version > best.version):
-                best = p
-        return best
+        moved: int | None = None
+        unknown: list[str] = []
+        for node, answer in zip(targets, answers, strict=True):
+            if isinstance(answer, peers.PeerError):
+                if node.id not in self._drained:
+                    unknown.append(node.id)
+                continue
+            if isinstance(answer, BaseException):
+                raise answer
+            if answer.held is not None and (best is None or answer.held.version > best.version):
+                best = answer.held
+            if answer.handed_over is not None and (moved is None or answer.handed_over > moved):
+                moved = answer.handed_over
+        return Lookup(best, moved, unknown)
 
     async def delete_everywhere(self, bucket: str, name: str) -> bool:
-        """Delete here with a tombstone and on every other node; True if any node held the object."""
+        """Delete here with a tombstone and on every other node; True if any node held the object.
+
+        Unavailable when no node that answered held it but some node could not answer.
+        """
         existed = self.store.delete(bucket, name)
         version = self.store.tombstone(bucket, name)
         self.update_gauges()
         if version is None:
             return existed  # a newer write than this delete is already here
-        remote = await asyncio.gather(*(self.peers.delete(n, bucket, name, version) for n in self.others()))
-        return existed or any(remote)
+        targets = self.others()  # drained ones too, so what they handed on is not taken for a live object later
+        answers = await asyncio.gather(
+            *(self.peers.delete(n, bucket, name, version) for n in targets), return_exceptions=True
+        )
+        unknown = [
+            n.id
+            for n, a in zip(targets, answers, strict=True)
+            if isinstance(a, peers.PeerError) and n.id not in self._drained
+        ]
+        for a in answers:
+            if isinstance(a, BaseException) and not isinstance(a, peers.PeerError):
+                raise a
+        if existed or any(a is True for a in answers):
+            return True
+        if unknown:
+            raise Unavailable(f"deleted where it could be, but {', '.join(unknown)} could not say whether it held it")
+        return False
 
     def list_local(self, bucket: str, prefix: str, after: str, limit: int) -> list[list[object]]:
         """Local entries [name, size, checksum, version, deleted] with name > after, sorted, at most limit."""
@@ -269,7 +432,7 @@ class Node:
         self, bucket: str, prefix: str, after: str, limit: int
     ) -> tuple[list[ObjectInfo], str | None]:
         """One page of the cluster-wide listing; retried when an object moved between nodes meanwhile."""
-        nodes = [n for n in self.others()]
+        nodes = self.lookup_peers()
         for _attempt in range(8):
             # read this node's counter before the peers' pages too: an object it hands to a peer while those
             # pages are in flight is missing from both the peer's page and the local one
@@ -315,6 +478,7 @@ class Node:
         self.store.drop_tombstones()
         self.buckets.clear()
         self.state.clear()
+        self.settling.clear()
         self.map = None
         self.placement = None
         self.update_gauges()

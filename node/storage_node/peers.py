@@ -26,6 +26,14 @@ class Presence:
     cksum: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class Sighting:
+    """A peer's answer about one object name: what it holds (if anything) and what it handed on."""
+
+    held: Presence | None
+    handed_over: int | None  # version of a copy it gave to another node, not deleted since
+
+
 def object_path(prefix: str, bucket: str, name: str) -> str:
     """URL path of an object under `prefix` (name percent-encoded, '/' kept)."""
     return f"{prefix}/{bucket}/{quote(name, safe='/')}"
@@ -50,23 +58,26 @@ class Peers:
         """Auth headers for intra-cluster calls."""
         return self._tokens.headers()
 
-    async def presence(self, node: NodeEntry, bucket: str, name: str) -> Presence | None:
-        """Whether `node` holds the object or a tombstone for it (None: neither, or unreachable)."""
+    async def presence(self, node: NodeEntry, bucket: str, name: str) -> Sighting:
+        """What `node` holds for the object (copy or tombstone) and hands on; PeerError if it cannot say."""
         try:
             r = await self.http.head(
                 node.url + object_path("/v1/internal/objects", bucket, name),
                 headers=self.headers(),
                 timeout=10.0,
             )
-        except httpx.HTTPError:
-            return None
+        except httpx.HTTPError as exc:
+            raise PeerError(f"{node.id}: {type(exc).__name__}: {exc}") from exc
+        h = r.headers
+        moved = h.get("x-ferry-handed-over")
+        handed_over = int(moved) if moved is not None and moved.isdigit() else None
         if r.status_code == 200:
-            h = r.headers
-            return Presence(node, int(h["x-ferry-version"]), False, int(h["content-length"]), h["x-ferry-checksum"])
-        tomb = r.headers.get("x-ferry-tombstone")
-        if tomb is not None:
-            return Presence(node, int(tomb), True)
-        return None
+            held = Presence(node, int(h["x-ferry-version"]), False, int(h["content-length"]), h["x-ferry-checksum"])
+            return Sighting(held, handed_over)
+        if r.status_code != 404:
+            raise PeerError(f"{node.id}: presence answered {r.status_code}")
+        tomb = h.get("x-ferry-tombstone")
+        return Sighting(None if tomb is None else Presence(node, int(tomb), True), handed_over)
 
     async def open_object(self, node: NodeEntry, bucket: str, name: str) -> httpx.Response | None:
         """A streaming response with a peer's local copy (caller closes it), or None if it lacks one."""
@@ -83,16 +94,18 @@ class Peers:
         return r
 
     async def delete(self, node: NodeEntry, bucket: str, name: str, version: int) -> bool:
-        """Apply a delete (tombstone) on a peer; True if it held the object."""
+        """Apply a delete (tombstone) on a peer; True if it held the object; PeerError if it cannot say."""
         try:
             r = await self.http.delete(
                 node.url + object_path("/v1/internal/objects", bucket, name),
                 params={"version": str(version)},
                 headers=self.headers(),
             )
-        except httpx.HTTPError:
-            return False
-        return r.status_code == 200 and bool(r.json().get("existed"))
+        except httpx.HTTPError as exc:
+            raise PeerError(f"{node.id}: {type(exc).__name__}: {exc}") from exc
+        if r.status_code != 200:
+            raise PeerError(f"{node.id}: delete answered {r.status_code}")
+        return bool(r.json().get("existed"))
 
     async def list_local(
         self, node: NodeEntry, bucket: str, prefix: str, after: str, limit: int
@@ -149,6 +162,31 @@ class Peers:
             return None
         port = r.json().get("port")
         return port if isinstance(port, int) and 0 < port < 65536 else None
+
+    async def settling(self, node: NodeEntry, done: dict[str, int] | None = None) -> dict[str, int] | None:
+        """Exchange what each knows of finished rebalances (tell it `done` if given); None if unreachable."""
+        url = f"{node.url}/v1/internal/settling"
+        try:
+            if done is None:
+                r = await self.http.get(url, headers=self.headers(), timeout=5.0)
+            else:
+                r = await self.http.post(url, json={"done": done}, headers=self.headers(), timeout=5.0)
+        except httpx.HTTPError:
+            return None
+        if r.status_code != 200:
+            return None
+        raw = r.json().get("done", {})
+        return {str(k): int(v) for k, v in raw.items()} if isinstance(raw, dict) else None
+
+    async def put_map(self, node: NodeEntry, cmap: ClusterMap) -> bool:
+        """Pass a map on to a peer (it installs it if newer); False if it did not take it."""
+        try:
+            r = await self.http.put(
+                f"{node.url}/v1/admin/map", json=cmap.model_dump(mode="json"), headers=self.headers(), timeout=5.0
+            )
+        except httpx.HTTPError:
+            return False
+        return r.status_code in (200, 409)
 
     async def get_map(self, node: NodeEntry) -> ClusterMap | None:
         """A peer's installed map (None if unreachable or none)."""

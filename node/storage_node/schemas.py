@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from datetime import datetime
 from enum import StrEnum
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -177,3 +178,9 @@ class ErrorBody(BaseModel):
 
     error: str
     detail: str = ""
+
+
+class SettlingBody(BaseModel):
+    """What a node knows of finished rebalances: node id -> highest finished rebalance number."""
+
+    done: dict[str, Annotated[int, Field(ge=0)]]

@@ -19,6 +19,7 @@ import os
 import shutil
 import struct
 import uuid
+from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +31,7 @@ from storage_node import clock, fileio, hrw
 log = logging.getLogger(__name__)
 
 MAGIC = b"FRY1"
+MOVED_MEMORY = 200_000  # how many handed-over copies a node remembers (name -> version), oldest forgotten first
 _HEAD = struct.Struct(">4sI")
 
 
@@ -183,6 +185,10 @@ class Store:
         self.total_bytes = 0
         self.total_objects = 0
         self.moved_out = 0  # copies removed after a peer took them (listings use it to detect races)
+        # copies handed to a peer, most recent last: a lookup or delete that meets none of the copies in flight
+        # (the receiver had not committed when asked, the sender had removed its copy when asked) learns from
+        # this that the object exists and is on its way
+        self._moved: OrderedDict[tuple[str, str], int] = OrderedDict()
         self._ring = hrw.Ring(self.mountpaths)
         self._legacy: list[str] = []
 
@@ -398,21 +404,30 @@ class Store:
     # ---- deleting ----------------------------------------------------------------------------------
 
     def delete(self, bucket: str, name: str, version: int | None = None) -> bool:
-        """Delete an object, leaving a tombstone so no stale copy comes back; True if it was here."""
+        """Delete an object, leaving a tombstone so no stale copy comes back; True if it was here or on its way."""
         version = version if version is not None else clock.next_version()
         clock.observe(version)
         old = self.get(bucket, name)
         if old is not None and old.version > version:
             return True  # a newer write than this delete is here already
         tomb = self.tombstone(bucket, name)
+        in_flight = self.handed_over(bucket, name)
         if tomb is None or tomb < version:
             self._tombs.setdefault(bucket, {})[name] = version
             fileio.write_json(self._tomb_path(bucket, name), {"n": name, "v": version}, fsync=self.fsync)
         if old is None:
-            return False
+            return in_flight is not None and in_flight < version
         self._unindex(old)
         self.path_of(old.mountpath, bucket, name).unlink(missing_ok=True)
         return True
+
+    def handed_over(self, bucket: str, name: str) -> int | None:
+        """Version of a copy this node handed to a peer and that no later delete seen here removed, if any."""
+        moved = self._moved.get((bucket, name))
+        if moved is None:
+            return None
+        tomb = self.tombstone(bucket, name)
+        return None if tomb is not None and tomb >= moved else moved
 
     def _drop_tomb(self, bucket: str, name: str) -> None:
         self._tombs.get(bucket, {}).pop(name, None)
@@ -426,11 +441,17 @@ class Store:
         self._unindex(old)
         self.path_of(old.mountpath, bucket, name).unlink(missing_ok=True)
         self.moved_out += 1
+        self._moved[(bucket, name)] = version
+        self._moved.move_to_end((bucket, name))
+        while len(self._moved) > MOVED_MEMORY:
+            self._moved.popitem(last=False)
         return True
 
     def drop_bucket(self, bucket: str) -> int:
         """Forget a bucket: its objects and tombstones go; the number of objects removed."""
         count = len(self._objs.pop(bucket, {}))
+        for key in [k for k in self._moved if k[0] == bucket]:
+            del self._moved[key]
         self.total_objects = sum(len(o) for o in self._objs.values())
         self.total_bytes = sum(m.size for o in self._objs.values() for m in o.values())
         self._tombs.pop(bucket, None)

@@ -8,7 +8,7 @@ import functools
 import logging
 import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
@@ -28,6 +28,7 @@ BATCH_OBJECTS = 2000
 BATCH_BYTES = 64 << 20
 _MAX_ERRORS = 50
 _PORT_RETRY_S = 30.0
+_PLACE_TIMEOUT_S = 10.0
 _ACTIVE = (RebalanceStage.init, RebalanceStage.traverse, RebalanceStage.fin)
 
 
@@ -75,6 +76,7 @@ class Rebalancer:
         self._early: dict[str, list[int]] = {}  # received for a rebalance id this node has not started yet
         self._ports: dict[str, tuple[int | None, float]] = {}  # peer URL -> (bundle port, retry HTTP-only until)
         self._changed = asyncio.Event()  # set (and replaced) whenever the stage changes: wakes `wait_settled`
+        self.on_done: Callable[[str], None] = lambda rid: None  # told when this node's part of a rebalance is done
 
     # ---- control -----------------------------------------------------------------------------------
 
@@ -169,6 +171,30 @@ class Rebalancer:
         if len(status.errors) < _MAX_ERRORS:
             status.errors.append(f"{_now().isoformat()} {message}")
 
+    async def place(self, meta: ObjMeta) -> None:
+        """Hand a client write that landed here to its proper node now (the map changed while it was written).
+
+        Called before the write is acknowledged, so an acknowledged object is always where the current map
+        puts it or on its way there by a running rebalance. If the owner cannot take it within a few
+        seconds, the copy stays here and this node's rebalance traverses again to move it.
+        """
+        placement = self.node.placement
+        if placement is None or placement.owner(meta.bucket, meta.name).id == self.node.id:
+            return
+        owner = placement.owner(meta.bucket, meta.name).id
+        try:
+            await asyncio.wait_for(self._send_batch(self.status, owner, [meta]), _PLACE_TIMEOUT_S)
+        except TimeoutError:
+            log.warning("could not hand %s/%s to %s now: the rebalance moves it", meta.bucket, meta.name, owner)
+            self.retraverse()
+
+    def retraverse(self) -> None:
+        """Traverse again (a finished part of the current rebalance found an object out of place)."""
+        idle = self._task is None or self._task.done()
+        if self.status.id is not None and self.status.stage is RebalanceStage.done and idle:
+            self.status.stage = RebalanceStage.traverse
+            self._launch(self.status)
+
     # ---- sending -----------------------------------------------------------------------------------
 
     async def _run(self, st: RebalanceStatus) -> None:
@@ -191,6 +217,8 @@ class Rebalancer:
             st.stage = RebalanceStage.done
             st.finished_at = _now()
             self._save(st, force=True)
+            if st is self.status and st.id is not None:
+                self.on_done(st.id)
             log.info("rebalance %s done: sent %d objects, %d bytes", st.id, st.objects_sent, st.bytes_sent)
         except asyncio.CancelledError:
             raise

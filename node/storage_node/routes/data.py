@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
@@ -9,14 +10,16 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response, Streamin
 from starlette.background import BackgroundTask
 
 from storage_node import names
-from storage_node.node import Node
-from storage_node.peers import object_path
+from storage_node.node import Node, Unavailable
+from storage_node.peers import Presence, object_path
 from storage_node.routes.common import error, node_of, object_headers, serve_object
 from storage_node.schemas import BucketList
 
 router = APIRouter()
 
 _FERRY_PARAMS = ("ferry_mv", "ferry_from", "ferry_hops")
+_MAP_WAIT_S = 5.0  # a request shows a newer map exists: how long to wait for it before answering 503
+_LOOKUPS = 6  # get-from-neighbor rounds while an object is seen only in flight
 
 
 async def _prologue(request: Request, bucket: str, name: str) -> tuple[Node, Response | None]:
@@ -28,7 +31,12 @@ async def _prologue(request: Request, bucket: str, name: str) -> tuple[Node, Res
     mv = q.get("ferry_mv", "")
     if mv.isdigit():
         await node.adopt_newer_map(q.get("ferry_from"), int(mv))
+        if not await node.wait_for_map(int(mv), _MAP_WAIT_S):
+            # routed here by a newer map this node does not hold yet (a new member before its first map)
+            raise Unavailable(f"map v{mv} has not reached this node yet")
     if not await node.ensure_bucket(bucket):
+        if node.map is None:
+            raise Unavailable("this node has no cluster map yet: it cannot tell which buckets exist")
         return node, error(404, "no such bucket", bucket)
     hops = q.get("ferry_hops", "0")
     route = node.route(bucket, name, int(hops) if hops.isdigit() else 0)
@@ -61,11 +69,13 @@ async def put_object(request: Request, bucket: str, name: str) -> Response:
     if not node.buckets.exists(bucket):
         tmp.abort()
         return error(404, "no such bucket", bucket)
+    await node.spread_map()
     try:
         meta = node.store.commit_client(tmp, request.headers.get("x-ferry-checksum"))
     except ValueError as exc:
         return error(400, "bad checksum", str(exc))
     node.update_gauges()
+    await node.rebalancer.place(meta)  # the map changed while the body came in: the owner gets it now
     body = {
         "bucket": bucket,
         "name": name,
@@ -83,35 +93,59 @@ async def _read(request: Request, bucket: str, name: str, head: bool) -> Respons
     if early is not None:
         return early
     meta = node.store.get(bucket, name)
-    if meta is not None and (resp := serve_object(node, meta, head=head)) is not None:
-        return resp
-    if node.store.tombstone(bucket, name) is not None:
-        return error(404, "no such object", f"{bucket}/{name}")
-    found = await node.find_elsewhere(bucket, name)  # get-from-neighbor: it may not have arrived yet
-    if found is not None and not found.deleted:
-        if head:
-            return Response(
-                status_code=200,
-                headers={
-                    "content-length": str(found.size),
-                    "x-ferry-checksum": found.cksum,
-                    "x-ferry-version": str(found.version),
-                    "etag": f'"{found.cksum}"',
-                },
-            )
-        upstream = await node.peers.open_object(found.node, bucket, name)
-        if upstream is not None:
-            keep = ("content-length", "x-ferry-checksum", "x-ferry-checksum-type", "x-ferry-version", "etag")
-            return StreamingResponse(
-                upstream.aiter_raw(),
-                headers={k: upstream.headers[k] for k in keep if k in upstream.headers},
-                media_type="application/octet-stream",
-                background=BackgroundTask(upstream.aclose),
-            )
-    meta = node.store.get(bucket, name)  # it may have arrived while we asked around
-    if meta is not None and (resp := serve_object(node, meta, head=head)) is not None:
-        return resp
-    return error(404, "no such object", f"{bucket}/{name}")
+    if meta is not None and node.settled and (resp := serve_object(node, meta, head=head)) is not None:
+        return resp  # settled: every object is on its proper node, this copy is the only one
+    # a rebalance may still be moving it, or a node routing by another map may hold a newer write:
+    # the newest of what this node and the others hold wins (get-from-neighbor)
+    for attempt in range(_LOOKUPS):
+        found = await node.look_up(bucket, name)
+        meta = node.store.get(bucket, name)  # it may have arrived (or left) while we asked around
+        tomb = node.store.tombstone(bucket, name)
+        local = max((v for v in (meta.version if meta is not None else None, tomb) if v is not None), default=0)
+        remote = found.best
+        if meta is not None and meta.version >= local and (remote is None or meta.version >= remote.version):
+            if (resp := serve_object(node, meta, head=head)) is not None:
+                return resp
+            continue  # its file went meanwhile (handed over): look again
+        if remote is not None and not remote.deleted and remote.version > local:
+            resp = await _from_neighbor(node, remote, bucket, name, head)
+            if resp is not None:
+                return resp
+            continue  # it left that node meanwhile: look again
+        deleted_at = max(local, remote.version if remote is not None else 0)
+        moved = max(found.handed_over or 0, node.store.handed_over(bucket, name) or 0)
+        if moved <= deleted_at:
+            if found.unknown and (deleted_at == 0 or not node.settled):
+                raise Unavailable(f"{', '.join(found.unknown)} could not say whether it holds {bucket}/{name}")
+            return error(404, "no such object", f"{bucket}/{name}")
+        # a copy newer than any tombstone was handed from one node to another and neither showed it when
+        # asked (not yet committed there, already removed here): it is in flight, look again
+        await asyncio.sleep(0.02 * (attempt + 1))
+    raise Unavailable(f"{bucket}/{name} is moving between nodes; retry")
+
+
+async def _from_neighbor(node: Node, found: Presence, bucket: str, name: str, head: bool) -> Response | None:
+    """Serve another node's copy (None if it is no longer there)."""
+    if head:
+        return Response(
+            status_code=200,
+            headers={
+                "content-length": str(found.size),
+                "x-ferry-checksum": found.cksum,
+                "x-ferry-version": str(found.version),
+                "etag": f'"{found.cksum}"',
+            },
+        )
+    upstream = await node.peers.open_object(found.node, bucket, name)
+    if upstream is None:
+        return None
+    keep = ("content-length", "x-ferry-checksum", "x-ferry-checksum-type", "x-ferry-version", "etag")
+    return StreamingResponse(
+        upstream.aiter_raw(),
+        headers={k: upstream.headers[k] for k in keep if k in upstream.headers},
+        media_type="application/octet-stream",
+        background=BackgroundTask(upstream.aclose),
+    )
 
 
 @router.get("/v1/objects/{bucket}/{name:path}")
@@ -132,6 +166,7 @@ async def delete_object(request: Request, bucket: str, name: str) -> Response:
     node, early = await _prologue(request, bucket, name)
     if early is not None:
         return early
+    await node.spread_map()
     if not await node.delete_everywhere(bucket, name):
         return error(404, "no such object", f"{bucket}/{name}")
     return JSONResponse({"bucket": bucket, "name": name, "deleted": True})

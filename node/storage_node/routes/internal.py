@@ -7,7 +7,7 @@ from fastapi.responses import JSONResponse, Response
 
 from storage_node import buckets, names
 from storage_node.routes.common import error, node_of, require_token, serve_object
-from storage_node.schemas import rebalance_number
+from storage_node.schemas import SettlingBody, rebalance_number
 
 router = APIRouter(prefix="/v1/internal", dependencies=[Depends(require_token)])
 
@@ -17,12 +17,17 @@ def _local(request: Request, bucket: str, name: str, head: bool) -> Response:
     names.check_object(name)
     node = node_of(request)
     meta = node.store.get(bucket, name)
+    moved = node.store.handed_over(bucket, name)
     if meta is not None and (resp := serve_object(node, meta, head=head)) is not None:
+        if moved is not None:
+            resp.headers["x-ferry-handed-over"] = str(moved)
         return resp
     tomb = node.store.tombstone(bucket, name)
-    headers = {} if tomb is None else {"x-ferry-tombstone": str(tomb)}
     resp = error(404, "not here", f"{bucket}/{name}")
-    resp.headers.update(headers)
+    if tomb is not None:
+        resp.headers["x-ferry-tombstone"] = str(tomb)
+    if moved is not None:
+        resp.headers["x-ferry-handed-over"] = str(moved)
     return resp
 
 
@@ -62,6 +67,20 @@ async def list_local(request: Request, bucket: str, prefix: str = "", after: str
 async def counters(request: Request) -> Response:
     """The moved-out counter (listings compare it to detect objects moving meanwhile)."""
     return JSONResponse({"moved_out": node_of(request).store.moved_out})
+
+
+@router.get("/settling")
+async def get_settling(request: Request) -> Response:
+    """What this node knows of finished rebalances: node id -> highest finished rebalance number."""
+    return JSONResponse({"done": node_of(request).settling.known()})
+
+
+@router.post("/settling")
+async def post_settling(request: Request, body: SettlingBody) -> Response:
+    """Learn what a peer knows of finished rebalances; answer what this node knows."""
+    node = node_of(request)
+    node.learn_settling(body.done)
+    return JSONResponse({"done": node.settling.known()})
 
 
 @router.get("/buckets")

@@ -1,0 +1,277 @@
+"""Clients as real users run them: any request to any node, reading their own writes, every failure counted.
+
+Each client thread owns a set of keys (nobody else writes them), so it knows at every instant what each of its
+keys must read back (read-your-writes): the checksum of its last acknowledged PUT, or nothing after its last
+DELETE. It overwrites and deletes them over and over with bodies of 10 B to 200 KB, sends each request to a node
+picked at random among the ones `targets()` names at that instant, follows redirects, and lists its own prefix
+to the end of the listing. Every exception, every unexpected status and every wrong byte is a counted failure;
+nothing is retried. Each request's start and end time is kept so a test can say how many ran while a rebalance
+was in progress.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+import httpx
+from storage_node import fileio
+
+SIZES = (10, 100, 1_000, 4_096, 20_000, 65_536, 200_000)
+_MAX_OPS_PER_THREAD = 200_000  # a bound: a thread stops by itself even if nobody stops it
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """One failed request: what was asked, of which node, and what came back."""
+
+    op: str
+    key: str
+    node: str
+    status: int
+    detail: str
+    at: float
+
+
+@dataclass
+class _Client:
+    """One client thread's own keys and what they must read back (None: deleted or never written)."""
+
+    cid: int
+    keys: list[str]
+    model: dict[str, str | None] = field(default_factory=dict)
+    unknown: set[str] = field(default_factory=set)  # a failed PUT may or may not have landed: not checked again
+    spans: list[tuple[float, float]] = field(default_factory=list)
+
+
+def body(key: str, gen: int, size: int) -> bytes:
+    """Deterministic content of one write of a key."""
+    return random.Random(f"{key}#{gen}").randbytes(size)
+
+
+class Workload:
+    """Client threads hammering a cluster until `stop()`; failures and request spans are kept."""
+
+    def __init__(
+        self,
+        bucket: str,
+        targets: Callable[[], list[str]],
+        *,
+        threads: int = 4,
+        keys: int = 50,
+        prefix: str = "clients",
+        stable: dict[str, str] | None = None,
+        seed: int = 0,
+        timeout: float = 60.0,
+    ) -> None:
+        """`targets()` names the base URLs a client may pick from right now; `stable` objects are only read."""
+        self.bucket = bucket
+        self.targets = targets
+        self.prefix = prefix
+        self.stable = dict(stable or {})
+        self.timeout = timeout
+        self.failures: list[Failure] = []
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._seed = seed
+        self._clients = [_Client(c, [f"{prefix}/c{c}/k{i:03d}" for i in range(keys)]) for c in range(threads)]
+        self._threads = [threading.Thread(target=self._run, args=(c,), daemon=True) for c in self._clients]
+
+    # ---- control -----------------------------------------------------------------------------------
+
+    def start(self) -> Workload:
+        """Start the client threads."""
+        for t in self._threads:
+            t.start()
+        return self
+
+    def stop(self, timeout: float = 120.0) -> None:
+        """Stop the threads and wait for them; AssertionError if one did not finish (it would go uncounted)."""
+        self._stop.set()
+        deadline = time.monotonic() + timeout
+        for t in self._threads:
+            t.join(max(0.0, deadline - time.monotonic()))
+        alive = [t.name for t in self._threads if t.is_alive()]
+        assert not alive, f"client threads still running after {timeout}s: {alive}"
+
+    def __enter__(self) -> Workload:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # ---- results -----------------------------------------------------------------------------------
+
+    @property
+    def requests(self) -> int:
+        """Requests made so far (each listing page counts as one)."""
+        return sum(len(c.spans) for c in self._clients)
+
+    def overlapping(self, windows: Iterable[tuple[float, float]]) -> int:
+        """How many requests were in flight at some moment of one of `windows` (monotonic seconds)."""
+        ws = list(windows)
+        return sum(1 for c in self._clients for s, e in list(c.spans) if any(s <= we and e >= ws_ for ws_, we in ws))
+
+    def live(self) -> dict[str, str]:
+        """Every key a client wrote and did not delete since, with the checksum it must read back."""
+        return {k: v for c in self._clients for k, v in c.model.items() if v is not None}
+
+    def deleted(self) -> list[str]:
+        """Every key a client wrote at some point and deleted last."""
+        return [k for c in self._clients for k, v in c.model.items() if v is None]
+
+    def summary(self, per_kind: int = 4) -> str:
+        """The failures, counted by kind, with a few examples of each kind."""
+        kinds: dict[str, list[Failure]] = {}
+        for f in self.failures:
+            kinds.setdefault(f"{f.op} {f.status}", []).append(f)
+        counts = {k: len(v) for k, v in kinds.items()}
+        examples = "\n".join(
+            f"  {f.op} {f.key} via {f.node} at {f.at:.2f}: {f.status} {f.detail}"
+            for fs in kinds.values()
+            for f in fs[:per_kind]
+        )
+        return f"{len(self.failures)} failed of {self.requests} requests {counts}:\n{examples}"
+
+    # ---- the clients -------------------------------------------------------------------------------
+
+    def _fail(self, op: str, key: str, node: str, status: int, detail: str) -> None:
+        with self._lock:
+            self.failures.append(Failure(op, key, node, status, detail[:300], time.monotonic()))
+
+    def _run(self, c: _Client) -> None:
+        rnd = random.Random(self._seed * 1000 + c.cid)
+        gen = 0
+        with httpx.Client(follow_redirects=True, timeout=self.timeout) as http:
+            for _ in range(_MAX_OPS_PER_THREAD):
+                if self._stop.is_set():
+                    return
+                nodes = self.targets()
+                if not nodes:
+                    time.sleep(0.01)
+                    continue
+                url = rnd.choice(nodes)
+                key = rnd.choice(c.keys)
+                r = rnd.random()
+                gen += 1
+                try:
+                    if r < 0.30:
+                        self._put(http, c, url, key, gen, rnd.choice(SIZES))
+                    elif r < 0.60:
+                        self._get(http, c, url, key)
+                    elif r < 0.72:
+                        self._delete(http, c, url, key)
+                    elif r < 0.80:
+                        self._head(http, c, url, key)
+                    elif r < 0.92 and self.stable:
+                        self._get_stable(http, c, url, rnd.choice(list(self.stable)))
+                    else:
+                        self._list(http, c, url)
+                except Exception as exc:  # every exception is a counted failure, the thread goes on
+                    self._fail("error", key, url, 0, f"{type(exc).__name__}: {exc}")
+
+    def _span(self, c: _Client, start: float) -> None:
+        c.spans.append((start, time.monotonic()))
+
+    def _url(self, url: str, key: str) -> str:
+        return f"{url}/v1/objects/{self.bucket}/{key}"
+
+    def _put(self, http: httpx.Client, c: _Client, url: str, key: str, gen: int, size: int) -> None:
+        data = body(key, gen, size)
+        t0 = time.monotonic()
+        try:
+            resp = http.put(self._url(url, key), content=data)
+        finally:
+            self._span(c, t0)
+        want = fileio.checksum(data)
+        if resp.status_code != 200:
+            self._fail("PUT", key, url, resp.status_code, resp.text)
+            c.model.pop(key, None)
+            c.unknown.add(key)
+            if len(c.keys) > 1:
+                c.keys.remove(key)
+            return
+        if resp.json().get("checksum") != want:
+            self._fail("PUT", key, url, 200, "acknowledged a different checksum")
+        c.model[key] = want
+
+    def _get(self, http: httpx.Client, c: _Client, url: str, key: str) -> None:
+        t0 = time.monotonic()
+        try:
+            resp = http.get(self._url(url, key))
+        finally:
+            self._span(c, t0)
+        self._check_read("GET", key, url, resp, c.model.get(key), resp.content)
+
+    def _get_stable(self, http: httpx.Client, c: _Client, url: str, key: str) -> None:
+        t0 = time.monotonic()
+        try:
+            resp = http.get(self._url(url, key))
+        finally:
+            self._span(c, t0)
+        self._check_read("GET stable", key, url, resp, self.stable[key], resp.content)
+
+    def _head(self, http: httpx.Client, c: _Client, url: str, key: str) -> None:
+        t0 = time.monotonic()
+        try:
+            resp = http.head(self._url(url, key))
+        finally:
+            self._span(c, t0)
+        self._check_read("HEAD", key, url, resp, c.model.get(key), None)
+
+    def _check_read(
+        self, op: str, key: str, url: str, resp: httpx.Response, want: str | None, data: bytes | None
+    ) -> None:
+        if want is None:
+            if resp.status_code != 404:
+                self._fail(op, key, url, resp.status_code, "expected 404: a deleted object came back")
+            return
+        if resp.status_code != 200:
+            self._fail(op, key, url, resp.status_code, resp.text if data is not None else "")
+            return
+        got = resp.headers.get("x-ferry-checksum")
+        if got != want or (data is not None and fileio.checksum(data) != want):
+            self._fail(op, key, url, 200, f"stale or wrong bytes: {got} != {want}")
+
+    def _delete(self, http: httpx.Client, c: _Client, url: str, key: str) -> None:
+        t0 = time.monotonic()
+        try:
+            resp = http.delete(self._url(url, key))
+        finally:
+            self._span(c, t0)
+        want = 200 if c.model.get(key) is not None else 404
+        if resp.status_code != want:
+            self._fail("DELETE", key, url, resp.status_code, f"expected {want}: {resp.text}")
+        if resp.status_code in (200, 404):
+            c.model[key] = None
+
+    def _list(self, http: httpx.Client, c: _Client, url: str) -> None:
+        prefix = f"{self.prefix}/c{c.cid}/"
+        listed: dict[str, str] = {}
+        token = ""
+        for _page in range(100):
+            t0 = time.monotonic()
+            try:
+                resp = http.get(
+                    f"{url}/v1/buckets/{self.bucket}", params={"prefix": prefix, "token": token, "limit": "16"}
+                )
+            finally:
+                self._span(c, t0)
+            if resp.status_code != 200:
+                self._fail("LIST", prefix, url, resp.status_code, resp.text)
+                return
+            page = resp.json()
+            listed.update({o["name"]: o["checksum"] for o in page["objects"]})
+            token = page.get("next_token") or ""
+            if not token:
+                break
+        want = {k: v for k, v in c.model.items() if v is not None}
+        listed = {k: v for k, v in listed.items() if k not in c.unknown}
+        if listed != want:
+            missing = sorted(set(want) - set(listed))
+            extra = sorted(set(listed) - set(want))
+            wrong = sorted(k for k in set(want) & set(listed) if want[k] != listed[k])
+            self._fail("LIST", prefix, url, 200, f"missing {missing[:3]} extra {extra[:3]} stale {wrong[:3]}")
