@@ -34,6 +34,7 @@ class Failure:
     status: int
     detail: str
     at: float
+    retry_after: bool = False  # a 503 that said when to come back (the node could not tell, and said so)
 
 
 @dataclass
@@ -138,9 +139,9 @@ class Workload:
 
     # ---- the clients -------------------------------------------------------------------------------
 
-    def _fail(self, op: str, key: str, node: str, status: int, detail: str) -> None:
+    def _fail(self, op: str, key: str, node: str, status: int, detail: str, retry_after: bool = False) -> None:
         with self._lock:
-            self.failures.append(Failure(op, key, node, status, detail[:300], time.monotonic()))
+            self.failures.append(Failure(op, key, node, status, detail[:300], time.monotonic(), retry_after))
 
     def _run(self, c: _Client) -> None:
         rnd = random.Random(self._seed * 1000 + c.cid)
@@ -227,10 +228,12 @@ class Workload:
     ) -> None:
         if want is None:
             if resp.status_code != 404:
-                self._fail(op, key, url, resp.status_code, "expected 404: a deleted object came back")
+                told = "retry-after" in resp.headers
+                self._fail(op, key, url, resp.status_code, "expected 404: a deleted object came back", told)
             return
         if resp.status_code != 200:
-            self._fail(op, key, url, resp.status_code, resp.text if data is not None else "")
+            told = "retry-after" in resp.headers
+            self._fail(op, key, url, resp.status_code, resp.text if data is not None else "", told)
             return
         got = resp.headers.get("x-ferry-checksum")
         if got != want or (data is not None and fileio.checksum(data) != want):
@@ -244,7 +247,8 @@ class Workload:
             self._span(c, t0)
         want = 200 if c.model.get(key) is not None else 404
         if resp.status_code != want:
-            self._fail("DELETE", key, url, resp.status_code, f"expected {want}: {resp.text}")
+            told = "retry-after" in resp.headers
+            self._fail("DELETE", key, url, resp.status_code, f"expected {want}: {resp.text}", told)
         if resp.status_code in (200, 404):
             c.model[key] = None
 
@@ -261,7 +265,7 @@ class Workload:
             finally:
                 self._span(c, t0)
             if resp.status_code != 200:
-                self._fail("LIST", prefix, url, resp.status_code, resp.text)
+                self._fail("LIST", prefix, url, resp.status_code, resp.text, "retry-after" in resp.headers)
                 return
             page = resp.json()
             listed.update({o["name"]: o["checksum"] for o in page["objects"]})

@@ -367,9 +367,7 @@ class Node:
     async def look_up(self, bucket: str, name: str) -> Lookup:
         """What the other nodes hold of an object (get-from-neighbor), and which of them could not say."""
         targets = self.others()  # drained ones too: they know what they handed on (shut down: no answer)
-        answers = await asyncio.gather(
-            *(self.peers.presence(n, bucket, name) for n in targets), return_exceptions=True
-        )
+        answers = await asyncio.gather(*(self.peers.presence(n, bucket, name) for n in targets), return_exceptions=True)
         best: peers.Presence | None = None
         moved: int | None = None
         unknown: list[str] = []

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-import hashlib
-import random
+import contextlib
+import json
 import threading
+import time
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from storage_node import auth
-from storage_node.client import NodeError, SyncNodeClient
+from storage_node.client import NodeError
 
 from tests.e2e.operator.conftest import InClusterOperator, OperatorProcess
 from tests.e2e.operator.ferry_e2e import Dataset, Ferry, node_manifest, wait_until
+from tests.workload import Workload
 
 pytestmark = pytest.mark.e2e
 NODES = ["node-1", "node-2", "node-3"]
@@ -30,27 +32,40 @@ def test_operator_killed_mid_rebalance_resumes_and_completes(
 ) -> None:
     ferry.create(NODES, cluster_spec=SLOW)
     ds = ferry.write(COUNT, sizes=BIG)
-    ferry.patch_state("node-1", "maintenance")
-    ferry.wait_phase("node-1", "Rebalancing")
-    operator.kill()
-    assert running_rebalance(ferry), "the operator died with the rebalance in progress"
-    operator.start()
-    ferry.wait_ready("node-1")
+    with clients(ferry, ds) as (load, windows):
+        start = time.monotonic()
+        ferry.patch_state("node-1", "maintenance")
+        ferry.wait_phase("node-1", "Rebalancing")
+        operator.kill()
+        assert running_rebalance(ferry), "the operator died with the rebalance in progress"
+        operator.start()
+        ferry.wait_ready("node-1")
+        windows.append((start, time.monotonic()))
+    assert not load.failures, load.summary()
+    assert load.overlapping(windows) > 100, load.overlapping(windows)
     held = ferry.holdings()
-    assert held["node-1"] == 0 and sum(held.values()) == COUNT
+    assert held["node-1"] == 0 and sum(held.values()) == COUNT + len(load.live())
     ferry.verify(ds)
 
 
 def test_node_pod_killed_mid_rebalance_is_restarted_and_the_transition_completes(ferry: Ferry) -> None:
     ferry.create(NODES, cluster_spec=SLOW)
     ds = ferry.write(COUNT, sizes=BIG)
-    ferry.patch_state("node-2", "shutdown")
-    ferry.wait_phase("node-2", "Rebalancing")
-    ferry.kubectl("delete", "pod", "node-2-pod", "--grace-period=0", "--force")
-    assert running_rebalance(ferry)
-    ferry.wait_ready("node-2", timeout=240)
+    with clients(ferry, ds) as (load, windows):
+        start = time.monotonic()
+        ferry.patch_state("node-2", "shutdown")
+        ferry.wait_phase("node-2", "Rebalancing")
+        ferry.kubectl("delete", "pod", "node-2-pod", "--grace-period=0", "--force")
+        assert running_rebalance(ferry)
+        ferry.wait_ready("node-2", timeout=240)
+        windows.append((start, time.monotonic()))
     assert not ferry.pod_exists("node-2")
-    assert sum(ferry.holdings().values()) == COUNT
+    assert sum(ferry.holdings().values()) == COUNT + len(load.live())
+    assert load.overlapping(windows) > 100
+    # while the killed pod is away (it still holds data: its rebalance was cut short), no node can tell whether
+    # an object it does not hold is on it: such requests get 503 with Retry-After, never a wrong 404, and
+    # nothing else fails (objects have one copy: this is the one window where clients must retry)
+    assert all(f.status == 503 and f.retry_after for f in load.failures), load.summary()
     ferry.verify(ds)
 
 
@@ -76,76 +91,81 @@ def test_a_second_change_waits_its_turn_visibly_and_then_completes(ferry: Ferry)
     ferry.verify(ds)
 
 
-class Traffic(threading.Thread):
-    """A client doing PUT/GET/DELETE/list in a loop (bounded), recording every failure."""
+class OnlineNodes(threading.Thread):
+    """What a client picks from, refreshed every half second: nodes whose spec and status say online and Ready."""
 
-    def __init__(self, ferry: Ferry, ds: Dataset) -> None:
+    def __init__(self, ferry: Ferry) -> None:
         super().__init__(daemon=True)
-        self.addresses = ferry.addresses()
-        self.token = auth.issue_token(ferry.secret())
-        self.ds = ds
-        self.stop = threading.Event()
-        self.failures: list[str] = []
-        self.written: dict[str, str] = {}
-        self.deleted: set[str] = set()
-        self.ops = 0
-        self.max_ops = 20_000
+        self.ferry = ferry
+        self.urls = self._read()
+        self.done = threading.Event()
+
+    def _read(self) -> list[str]:
+        items = json.loads(self.ferry.kubectl("get", "storagenodes", "-o", "json").stdout)["items"]
+        return [
+            i["status"]["address"]
+            for i in items
+            if (i.get("spec") or {}).get("state", "online") == "online"
+            and (i.get("status") or {}).get("state") == "online"
+            and (i.get("status") or {}).get("phase") == "Ready"
+            and i["status"].get("address")
+        ]
 
     def run(self) -> None:
-        rnd = random.Random(7)
-        clients = {n: SyncNodeClient(u, token=self.token) for n, u in self.addresses.items()}
-        names = list(self.ds.digests)
-        try:
-            while not self.stop.is_set() and self.ops < self.max_ops:
-                node = rnd.choice(list(clients))
-                c = clients[node]
-                self.ops += 1
-                op = rnd.random()
-                try:
-                    if op < 0.4:
-                        name = rnd.choice(names)
-                        got = c.get_object(self.ds.bucket, name)
-                        if hashlib.sha256(got.data).hexdigest() != self.ds.digests[name]:
-                            self.failures.append(f"checksum of {name} via {node}")
-                    elif op < 0.75:
-                        name = f"live/{self.ops}"
-                        data = rnd.randbytes(rnd.choice((10, 5000, 70_000)))
-                        c.put_object(self.ds.bucket, name, data)
-                        self.written[name] = hashlib.sha256(data).hexdigest()
-                    elif op < 0.9 and self.written:
-                        name = rnd.choice(sorted(self.written))
-                        c.delete_object(self.ds.bucket, name)
-                        del self.written[name]
-                        self.deleted.add(name)
-                    else:
-                        c.list_bucket(self.ds.bucket, prefix="live/", token=None, limit=100)
-                except (NodeError, OSError) as err:
-                    self.failures.append(f"op {self.ops} via {node}: {err}")
-        finally:
-            for c in clients.values():
-                c.close()
+        for _ in range(2400):  # bounded: 20 minutes at most
+            if self.done.wait(0.5):
+                return
+            with contextlib.suppress(Exception):
+                self.urls = self._read()
+
+    def __call__(self) -> list[str]:
+        return list(self.urls)
+
+
+@contextlib.contextmanager
+def clients(ferry: Ferry, ds: Dataset) -> Iterator[tuple[Workload, list[tuple[float, float]]]]:
+    """Client threads on the online nodes for the duration; yields them and a list to record transitions in."""
+    with ferry.client("node-1") as c:
+        stable = {o.name: o.checksum for o in c.list_all(ds.bucket)}
+    assert len(stable) == len(ds.digests)
+    online = OnlineNodes(ferry)
+    online.start()
+    windows: list[tuple[float, float]] = []
+    try:
+        with Workload(ds.bucket, online, threads=3, keys=50, stable=stable, seed=3) as load:
+            yield load, windows
+    finally:
+        online.done.set()
+        online.join(5)
+
+
+def transition(ferry: Ferry, windows: list[tuple[float, float]], node: str, state: str) -> None:
+    """Patch a node's state and wait for it to be reached, recording the span."""
+    start = time.monotonic()
+    ferry.patch_state(node, state)
+    ferry.wait_ready(node, timeout=240)
+    windows.append((start, time.monotonic()))
 
 
 def test_clients_see_no_errors_and_lose_nothing_during_transitions(ferry: Ferry) -> None:
     ferry.create(NODES, cluster_spec=SLOW)
     ds = ferry.write(COUNT, sizes=BIG)
-    traffic = Traffic(ferry, ds)
-    traffic.start()
-    try:
-        ferry.patch_state("node-3", "maintenance")
-        ferry.wait_ready("node-3", timeout=240)
-        ferry.patch_state("node-3", "online")
-        ferry.wait_ready("node-3", timeout=240)
-    finally:
-        traffic.stop.set()
-        traffic.join(timeout=60)
-    assert traffic.ops > 50, "the client kept working during the transitions"
-    assert traffic.failures == []
+    with clients(ferry, ds) as (load, windows):
+        time.sleep(1.0)
+        transition(ferry, windows, "node-3", "maintenance")
+        transition(ferry, windows, "node-3", "online")
+        transition(ferry, windows, "node-2", "shutdown")
+        transition(ferry, windows, "node-2", "maintenance")
+        transition(ferry, windows, "node-2", "online")
+    during = load.overlapping(windows)
+    assert not load.failures, load.summary()
+    # the rebalances are throttled to take seconds: most requests ran while one was in progress
+    assert during > 200 and during >= load.requests // 2, (during, load.requests)
     ferry.verify(ds)
-    written = Dataset(ds.bucket, traffic.written)
-    ferry.verify(written)
     with ferry.client("node-1") as c:
-        for name in traffic.deleted:
+        listed = {o.name: o.checksum for o in c.list_all(ds.bucket)}
+        assert {k: v for k, v in listed.items() if k.startswith("clients/")} == load.live()
+        for name in load.deleted():
             with pytest.raises(NodeError) as err:
                 c.get_object(ds.bucket, name)
             assert err.value.status == 404, f"deleted {name} came back"

@@ -1,0 +1,162 @@
+"""The lifecycle as the operator carries it out, on real node processes, with maps that reach nodes one by one.
+
+`Walk` publishes each map node by node in a random order with pauses between them, so nodes hold different
+map versions while clients keep going, and records when each map change and its rebalance ran (so a test can
+tell how many requests met one). Shared by the client tests and the client benchmark.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+import threading
+import time
+from collections.abc import Iterator
+
+from storage_node.schemas import ClusterMap, NodeFlag
+
+from tests.integration.harness import Cluster
+
+GRACE_S = 1.0  # between clients no longer picking a node and its process ending (a Service's endpoints drain)
+
+
+class Walk:
+    """Drives one cluster through every transition while recording when each rebalance ran."""
+
+    def __init__(self, cluster: Cluster, throttle: int | None, skew: float = 0.3) -> None:
+        """Take over a formed cluster (map v1, rebalance g1); `throttle` in bytes/s, `skew` between installs."""
+        self.cluster = cluster
+        self.throttle = throttle
+        self.version = 1
+        self.reb = 1
+        self.flags: dict[str, list[NodeFlag]] = {}
+        self.members = list(cluster.nodes)
+        self.reachable = set(cluster.nodes)
+        self.joining: set[str] = set()
+        self.windows: list[tuple[float, float]] = []
+        self.log: list[str] = []
+        self.rnd = random.Random(7)
+        self.skew = skew
+        self.kinds: list[tuple[str, float, float]] = []  # (transition kind, start, end)
+        self._lock = threading.Lock()
+        self._in_kind = False
+
+    def targets(self) -> list[str]:
+        """What a client may send to now: every running node of the map (flagged ones too, they redirect)."""
+        with self._lock:
+            return [self.cluster.nodes[n].url for n in self.members if n in self.reachable and n not in self.joining]
+
+    def _map(self, *, new_rebalance: bool) -> ClusterMap:
+        self.version += 1
+        if new_rebalance:
+            self.reb += 1
+        return self.cluster.make_map(self.version, self.reb, self.flags, self.members)
+
+    def _push_skewed(self, cmap: ClusterMap) -> None:
+        """Install the map node by node, in a random order, `skew` apart: clients meet mixed versions."""
+        order = [n for n in cmap.nodes if n in self.reachable]
+        self.rnd.shuffle(order)
+        for i, node_id in enumerate(order):
+            if i:
+                time.sleep(self.skew)
+            self.cluster.push_map(cmap, [node_id])
+        self.cluster.map = cmap
+
+    def change(self, *, new_rebalance: bool = True) -> None:
+        """Publish a map built from the current flags and members, and wait for its rebalance to finish."""
+        cmap = self._map(new_rebalance=new_rebalance)
+        start = time.monotonic()
+        self._push_skewed(cmap)
+        if new_rebalance:
+            self.cluster.wait_rebalance(f"g{self.reb}", 240.0)
+        self.windows.append((start, time.monotonic()))
+        self.log.append(f"v{cmap.version} g{self.reb} {self.flags} {self.members}: {start:.2f}-{time.monotonic():.2f}")
+
+    def throttle_all(self) -> None:
+        """Apply the throttle to every running node (a restarted or new one starts unthrottled)."""
+        if self.throttle is not None:
+            for n in self.reachable:
+                self.cluster.set_bandwidth(self.cluster.nodes[n], self.throttle, concurrency=2)
+
+    @contextlib.contextmanager
+    def _kind(self, kind: str) -> Iterator[None]:
+        """Record the span of one transition (the outermost one when they nest)."""
+        outer = not self._in_kind
+        self._in_kind = True
+        start = time.monotonic()
+        try:
+            yield
+        finally:
+            if outer:
+                self._in_kind = False
+                self.kinds.append((kind, start, time.monotonic()))
+
+    # ---- the lifecycle, as the operator carries it out ---------------------------------------------
+
+    def start_maintenance(self, node: str) -> None:
+        with self._kind("start-maintenance"):
+            self.flags[node] = [NodeFlag.maintenance]
+            self.change()
+
+    def stop_maintenance(self, node: str) -> None:
+        with self._kind("stop-maintenance"):
+            self.flags.pop(node, None)
+            self.change()
+
+    def shutdown(self, node: str) -> None:
+        with self._kind("shutdown"):
+            self._shutdown(node)
+
+    def _shutdown(self, node: str) -> None:
+        self.start_maintenance(node)
+        with self._lock:
+            self.reachable.discard(node)
+        time.sleep(GRACE_S)  # a client that picked it a moment ago finishes its request first
+        self.cluster.terminate(self.cluster.nodes[node])
+
+    def restart(self, node: str) -> None:
+        """RESTART from shutdown: the process comes back on its disks, still in maintenance."""
+        with self._kind("restart"):
+            self._restart(node)
+
+    def _restart(self, node: str) -> None:
+        self.cluster.start(self.cluster.nodes[node])
+        with self._lock:
+            self.reachable.add(node)
+        self.throttle_all()
+        self.cluster.push_map(self.cluster.map or self._map(new_rebalance=False), [node])
+
+    def decommission(self, node: str) -> None:
+        """Rebalance off (decommission flag), then out of the map, then cleanup with user data."""
+        with self._kind("decommission"):
+            self._decommission(node)
+
+    def _decommission(self, node: str) -> None:
+        self.flags[node] = [NodeFlag.decommission]
+        self.change()
+        with self._lock:
+            self.members.remove(node)
+        self.flags.pop(node)
+        self.change(new_rebalance=False)
+        with self.cluster.client(self.cluster.nodes[node]) as c:
+            c.cleanup(rm_user_data=True)
+        with self._lock:
+            self.reachable.discard(node)
+        time.sleep(GRACE_S)  # a client that picked it a moment ago finishes its request first
+        self.cluster.terminate(self.cluster.nodes[node])
+
+    def join(self, node: str) -> None:
+        """A new node: started, then added to the map with a rebalance that fills it."""
+        with self._kind("join"):
+            self._join(node)
+
+    def _join(self, node: str) -> None:
+        self.cluster.add_node(node)
+        self.throttle_all()
+        with self._lock:
+            self.joining.add(node)  # clients send to it once it is online, after its join (redirects before)
+            self.members.append(node)
+            self.reachable.add(node)
+        self.change()
+        with self._lock:
+            self.joining.discard(node)
