@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import statistics
 import sys
 import tempfile
 import time
@@ -93,7 +94,6 @@ def run_version(label: str, node_dir: Path, need: int, throttle: int, budget: fl
         cluster = Cluster(Path(tmp))
         try:
             urls = cluster.form(4)
-            rates = {op: asyncio.run(_rate(urls, op, 8.0)) for op in ("PUT", "GET")}
             stable = upload(urls, mixed_sizes(1500, seed=3))
             walk = Walk(cluster, throttle)
             walk.throttle_all()
@@ -105,13 +105,30 @@ def run_version(label: str, node_dir: Path, need: int, throttle: int, budget: fl
                 "failures": len(clients.failures),
                 "kinds": _per_kind(walk, clients),
                 "summary": clients.summary(per_kind=2),
-                "rates": rates,
             }
         finally:
             cluster.stop_all()
 
 
-def report(results: list[dict[str, object]], need: int, throttle: int) -> str:
+def measure_rates(versions: list[tuple[str, Path]], rounds: int = 3) -> dict[str, dict[str, list[float]]]:
+    """Small PUT/GET rates of each version on a settled 4-node cluster, the versions alternating each round."""
+    out: dict[str, dict[str, list[float]]] = {label: {"PUT": [], "GET": []} for label, _ in versions}
+    for _ in range(rounds):
+        for label, node_dir in versions:
+            os.environ["PYTHONPATH"] = str(node_dir)
+            with tempfile.TemporaryDirectory(prefix=f"ferry-rates-{label}-") as tmp:
+                cluster = Cluster(Path(tmp))
+                try:
+                    urls = cluster.form(4)
+                    time.sleep(1.0)
+                    for op in ("PUT", "GET"):
+                        out[label][op].append(asyncio.run(_rate(urls, op, 5.0)))
+                finally:
+                    cluster.stop_all()
+    return out
+
+
+def report(results: list[dict[str, object]], rates: dict[str, dict[str, list[float]]], need: int, throttle: int) -> str:
     """The markdown report."""
     lines = [
         "## Clients during transitions (`bench/clients_bench.py`)",
@@ -133,17 +150,21 @@ def report(results: list[dict[str, object]], need: int, throttle: int) -> str:
             cells.append(f"{fail} / {req:,}")
         lines.append(f"| {kind} | " + " | ".join(cells) + " |")
     lines.append("| whole walk | " + " | ".join(f"{r['failures']} / {r['requests']:,}" for r in results) + " |")
-    lines += ["", "Small-object data path, same run, 8 connections, 4 KiB, any node, settled cluster:", ""]
-    lines += ["| version | PUT/s | GET/s |", "|---|---|---|"]
-    for r in results:
-        rates = r["rates"]
-        lines.append(f"| {r['label']} | {rates['PUT']:.0f} | {rates['GET']:.0f} |")  # type: ignore[index]
-    if len(results) == 2:
-        a, b = results[0]["rates"], results[1]["rates"]
-        lines.append(
-            f"| ratio {results[1]['label']}/{results[0]['label']} | {b['PUT'] / a['PUT']:.2f} | "  # type: ignore[index]
-            f"{b['GET'] / a['GET']:.2f} |"  # type: ignore[index]
-        )
+    lines += [
+        "",
+        "Small-object data path on a settled 4-node cluster, 8 connections, 4 KiB objects, any node, redirects",
+        "followed; the versions alternate, 3 rounds of 5 s each; median (min-max) requests/s:",
+        "",
+        "| version | PUT/s | GET/s |",
+        "|---|---|---|",
+    ]
+    med = {label: {op: statistics.median(v) for op, v in ops.items()} for label, ops in rates.items()}
+    for label, ops in rates.items():
+        cells = [f"{statistics.median(v):.0f} ({min(v):.0f}-{max(v):.0f})" for v in (ops["PUT"], ops["GET"])]
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    if "before" in med and "after" in med:
+        a, b = med["before"], med["after"]
+        lines.append(f"| ratio after/before | {b['PUT'] / a['PUT']:.2f} | {b['GET'] / a['GET']:.2f} |")
     lines += ["", "Failures seen (kinds, first examples):", ""]
     for r in results:
         lines += [f"- {r['label']}: " + str(r["summary"]).replace("\n", "\n  ")]
@@ -158,6 +179,11 @@ def main() -> int:
     ap.add_argument("--throttle", type=int, default=20 << 20, help="rebalance bandwidth, bytes/s")
     ap.add_argument("--budget", type=float, default=1800.0, help="seconds per version at most")
     args = ap.parse_args()
+    versions = [("after", ROOT / "node")]
+    if args.baseline is not None:
+        versions.insert(0, ("before", args.baseline / "node"))
+    rates = measure_rates(versions)
+    print(rates, flush=True)
     results = []
     if args.baseline is not None:
         results.append(run_version("before", args.baseline / "node", args.requests, args.throttle, args.budget))
@@ -165,7 +191,7 @@ def main() -> int:
     results.append(run_version("after", ROOT / "node", args.requests, args.throttle, args.budget))
     print(results[-1]["summary"], flush=True)
     out = ROOT / "docs" / "benchmarks" / "clients.md"
-    out.write_text(report(results, args.requests, args.throttle))
+    out.write_text(report(results, rates, args.requests, args.throttle))
     print(f"wrote {out}")
     return 0
 

@@ -33,6 +33,7 @@ T = TypeVar("T")
 
 
 _SETTLING_POLL_S = 1.0  # while the cluster is not settled, how often a node that finished asks the others
+_ANNOUNCE_TO = 8  # how many other nodes a node tells when its part of a rebalance ends
 _SPREAD_WAIT_S = 6.0  # how long a write waits for the other nodes to hold this node's map
 
 
@@ -198,9 +199,15 @@ class Node:
         self.spawn(self._announce())
 
     async def _announce(self) -> None:
-        """Tell every other node what this node knows of finished rebalances (its own part just ended)."""
+        """Tell a few other nodes what this node knows of finished rebalances (its own part just ended).
+
+        A few, not all: the nodes that have not settled ask each other (`_poll_settling`), so the news
+        spreads like gossip, in a handful of rounds, without N x N messages per rebalance.
+        """
         known = self.settling.known()
-        for answer in await asyncio.gather(*(self.peers.settling(n, known) for n in self.others())):
+        others = self.others()
+        to = random.sample(others, min(_ANNOUNCE_TO, len(others)))
+        for answer in await asyncio.gather(*(self.peers.settling(n, known) for n in to)):
             if answer:
                 self.learn_settling(answer)
 
@@ -222,7 +229,8 @@ class Node:
             ask = random.sample(ask, min(8, len(ask)))
             rest = [n for n in others if n.id not in pending]
             ask += random.sample(rest, min(1, len(rest)))  # a node that knows what an unreachable one did
-            for answer in await asyncio.gather(*(self.peers.settling(n) for n in ask)):
+            known = self.settling.known()
+            for answer in await asyncio.gather(*(self.peers.settling(n, known) for n in ask)):
                 if answer:
                     self.learn_settling(answer)
 

@@ -18,6 +18,14 @@ Invariants:
 5. ``done`` means a full traversal found nothing misplaced on this node; the global rebalance g<N> is
    complete when every reachable node of the map reports ``done`` for g<N>.
 6. Flagged nodes (maintenance, decommission) are sources only: placement never picks them.
+7. Clients never see the move (the data path, `routes/data.py`): until every node of the map is known to have
+   finished its rebalance (`settling`), a read takes the newest of this node's and the other nodes' copies
+   and tombstones, never its own alone; a sender remembers what it handed over, so a lookup that met the
+   object on neither side of a hand-over looks again instead of answering 404; a node that cannot tell
+   (a peer that may hold the object does not answer) answers 503 with Retry-After, never a wrong 404.
+8. An acknowledged write is where the current map puts it: a write waits until the other nodes hold this
+   node's map (a node routing by an older one could otherwise serve an older copy), and a write that
+   landed on a node that stopped owning it while its body came in is handed over before it is answered.
 
 Modules: ``planning`` (pure: what goes where, in which batches), ``streams`` (the framed wire format of a
 bundle of objects), ``engine`` (I/O: runs a rebalance, and receives bundles).
