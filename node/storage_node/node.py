@@ -104,6 +104,7 @@ class Node:
         if st.id is not None and st.stage is RebalanceStage.done:
             self.learn_settling({self.id: rebalance_number(st.id)})
         self.rebalancer.resume()
+        await self._catch_up_map()  # a newer map supersedes the resumed rebalance
         self._watch_settling()
         if any(True for _ in self.store.misplaced_locally()) or self.store._legacy:
             self.spawn(self._resilver())
@@ -287,6 +288,17 @@ class Node:
         self.rebalancer.on_map(cmap)
         self._watch_settling()
         return True
+
+    async def _catch_up_map(self) -> None:
+        """After a restart: take the newest map the other nodes hold (maps may have changed while this was down)."""
+        if self.map is None:
+            return
+        found = await asyncio.gather(*(self.peers.get_map(n) for n in self.others()))
+        newest = max((m for m in found if m is not None), key=lambda m: m.version, default=None)
+        if newest is not None and newest.version > self.map.version:
+            with contextlib.suppress(maps.MapConflict):
+                log.info("map v%d is newer than the v%d kept on disk: installing it", newest.version, self.map.version)
+                await self.install_map(newest)
 
     async def adopt_newer_map(self, from_id: str | None, version: int) -> None:
         """A request carries a newer map version than ours: fetch it from its sender (map skew)."""

@@ -12,10 +12,11 @@ import time
 
 import httpx
 import pytest
+from storage_node.schemas import NodeFlag
 
 from tests.integration.harness import BUCKET, Cluster, mixed_sizes, upload, verify_readable
-from tests.integration.walks import Walk
-from tests.workload import Workload
+from tests.integration.walks import GRACE_S, Walk
+from tests.workload import Failure, Workload
 
 
 @pytest.mark.parametrize("throttle", [None, 4 << 20], ids=["unthrottled", "throttled"])
@@ -49,3 +50,54 @@ def test_clients_see_no_failure_through_every_transition(cluster: Cluster, throt
     with httpx.Client(follow_redirects=True, timeout=30) as http:
         for key in clients.deleted():
             assert http.get(f"{running[0]}/v1/objects/{BUCKET}/{key}").status_code == 404, f"{key} came back"
+
+
+_CUT_OFF = ("ConnectError", "RemoteProtocolError", "ReadError", "WriteError")  # a connection to a killed node
+
+
+def test_clients_through_a_superseded_rebalance_and_a_node_killed_mid_way(cluster: Cluster) -> None:
+    urls = cluster.form(4)
+    stable = upload(urls, mixed_sizes(1200, seed=12))
+    walk = Walk(cluster, 4 << 20)
+    walk.throttle_all()
+    victim = cluster.nodes["n3"]
+
+    with Workload(BUCKET, walk.targets, threads=4, keys=50, stable=stable, seed=9) as clients:
+        time.sleep(0.5)
+        start = time.monotonic()
+        walk.flags["n1"] = [NodeFlag.maintenance]
+        walk.push_skewed(walk.next_map(new_rebalance=True))  # g2: n1 drains...
+        time.sleep(2.0)
+        walk.flags = {"n2": [NodeFlag.maintenance]}
+        walk.push_skewed(walk.next_map(new_rebalance=True))  # ...superseded by g3: n1 back, n2 drains
+        time.sleep(1.0)
+        walk.hide("n3")
+        time.sleep(GRACE_S)
+        down = time.monotonic()
+        cluster.kill(victim)  # kill -9 an online node in the middle of it
+        time.sleep(1.0)
+        cluster.start(victim)
+        up = time.monotonic()
+        walk.throttle_all()
+        walk.show("n3")
+        cluster.wait_rebalance(f"g{walk.reb}", 240.0)
+        walk.windows.append((start, time.monotonic()))
+        time.sleep(0.5)
+
+    # while n3 is down no node can tell whether an object it does not hold is on n3: those requests get 503
+    # with Retry-After (never a wrong 404), and a redirect to n3 (the owner of what it holds) cannot connect or
+    # is cut off by the kill; only then; nothing else fails
+    def excused(f: Failure) -> bool:
+        cannot_tell = f.status == 503 and f.retry_after
+        redirected_to_the_dead = f.status == 0 and f.detail.split(":")[0] in _CUT_OFF
+        return (cannot_tell or redirected_to_the_dead) and down <= f.at <= up + 2
+
+    unexpected = [f for f in clients.failures if not excused(f)]
+    assert not unexpected, clients.summary()
+    assert clients.overlapping(walk.windows) > 300, clients.overlapping(walk.windows)
+    expected = {**stable, **clients.live()}
+    cluster.assert_in_place(expected)
+    verify_readable(walk.targets()[:2], expected)
+    with httpx.Client(follow_redirects=True, timeout=30) as http:
+        for key in clients.deleted():
+            assert http.get(f"{urls[0]}/v1/objects/{BUCKET}/{key}").status_code == 404, f"{key} came back"

@@ -46,13 +46,24 @@ class Walk:
         with self._lock:
             return [self.cluster.nodes[n].url for n in self.members if n in self.reachable and n not in self.joining]
 
-    def _map(self, *, new_rebalance: bool) -> ClusterMap:
+    def hide(self, node: str) -> None:
+        """Clients stop picking `node` (its process is about to go)."""
+        with self._lock:
+            self.reachable.discard(node)
+
+    def show(self, node: str) -> None:
+        """Clients may pick `node` again."""
+        with self._lock:
+            self.reachable.add(node)
+
+    def next_map(self, *, new_rebalance: bool) -> ClusterMap:
+        """The next map version from the current flags and members (a new rebalance id if asked)."""
         self.version += 1
         if new_rebalance:
             self.reb += 1
         return self.cluster.make_map(self.version, self.reb, self.flags, self.members)
 
-    def _push_skewed(self, cmap: ClusterMap) -> None:
+    def push_skewed(self, cmap: ClusterMap) -> None:
         """Install the map node by node, in a random order, `skew` apart: clients meet mixed versions."""
         order = [n for n in cmap.nodes if n in self.reachable]
         self.rnd.shuffle(order)
@@ -64,9 +75,9 @@ class Walk:
 
     def change(self, *, new_rebalance: bool = True) -> None:
         """Publish a map built from the current flags and members, and wait for its rebalance to finish."""
-        cmap = self._map(new_rebalance=new_rebalance)
+        cmap = self.next_map(new_rebalance=new_rebalance)
         start = time.monotonic()
-        self._push_skewed(cmap)
+        self.push_skewed(cmap)
         if new_rebalance:
             self.cluster.wait_rebalance(f"g{self.reb}", 240.0)
         self.windows.append((start, time.monotonic()))
@@ -124,7 +135,7 @@ class Walk:
         with self._lock:
             self.reachable.add(node)
         self.throttle_all()
-        self.cluster.push_map(self.cluster.map or self._map(new_rebalance=False), [node])
+        self.cluster.push_map(self.cluster.map or self.next_map(new_rebalance=False), [node])
 
     def decommission(self, node: str) -> None:
         """Rebalance off (decommission flag), then out of the map, then cleanup with user data."""
