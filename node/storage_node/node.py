@@ -47,7 +47,7 @@ class Lookup:
 
     best: peers.Presence | None  # the newest copy or tombstone among them
     handed_over: int | None  # the newest version one of them handed to another node (not deleted since)
-    unknown: list[str]  # nodes that could not answer: they may hold it
+    unknown: list[str]  # nodes that could not answer (and why): they may hold it
 
 
 @dataclass(frozen=True, slots=True)
@@ -394,7 +394,7 @@ class Node:
         for node, answer in zip(targets, answers, strict=True):
             if isinstance(answer, peers.PeerError):
                 if node.id not in self._drained:
-                    unknown.append(node.id)
+                    unknown.append(f"{node.id} ({answer})")
                 continue
             if isinstance(answer, BaseException):
                 raise answer
@@ -419,7 +419,7 @@ class Node:
             *(self.peers.delete(n, bucket, name, version) for n in targets), return_exceptions=True
         )
         unknown = [
-            n.id
+            f"{n.id} ({a})"
             for n, a in zip(targets, answers, strict=True)
             if isinstance(a, peers.PeerError) and n.id not in self._drained
         ]

@@ -149,6 +149,7 @@ class Walk:
             self.members.remove(node)
         self.flags.pop(node)
         self.change(new_rebalance=False)
+        time.sleep(GRACE_S)  # a listing that started there a moment ago pages on to its end
         with self.cluster.client(self.cluster.nodes[node]) as c:
             c.cleanup(rm_user_data=True)
         with self._lock:

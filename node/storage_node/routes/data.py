@@ -180,6 +180,8 @@ async def list_bucket(request: Request, bucket: str, prefix: str = "", token: st
         return error(400, "bad limit", "limit must be 1..10000")
     node = node_of(request)
     if not await node.ensure_bucket(bucket):
+        if node.map is None:
+            raise Unavailable("this node has no cluster map: it cannot tell which buckets exist")
         return error(404, "no such bucket", bucket)
     objects, next_token = await node.list_cluster(bucket, prefix, token, limit)
     return JSONResponse(BucketList(bucket=bucket, objects=objects, next_token=next_token).model_dump(mode="json"))
