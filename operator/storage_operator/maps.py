@@ -40,15 +40,6 @@ def _next(smap: ClusterMap | None, nodes: dict[str, NodeEntry], *, rebalance: bo
     return ClusterMap(version=version, rebalance_id=rid, nodes=nodes)
 
 
-def with_node(
-    smap: ClusterMap | None, node_id: str, url: str, flags: tuple[NodeFlag, ...], *, rebalance: bool
-) -> ClusterMap:
-    """A new version with `node_id` added or its flags replaced; a new rebalance id when asked."""
-    nodes = dict(smap.nodes) if smap is not None else {}
-    nodes[node_id] = NodeEntry(id=node_id, url=url, flags=list(flags))
-    return _next(smap, nodes, rebalance=rebalance)
-
-
 def with_nodes(smap: ClusterMap | None, entries: list[NodeEntry], *, rebalance: bool = False) -> ClusterMap:
     """A new version with several nodes added (or their entries replaced) at once; a new rebalance id when asked.
 
