@@ -170,10 +170,3 @@ class BucketList(BaseModel):
     bucket: str
     objects: list[ObjectInfo]
     next_token: str | None = None
-
-
-class ErrorBody(BaseModel):
-    """JSON body of every 4xx/5xx answer."""
-
-    error: str
-    detail: str = ""

@@ -135,10 +135,9 @@ async def track_rebalance(kube: Kube, fleet: Fleet, p: Pass, pods_wanted: Mappin
     if rb is None or p.status.map is None:
         return Outcome()
     reports = {n: r.rebalance for n, r in p.reports.items()}
-    totals = progress.cluster_totals(reports, rb.id)
     mark = progress.marker(reports, rb.id)
     at = clock.now()
-    rb = replace(rb, totals=records.Totals(**totals))
+    rb = replace(rb, totals=records.Totals.from_status(progress.cluster_totals(reports, rb.id)))
     if mark != rb.progress_mark:
         rb = replace(rb, progress_mark=mark, last_progress_at=clock.iso(at))
     required = {n for n in p.status.map.nodes if pods_wanted.get(n, False)}
