@@ -20,17 +20,20 @@ def from_status(raw: Mapping[str, Any] | None) -> ClusterMap | None:
 
 
 def to_status(smap: ClusterMap | None) -> dict[str, Any] | None:
-    """The map in the form kept in `status.map` (a list of nodes, sorted, readable with kubectl)."""
+    """The map in the form kept in `status.map` (a list of nodes, sorted, readable with kubectl).
+
+    No ``rebalanceId`` before the first rebalance: the API server keeps no null (a merge patch removes the key),
+    so a null here would never compare equal to the stored map and every pass would write it again.
+    """
     if smap is None:
         return None
-    return {
-        "version": smap.version,
-        "rebalanceId": smap.rebalance_id,
-        "nodes": [
-            {"id": n.id, "url": n.url, "flags": [f.value for f in n.flags]}
-            for n in sorted(smap.nodes.values(), key=lambda e: e.id)
-        ],
-    }
+    nodes = [
+        {"id": n.id, "url": n.url, "flags": [f.value for f in n.flags]}
+        for n in sorted(smap.nodes.values(), key=lambda e: e.id)
+    ]
+    if smap.rebalance_id is None:
+        return {"version": smap.version, "nodes": nodes}
+    return {"version": smap.version, "rebalanceId": smap.rebalance_id, "nodes": nodes}
 
 
 def _next(smap: ClusterMap | None, nodes: dict[str, NodeEntry], *, rebalance: bool) -> ClusterMap:

@@ -81,9 +81,9 @@ class Rebalance:
         return cls(
             id=str(raw["id"]),
             state=RebalanceState(raw["state"]),
-            map_version=int(raw["mapVersion"]),
-            started_at=str(raw["startedAt"]),
-            last_progress_at=str(raw["lastProgressAt"]),
+            map_version=int(raw.get("mapVersion", 0)),
+            started_at=str(raw.get("startedAt", "")),
+            last_progress_at=str(raw.get("lastProgressAt", "")),
             progress_mark=int(raw.get("progressMark", 0)),
             reason=str(raw.get("reason", "")),
             totals=Totals.from_status(raw),
