@@ -277,6 +277,16 @@ class NodeStatus:
         values["state"] = NodeState(raw["state"]) if raw.get("state") else None
         return cls(**values, conditions=tuple(raw.get("conditions") or ()))
 
+    def same_as(self, other: NodeStatus) -> bool:
+        """Whether `other` says the same (conditions compared without their lastTransitionTime)."""
+        if any(getattr(self, attr) != getattr(other, attr) for attr, _ in self._KEYS):
+            return False
+        if len(self.conditions) != len(other.conditions):
+            return False
+        keys = ("type", "status", "reason", "message", "observedGeneration")
+        pairs = zip(self.conditions, other.conditions, strict=True)
+        return all(all(a.get(k) == b.get(k) for k in keys) for a, b in pairs)
+
     def to_status(self) -> Raw:
         """The status as stored (keys it does not have are left out)."""
         raw = {key: getattr(self, attr) for attr, key in self._KEYS}

@@ -8,7 +8,7 @@ changed, nothing else.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -24,74 +24,97 @@ async def report(kube: Kube, p: Pass, *, stall_seconds: float) -> None:
     """Write every node's status and the cluster's (phases, conditions, progress, counts), where they changed."""
     at = clock.now()
     state = ClusterState(p.spec.get("state", ClusterState.ONLINE))
-    situations = [_situation(p, node, state, stall_seconds) for node in p.nodes]
-    await concurrency.bounded(
-        _write_node(kube, p, node, _node_status(p, node, s, at)) for node, s in zip(p.nodes, situations, strict=True)
+    shared = _Shared(
+        state=state,
+        waiting_for=p.waiting_for(),
+        stalled_since=p.stalled_since(stall_seconds),
+        rebalance_id=p.status.rebalance_id,
+        percent=p.status.rebalance.percent if p.status.rebalance else None,
+        now=clock.iso(at),
     )
-    await write_cluster(kube, p.namespace, p.name, p.held, _cluster_status(p, state, stall_seconds, at).to_status())
+    writes = []
+    for node in p.nodes:
+        s = _situation(p, node, shared)
+        writes.append(_write_node(kube, p, node, _node_status(p, node, s, at, shared.now)))
+    await concurrency.bounded(writes)
+    await write_cluster(kube, p.namespace, p.name, p.held, _cluster_status(p, shared).to_status())
 
 
-def _situation(p: Pass, node: Body, state: ClusterState, stall_seconds: float) -> statuses.NodeSituation:
+@dataclass(frozen=True)
+class _Shared:
+    """What every node's status of this report has in common."""
+
+    state: ClusterState
+    waiting_for: str
+    stalled_since: str | None
+    rebalance_id: str | None
+    percent: int | None
+    now: str  # the report's timestamp, as written
+
+
+def _situation(p: Pass, node: Body, shared: _Shared) -> statuses.NodeSituation:
     n = name_of(node)
-    online = state is ClusterState.ONLINE
+    online = shared.state is ClusterState.ONLINE
     view = p.view(node)
-    rb = p.status.rebalance
     return statuses.NodeSituation(
         view=view,
         step=lifecycle.next_step(view) if online else lifecycle.Step(Action.NOTHING),
         is_turn=p.is_turn(node),
-        waiting_for=p.waiting_for(),
+        waiting_for=shared.waiting_for,
         pod_exists=n in p.pods,
         pod_ready=pod_ready(p.pods.get(n)),
         pod_wanted=online and p.pod_wanted(node),
         cluster_online=online,
-        rebalance_id=p.status.rebalance_id,
-        percent=rb.percent if rb else None,
-        stalled_since=p.stalled_since(stall_seconds),
+        rebalance_id=shared.rebalance_id,
+        percent=shared.percent,
+        stalled_since=shared.stalled_since,
         skip_note=statuses.skip_note(node.get("spec", {}), p.spec),
     )
 
 
-def _node_status(p: Pass, node: Body, s: statuses.NodeSituation, at: datetime) -> records.NodeStatus:
+def _node_status(
+    p: Pass, node: Body, s: statuses.NodeSituation, at: datetime, stamp: str
+) -> records.NodeStatus:
     n = name_of(node)
     old = p.node_statuses[n]
     gen = int(node["metadata"].get("generation", 0))
     report = p.reports.get(n)
     member = p.status.map.nodes.get(n) if p.status.map else None
-    new = replace(
-        old,
+    objects, size, progressed = old.objects, old.bytes, old.rebalance
+    if report is not None:
+        objects, size = report.objects, report.bytes
+        if report.rebalance.id is not None and report.rebalance.id == s.rebalance_id:
+            progressed = progress.node_progress(report.rebalance, s.percent or 100, at)
+    return records.NodeStatus(
         state=p.effective(node),
         phase=statuses.node_phase(s).value,
         observed_generation=gen,
         pod=builders.pod_name(n) if n in p.pods else None,
         address=p.url(n) or (member.url if member else None),
         map_version=report.map_version if report else old.map_version,
-        pending_since=statuses.pending_since(s.step, is_turn=s.is_turn, old=old.pending_since, now=clock.iso(at)),
-        conditions=tuple(
-            conditions.merge(old.conditions, statuses.node_conditions(s), generation=gen, now=clock.iso(at))
-        ),
+        objects=objects,
+        bytes=size,
+        rebalance=progressed,
+        pending_since=statuses.pending_since(s.step, is_turn=s.is_turn, old=old.pending_since, now=stamp),
+        conditions=tuple(conditions.merge(old.conditions, statuses.node_conditions(s), generation=gen, now=stamp)),
     )
-    if report is not None:
-        new = replace(new, objects=report.objects, bytes=report.bytes)
-        if report.rebalance.id is not None and report.rebalance.id == s.rebalance_id:
-            new = replace(new, rebalance=progress.node_progress(report.rebalance, s.percent or 100, at))
-    return new
 
 
-def _cluster_status(p: Pass, state: ClusterState, stall_seconds: float, at: datetime) -> records.ClusterStatus:
+def _cluster_status(p: Pass, shared: _Shared) -> records.ClusterStatus:
+    state = shared.state
     online = state is ClusterState.ONLINE
     running = p.status.running is not None
     transition = p.status.transition is not None
     pods_left = bool(p.pods)
-    waiting = p.waiting_for() if transition else ""
+    waiting = shared.waiting_for if transition else ""
     found = statuses.cluster_conditions(
         state=state,
         settled=not transition and not running and (p.status.map is not None or not online),
         pods_left=pods_left,
         rebalancing=running,
         waiting=waiting,
-        stalled_since=p.stalled_since(stall_seconds),
-        rebalance_id=p.status.rebalance_id,
+        stalled_since=shared.stalled_since,
+        rebalance_id=shared.rebalance_id,
     )
     return replace(
         p.status,
@@ -106,7 +129,7 @@ def _cluster_status(p: Pass, state: ClusterState, stall_seconds: float, at: date
         observed_generation=p.generation,
         node_counts=statuses.node_counts([p.effective(node) for node in p.nodes]),
         conditions=tuple(
-            conditions.merge(p.status.conditions or (), found, generation=p.generation, now=clock.iso(at))
+            conditions.merge(p.status.conditions or (), found, generation=p.generation, now=shared.now)
         ),
     )
 
@@ -122,16 +145,10 @@ async def write_cluster(
 
 
 async def _write_node(kube: Kube, p: Pass, node: Body, new: records.NodeStatus) -> None:
+    """Patch the node's status where it changed (nothing when only condition timestamps would)."""
     old = p.node_statuses[name_of(node)]
-    if replace(old, conditions=()) == replace(new, conditions=()) and _same_conditions(old.conditions, new.conditions):
+    if old.same_as(new):
         return
     before, after = old.to_status(), new.to_status()
     patch = {k: after.get(k) for k in before.keys() | after.keys() if before.get(k) != after.get(k)}
     await kube.patch_node_status(p.namespace, name_of(node), patch)
-
-
-def _same_conditions(old: tuple[Mapping[str, Any], ...], new: tuple[Mapping[str, Any], ...]) -> bool:
-    if len(old) != len(new):
-        return False
-    keys = ("type", "status", "reason", "message", "observedGeneration")
-    return all(all(o.get(k) == c.get(k) for k in keys) for o, c in zip(old, new, strict=True))
