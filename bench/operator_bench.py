@@ -329,53 +329,76 @@ class Moves:
         return self.fill_bytes / statistics.median(self.fill_s)
 
 
-def run_cycles(
-    clients: dict[str, SyncNodeClient], total: int, drain: Callable[[], float], fill: Callable[[], float]
-) -> Moves:
-    """CYCLES drains of DRAINED and refills, each timed by `drain`/`fill`; checks every object stays counted."""
-    moves = Moves()
+@dataclass
+class Rig:
+    """One way of moving the same objects: through the operator, or at node level (maps pushed by the bench)."""
+
+    clients: dict[str, SyncNodeClient]
+    drain: Callable[[], float]  # DRAINED to maintenance; seconds taken
+    fill: Callable[[], float]  # DRAINED back online; seconds taken
+
+
+def run_cycles(rigs: dict[str, Rig], total: int) -> dict[str, Moves]:
+    """CYCLES drains of DRAINED and refills, each move made by every rig in turn under the same load.
+
+    The rigs take turns move by move (the operator's drain, the node-level drain, the operator's refill, the
+    node-level refill, ...), so a baseline and its operator figure see the same machine at the same time;
+    every move checks every object stays counted.
+    """
+    moves = {name: Moves() for name in rigs}
     for i in range(CYCLES):
-        time.sleep(QUIET_S)
-        held = holdings(clients)
-        assert sum(o for o, _ in held.values()) == total, held
-        moves.drain_s.append(drain())
-        moves.data_drain_s.append(rebalance_window(clients))
-        time.sleep(QUIET_S)
-        after = holdings(clients)
-        assert after[DRAINED][0] == 0 and sum(o for o, _ in after.values()) == total, after
-        moves.fill_s.append(fill())
-        moves.data_fill_s.append(rebalance_window(clients))
-        back = holdings(clients)
-        assert sum(o for o, _ in back.values()) == total, back
-        moves.record(held[DRAINED][1], back[DRAINED][1])
-        print(f"  {total} objects, cycle {i + 1}: drain {moves.drain_s[-1]:.2f}s, refill {moves.fill_s[-1]:.2f}s")
+        held = {}
+        for name, rig in rigs.items():
+            time.sleep(QUIET_S)
+            held[name] = holdings(rig.clients)
+            assert sum(o for o, _ in held[name].values()) == total, held[name]
+            moves[name].drain_s.append(rig.drain())
+            moves[name].data_drain_s.append(rebalance_window(rig.clients))
+        for name, rig in rigs.items():
+            time.sleep(QUIET_S)
+            after = holdings(rig.clients)
+            assert after[DRAINED][0] == 0 and sum(o for o, _ in after.values()) == total, after
+            moves[name].fill_s.append(rig.fill())
+            moves[name].data_fill_s.append(rebalance_window(rig.clients))
+            back = holdings(rig.clients)
+            assert sum(o for o, _ in back.values()) == total, back
+            moves[name].record(held[name][DRAINED][1], back[DRAINED][1])
+        print(
+            f"  {total} objects, cycle {i + 1}: "
+            + ", ".join(f"{n}: drain {m.drain_s[-1]:.2f}s, refill {m.fill_s[-1]:.2f}s" for n, m in moves.items()),
+            flush=True,
+        )
     return moves
 
 
-def node_level(root: Path) -> dict[int, Moves]:
-    """The node-level rebalance of the same object sets on the same node ids, maps installed by hand."""
-    nodes = [start_node(root, n, i) for i, n in enumerate(NODES)]
-    clients = {n.id: SyncNodeClient(n.url, secret=SECRET) for n in nodes}
-    version = 1
-    try:
-        install(nodes, version, None, rebalance=False)
-        clients[NODES[0]].create_bucket(BUCKET)
-        out, written = {}, 0
-        for total in OBJECT_SETS:
-            asyncio.run(nodeprocs.upload([n.url for n in nodes], BUCKET, total, MiB, first=written))
-            written = total
+class NodeLevel:
+    """The node-level baseline: the same node ids and objects as the 3-node cluster, no operator."""
 
-            def step(maintenance: str | None) -> float:
-                nonlocal version
-                version += 1
-                return install(nodes, version, maintenance, rebalance=True)
+    def __init__(self, root: Path) -> None:
+        self.nodes = [start_node(root, n, i) for i, n in enumerate(NODES)]
+        self.clients = {n.id: SyncNodeClient(n.url, secret=SECRET) for n in self.nodes}
+        self.version = 1
+        install(self.nodes, self.version, None, rebalance=False)
+        self.clients[NODES[0]].create_bucket(BUCKET)
 
-            out[total] = run_cycles(clients, total, lambda: step(DRAINED), lambda: step(None))
-        return out
-    finally:
-        for c in clients.values():
+    def upload(self, total: int, first: int) -> None:
+        """Objects `first` .. `total` - 1 of 1 MiB, as written into the operator's cluster."""
+        asyncio.run(nodeprocs.upload([n.url for n in self.nodes], BUCKET, total, MiB, first=first))
+
+    def step(self, maintenance: str | None) -> float:
+        """The next map (with `maintenance` flagged) pushed to every node; seconds until all are done."""
+        self.version += 1
+        return install(self.nodes, self.version, maintenance, rebalance=True)
+
+    def rig(self) -> Rig:
+        """Its drain and refill."""
+        return Rig(self.clients, lambda: self.step(DRAINED), lambda: self.step(None))
+
+    def close(self) -> None:
+        """Stop its node processes."""
+        for c in self.clients.values():
             c.close()
-        nodeprocs.stop(nodes)
+        nodeprocs.stop(self.nodes)
 
 
 # ---- phases -------------------------------------------------------------------------------------------------
@@ -401,8 +424,8 @@ def idle_window(op: Operator, seconds: float) -> Hist:
     return scrape(op).minus(before)
 
 
-def small_cluster(kube: Cluster, op: Operator) -> tuple[Small, Ferry]:
-    """Transition overhead (no objects), then the throughput runs at each of OBJECT_SETS x 1 MiB."""
+def small_cluster(kube: Cluster, op: Operator, root: Path) -> tuple[Small, Ferry, dict[int, Moves]]:
+    """Transition overhead (no objects), then the throughput at each of OBJECT_SETS x 1 MiB, and its baseline."""
     ferry = Ferry(kube.kubectl, namespace=f"{NS_PREFIX}small-{int(time.time()) % 100000}")
     print("3-node cluster ...", flush=True)
     formed = create_cluster(ferry, NODES, {}, timeout=180)
@@ -424,22 +447,31 @@ def small_cluster(kube: Cluster, op: Operator) -> tuple[Small, Ferry]:
     with SyncNodeClient(urls[NODES[0]], token=auth.issue_token(key)) as c:
         c.create_bucket(BUCKET)
     clients = {n: SyncNodeClient(urls[n], token=auth.issue_token(key)) for n in NODES}
+    print("node-level baseline nodes ...", flush=True)
+    base = NodeLevel(root)
+    rigs = {
+        "operator": Rig(
+            clients,
+            lambda: transition(ferry, DRAINED, "maintenance"),
+            lambda: transition(ferry, DRAINED, "online"),
+        ),
+        "node level": base.rig(),
+    }
+    baseline: dict[int, Moves] = {}
     try:
         written = 0
         for total in OBJECT_SETS:
-            print(f"writing objects up to {total} x 1 MiB through the data API ...", flush=True)
+            print(f"writing objects up to {total} x 1 MiB through the data API (both) ...", flush=True)
             asyncio.run(nodeprocs.upload([urls[n] for n in NODES], BUCKET, total, MiB, first=written))
+            base.upload(total, first=written)
             written = total
-            small.moves[total] = run_cycles(
-                clients,
-                total,
-                lambda: transition(ferry, DRAINED, "maintenance"),
-                lambda: transition(ferry, DRAINED, "online"),
-            )
+            moves = run_cycles(rigs, total)
+            small.moves[total], baseline[total] = moves["operator"], moves["node level"]
     finally:
         for c in clients.values():
             c.close()
-    return small, ferry
+        base.close()
+    return small, ferry, baseline
 
 
 @dataclass
@@ -609,8 +641,9 @@ def report(small: Small, large: Large, base: dict[int, Moves], started: str, hos
         f"total of {', '.join(str(t) for t in OBJECT_SETS)}); at each total `{DRAINED}` is put in maintenance (its",
         f"objects move to the two others) and set back online (its share moves back), {CYCLES} cycles, each move",
         f"after {QUIET_S:.0f} s of quiet; the median cycle is reported. Operator: bytes moved / (start of",
-        "`kubectl patch` -> `kubectl wait --for=condition=Ready` returned). Node-level baseline, same run, after",
-        "the operator's cycles (the local cluster idles meanwhile): three `python -m storage_node` processes with",
+        "`kubectl patch` -> `kubectl wait --for=condition=Ready` returned). Node-level baseline, same run,",
+        "interleaved with the operator's moves under the same load (both clusters up; each move through the",
+        "operator is followed by the same move at node level): three `python -m storage_node` processes with",
         "the same node ids, the pods' settings (2 mountpaths, rebalance concurrency 4, auth on) and the same object",
         "names and sizes, so HRW moves exactly the same objects; the bench installs the maps itself, on all nodes",
         "at once, and hears the end from the nodes' long poll (`GET /v1/admin/rebalance?settled=g<N>&wait=60`):",
@@ -742,9 +775,7 @@ def main() -> None:
         env = {**kube.env, processes.MARKER: str(kube.root)}  # down() would sweep it if the bench died
         ops.append(Operator(env, root / "operator-1.log"))
         ops[-1].start()
-        small, ferry = small_cluster(kube, ops[-1])
-        print("node-level baseline ...", flush=True)
-        base = node_level(root / "baseline")
+        small, ferry, base = small_cluster(kube, ops[-1], root / "baseline")
         destroy_cluster(ferry)
         ops[-1].stop()
         ops.append(Operator(env, root / "operator-2.log"))

@@ -173,13 +173,6 @@ class BucketList(BaseModel):
     next_token: str | None = None
 
 
-class ErrorBody(BaseModel):
-    """JSON body of every 4xx/5xx answer."""
-
-    error: str
-    detail: str = ""
-
-
 class SettlingBody(BaseModel):
     """What a node knows of finished rebalances: node id -> highest finished rebalance number."""
 

@@ -1,9 +1,28 @@
 """Ferry's operator: turns StorageNode/StorageCluster `spec.state` into cluster-map updates and global rebalance.
 
-Run it as ``kopf run -m storage_operator``. Importing the package registers the kopf handlers. Layers:
-``handlers`` (kopf glue) > ``reconciling`` (I/O orchestration, with ``clusterwide`` and ``reporting``)
-> ``kube`` / ``nodes`` (the two narrow clients) > pure modules that do no I/O (``states``, ``lifecycle``,
-``passes``, ``maps``, ``builders``, ``statuses``, ``conditions``, ``progress``).
+Run it as ``kopf run -m storage_operator``; importing the package registers the kopf handlers.
+
+One pass, top-down (each layer imports only the layers below it)::
+
+    handlers        kopf glue: every event wakes the cluster's one loop
+    reconciling     one pass: observe once -> fold the steps' outcomes -> report once -> pace
+    clusterwide | membership | reporting
+                    the steps of a pass: cluster-wide states (shutdown, decommission) | an online cluster's
+                    steps (owned objects, map, rebalance tracking, the one transition) | the one status write
+    kube | nodes | watching | events | metrics
+                    the I/O: Kubernetes reads/writes | the storage nodes' admin API (the node's own `client`,
+                    a token from `auth`) | long polls on the nodes | Kubernetes events | Prometheus
+    passes          the frozen pass and the outcome of a step (no I/O here and below)
+    statuses | records
+                    what users read (phases, conditions) | the persisted statuses as frozen values
+    lifecycle | conditions | maps | progress | builders | bodies | concurrency | essence
+    clock | states
+
+The pure modules are pure computation (the ``operator-pure`` contract keeps Kubernetes, kopf, HTTP and the
+node client out of them); ``concurrency`` (asyncio) and ``essence`` (kopf's diff base) do no I/O either. The
+operator imports only the node's wire contract (``storage_node.schemas``, ``.client``, ``.auth``); the node
+never imports the operator. The contracts that keep this picture true are ``[tool.importlinter]`` in
+``pyproject.toml``, checked by ``make lint``: change both together.
 """
 
 from storage_operator import handlers as handlers

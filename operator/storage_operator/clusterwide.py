@@ -1,33 +1,35 @@
-"""Cluster-wide states of a StorageCluster: shutdown, decommission, and its deletion."""
+"""Cluster-wide states of a StorageCluster (shutdown, decommission) as steps of a pass, and its deletion."""
 
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 
-from storage_operator import builders, reporting
-from storage_operator.kube import Body, Kube
+from storage_operator import builders
+from storage_operator.bodies import Body, is_deleted, name_of, namespace_of
+from storage_operator.kube import Kube
 from storage_operator.nodes import Fleet
-from storage_operator.passes import Pass, effective_state, name_of
+from storage_operator.passes import Outcome, Pace, Pass
 from storage_operator.states import NodeState
 
 log = logging.getLogger(__name__)
 
 
-async def shutdown(kube: Kube, p: Pass) -> None:
+async def shutdown(kube: Kube, p: Pass) -> Outcome:
     """All node pods go; the map stays; online brings them back with no rebalance."""
     for n, pod in p.pods.items():
-        if not pod["metadata"].get("deletionTimestamp"):
+        if not is_deleted(pod):
             await kube.delete_pod(p.namespace, builders.pod_name(n))
-    p.active = bool(p.pods)
-    await reporting.report(kube, p, stall_seconds=float("inf"))
+    return Outcome(pace=Pace.BUSY if p.pods else Pace.IDLE)
 
 
-async def decommission(kube: Kube, p: Pass, fleet: Fleet) -> None:
-    """Destroy the cluster: metadata always, user data and volumes too with rmUserData."""
+async def decommission(kube: Kube, fleet: Fleet, p: Pass) -> Outcome:
+    """Destroy the cluster: metadata always, user data and volumes too with rmUserData; the map goes."""
     rm = bool(p.spec.get("rmUserData"))
+    reached: dict[str, NodeState] = {}
     for node in p.nodes:
         n = name_of(node)
-        if effective_state(node) is NodeState.DECOMMISSIONED:
+        if p.effective(node) is NodeState.DECOMMISSIONED:
             continue
         url = p.url(n)
         if not rm and url is not None:
@@ -40,14 +42,13 @@ async def decommission(kube: Kube, p: Pass, fleet: Fleet) -> None:
             await kube.delete_pvc(p.namespace, builders.pvc_name(n))
         else:
             await kube.orphan_pvc(p.namespace, builders.pvc_name(n))
-        reporting.set_effective(p, node, NodeState.DECOMMISSIONED)
-    p.smap, p.rebalance, p.transition = None, None, {}
-    await reporting.report(kube, p, stall_seconds=float("inf"))
+        reached[n] = NodeState.DECOMMISSIONED
+    return Outcome(status=replace(p.status, map=None, rebalance=None, transition=None), reached=reached)
 
 
 async def release(kube: Kube, cluster: Body) -> None:
     """The StorageCluster is being deleted: its node pods go, every volume stays (orphaned from its node)."""
-    namespace, name = str(cluster["metadata"]["namespace"]), name_of(cluster)
+    namespace, name = namespace_of(cluster), name_of(cluster)
     for node in await kube.list_pods(namespace, name):
         await kube.delete_pod(namespace, builders.pod_name(node))
     for node in await kube.list_pvcs(namespace, name):
@@ -62,7 +63,7 @@ async def release_finalizers(kube: Kube, cluster: Body, finalizer: str) -> None:
     into, so none of them keeps the finalizer: one deleted later (a namespace deletes its objects in any
     order) goes at once instead of waiting for a loop that has ended.
     """
-    namespace, name = str(cluster["metadata"]["namespace"]), name_of(cluster)
+    namespace, name = namespace_of(cluster), name_of(cluster)
     for node in await kube.list_nodes(namespace, name):
         if finalizer in (node["metadata"].get("finalizers") or []):
             await kube.remove_finalizer("StorageNode", namespace, name_of(node), finalizer)
@@ -72,6 +73,6 @@ async def release_finalizers(kube: Kube, cluster: Body, finalizer: str) -> None:
 async def release_if_deleted(kube: Kube, namespace: str, name: str, finalizer: str) -> None:
     """Release the StorageCluster if it is being deleted (its loop was stopped before a pass could do it)."""
     cluster = await kube.get_cluster(namespace, name)
-    if cluster is not None and cluster["metadata"].get("deletionTimestamp"):
+    if cluster is not None and is_deleted(cluster):
         await release(kube, cluster)
         await release_finalizers(kube, cluster, finalizer)

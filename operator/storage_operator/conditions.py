@@ -39,7 +39,3 @@ def merge(
         )
     return merged
 
-
-def is_true(conditions: Iterable[Mapping[str, Any]], kind: states.ConditionType) -> bool:
-    """Whether the rendered condition `kind` is present with status True."""
-    return any(c.get("type") == kind.value and c.get("status") == "True" for c in conditions)

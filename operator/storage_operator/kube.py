@@ -11,12 +11,12 @@ from lightkube.resources.core_v1 import PersistentVolumeClaim, Pod, Secret
 from lightkube.types import PatchType
 
 from storage_operator import builders
+from storage_operator.bodies import Body
 
 StorageNode = create_namespaced_resource(builders.GROUP, builders.VERSION, "StorageNode", "storagenodes")
 StorageCluster = create_namespaced_resource(builders.GROUP, builders.VERSION, "StorageCluster", "storageclusters")
 
 FIELD_MANAGER = "ferry-operator"
-Body = dict[str, Any]
 
 
 def _dict(obj: Any) -> Body:

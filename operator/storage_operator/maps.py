@@ -20,17 +20,20 @@ def from_status(raw: Mapping[str, Any] | None) -> ClusterMap | None:
 
 
 def to_status(smap: ClusterMap | None) -> dict[str, Any] | None:
-    """The map in the form kept in `status.map` (a list of nodes, sorted, readable with kubectl)."""
+    """The map in the form kept in `status.map` (a list of nodes, sorted, readable with kubectl).
+
+    No ``rebalanceId`` before the first rebalance: the API server keeps no null (a merge patch removes the key),
+    so a null here would never compare equal to the stored map and every pass would write it again.
+    """
     if smap is None:
         return None
-    return {
-        "version": smap.version,
-        "rebalanceId": smap.rebalance_id,
-        "nodes": [
-            {"id": n.id, "url": n.url, "flags": [f.value for f in n.flags]}
-            for n in sorted(smap.nodes.values(), key=lambda e: e.id)
-        ],
-    }
+    nodes = [
+        {"id": n.id, "url": n.url, "flags": [f.value for f in n.flags]}
+        for n in sorted(smap.nodes.values(), key=lambda e: e.id)
+    ]
+    if smap.rebalance_id is None:
+        return {"version": smap.version, "nodes": nodes}
+    return {"version": smap.version, "rebalanceId": smap.rebalance_id, "nodes": nodes}
 
 
 def _next(smap: ClusterMap | None, nodes: dict[str, NodeEntry], *, rebalance: bool) -> ClusterMap:
@@ -38,15 +41,6 @@ def _next(smap: ClusterMap | None, nodes: dict[str, NodeEntry], *, rebalance: bo
     current = None if smap is None else smap.rebalance_id
     rid = rebalance_id(rebalance_number(current) + 1) if rebalance else current
     return ClusterMap(version=version, rebalance_id=rid, nodes=nodes)
-
-
-def with_node(
-    smap: ClusterMap | None, node_id: str, url: str, flags: tuple[NodeFlag, ...], *, rebalance: bool
-) -> ClusterMap:
-    """A new version with `node_id` added or its flags replaced; a new rebalance id when asked."""
-    nodes = dict(smap.nodes) if smap is not None else {}
-    nodes[node_id] = NodeEntry(id=node_id, url=url, flags=list(flags))
-    return _next(smap, nodes, rebalance=rebalance)
 
 
 def with_nodes(smap: ClusterMap | None, entries: list[NodeEntry], *, rebalance: bool = False) -> ClusterMap:

@@ -1,95 +1,104 @@
-"""What one reconcile pass observes of a StorageCluster and how it reads it (pure: no I/O)."""
+"""One reconcile pass as values (pure): what it observed, frozen, and the outcome each of its steps returns.
+
+A pass observes once (``Pass``); each step is a function of that ``Pass`` returning an ``Outcome``: the new
+cluster status, the nodes' states reached, fresher node reports, how soon to look again. ``Pass.after`` folds an
+outcome into the next ``Pass``; nothing is set on a shared object for someone else to read.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass, field, replace
+from enum import IntEnum
 from typing import Any
 
-from storage_node.schemas import ClusterMap, NodeEntry, NodeStatus
+from storage_node.schemas import NodeEntry
+from storage_node.schemas import NodeStatus as Report
 
-from storage_operator import lifecycle, maps
-from storage_operator.kube import Body
-from storage_operator.states import NodeState, RebalanceState
+from storage_operator import clock, lifecycle, maps, records
+from storage_operator.bodies import Body, desired_state, name_of, namespace_of, pod_ready
+from storage_operator.records import ClusterStatus
+from storage_operator.states import NodeState
 
 SERVING = (NodeState.ONLINE, NodeState.MAINTENANCE)
 
 
-def now() -> datetime:
-    """The current time (UTC)."""
-    return datetime.now(UTC)
+class Pace(IntEnum):
+    """How soon the next pass must come; the most urgent of a pass's outcomes wins."""
+
+    IDLE = 0  # nothing in progress
+    BUSY = 1  # something is in progress; a running rebalance announces its own end (watching)
+    HURRY = 2  # something is in progress that nobody announces (pods starting, maps to retry): look soon
 
 
-def iso(ts: datetime) -> str:
-    """A timestamp as Kubernetes writes them."""
-    return ts.strftime("%Y-%m-%dT%H:%M:%SZ")
+@dataclass(frozen=True)
+class Outcome:
+    """What one step did: the cluster status after it, node states reached, fresher reports, the pace."""
+
+    status: ClusterStatus | None = None  # None: unchanged
+    pace: Pace = Pace.IDLE
+    reached: Mapping[str, NodeState] = field(default_factory=dict)  # effective states reached, by node
+    reports: Mapping[str, Report] = field(default_factory=dict)  # node reports read again (after a map push)
+    held: records.Raw | None = None  # the cluster status the API holds now, when the step wrote it
+
+    def then(self, later: Outcome) -> Outcome:
+        """This outcome followed by `later` (later values win; the pace is the most urgent)."""
+        return Outcome(
+            status=later.status if later.status is not None else self.status,
+            pace=max(self.pace, later.pace),
+            reached={**self.reached, **later.reached},
+            reports={**self.reports, **later.reports},
+            held=later.held if later.held is not None else self.held,
+        )
 
 
-def parse_time(ts: str | None) -> datetime | None:
-    """Read a timestamp written by :func:`iso`."""
-    return None if not ts else datetime.strptime(ts, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
-
-
-def name_of(body: Mapping[str, Any]) -> str:
-    """An object's name."""
-    return str(body["metadata"]["name"])
-
-
-def desired_state(node: Mapping[str, Any]) -> NodeState:
-    """What the user asks for: spec.state, or decommissioned for a node being deleted (its finalizer drains it)."""
-    if node["metadata"].get("deletionTimestamp"):
-        return NodeState.DECOMMISSIONED
-    return NodeState(node.get("spec", {}).get("state", NodeState.ONLINE))
-
-
-def effective_state(node: Mapping[str, Any]) -> NodeState | None:
-    """The state the node has reached (None before it first joined)."""
-    raw = node.get("status", {}).get("state")
-    return NodeState(raw) if raw else None
-
-
-def pod_ready(pod: Mapping[str, Any] | None) -> bool:
-    """Whether a pod runs, is Ready and has an IP (and is not being deleted)."""
-    if pod is None or pod["metadata"].get("deletionTimestamp"):
-        return False
-    st = pod.get("status") or {}
-    ready = any(c.get("type") == "Ready" and c.get("status") == "True" for c in st.get("conditions") or [])
-    return ready and bool(st.get("podIP"))
-
-
-def ready_since(pod: Mapping[str, Any] | None) -> datetime | None:
-    """When the pod last became Ready (None if it is not Ready)."""
-    if not pod_ready(pod):
-        return None
-    assert pod is not None
-    for c in (pod.get("status") or {}).get("conditions") or []:
-        if c.get("type") == "Ready":
-            return parse_time(c.get("lastTransitionTime"))
-    return None
-
-
-@dataclass
+@dataclass(frozen=True)
 class Pass:
-    """What one reconcile pass observed and decided (mutable while the pass runs)."""
+    """What one pass observed (API objects, node reports) and the status its steps have reached so far."""
 
     cluster: Body
-    nodes: list[Body]
-    pods: dict[str, Body]
-    pvcs: dict[str, Body]
-    smap: ClusterMap | None
-    rebalance: dict[str, Any] | None
-    last_rebalance: dict[str, Any] | None
-    transition: dict[str, Any]
-    reports: dict[str, NodeStatus] = field(default_factory=dict)
-    active: bool = False  # something is in progress: the next pass comes soon
-    hurry: bool = False  # ... and it is not only a running rebalance (whose end the nodes announce): sooner
-    reached: set[str] = field(default_factory=set)  # nodes whose effective state changed (written by the report)
+    nodes: tuple[Body, ...]
+    pods: Mapping[str, Body]
+    pvcs: Mapping[str, Body]
+    reports: Mapping[str, Report]  # node name -> what the node answered (its pod is ready)
+    status: ClusterStatus
+    held: records.Raw  # the cluster's status as the API holds it (what a write compares with)
+    node_statuses: Mapping[str, records.NodeStatus]  # the StorageNodes' statuses as observed
+    reached: Mapping[str, NodeState] = field(default_factory=dict)  # effective states reached in this pass
+    pace: Pace = Pace.IDLE
+
+    @classmethod
+    def observed(
+        cls, cluster: Body, nodes: list[Body], pods: dict[str, Body], pvcs: dict[str, Body], reports: dict[str, Report]
+    ) -> Pass:
+        """The pass's start: the objects as listed and the statuses read from them."""
+        held = dict(cluster.get("status") or {})
+        return cls(
+            cluster=cluster,
+            nodes=tuple(nodes),
+            pods=pods,
+            pvcs=pvcs,
+            reports=reports,
+            status=ClusterStatus.from_status(held),
+            held=held,
+            node_statuses={name_of(n): records.NodeStatus.from_status(n.get("status")) for n in nodes},
+        )
+
+    def after(self, outcome: Outcome) -> Pass:
+        """The pass as it stands once `outcome` happened."""
+        return replace(
+            self,
+            status=outcome.status if outcome.status is not None else self.status,
+            pace=max(self.pace, outcome.pace),
+            reached={**self.reached, **outcome.reached},
+            reports={**self.reports, **outcome.reports},
+            held=outcome.held if outcome.held is not None else self.held,
+        )
 
     @property
     def namespace(self) -> str:
         """The cluster's namespace."""
-        return str(self.cluster["metadata"]["namespace"])
+        return namespace_of(self.cluster)
 
     @property
     def name(self) -> str:
@@ -101,44 +110,69 @@ class Pass:
         """The cluster's spec."""
         return dict(self.cluster.get("spec") or {})
 
+    @property
+    def generation(self) -> int:
+        """The cluster's generation (what its status observed)."""
+        return int(self.cluster["metadata"].get("generation", 0))
+
     def url(self, node: str) -> str | None:
         """The node's address from its ready pod."""
         pod = self.pods.get(node)
-        if not pod_ready(pod):
+        if pod is None or not pod_ready(pod):
             return None
-        assert pod is not None
         return f"http://{pod['status']['podIP']}:{int(self.spec.get('port', 8080))}"
 
-    def rebalance_settled(self) -> bool:
-        """No global rebalance is running."""
-        return self.rebalance is None or self.rebalance.get("state") != RebalanceState.RUNNING
+    def member_urls(self) -> dict[str, str]:
+        """The addresses of the map's members whose pods are ready."""
+        if self.status.map is None:
+            return {}
+        return {n: u for n in self.status.map.nodes if (u := self.url(n))}
+
+    def effective(self, node: Body) -> NodeState | None:
+        """The state the node has reached (in this pass, else as its status says; None before it joined)."""
+        n = name_of(node)
+        return self.reached.get(n, self.node_statuses[n].state)
 
     def view(self, node: Body) -> lifecycle.NodeView:
         """The planner's view of one node in this pass."""
         spec = node.get("spec", {})
         n = name_of(node)
+        t = self.status.transition
         return lifecycle.NodeView(
             desired=desired_state(node),
-            effective=effective_state(node),
-            flags=maps.flags_of(self.smap, n),
+            effective=self.effective(node),
+            flags=maps.flags_of(self.status.map, n),
             pod_ready=n in self.reports,
-            rebalance_settled=self.rebalance_settled(),
-            cleaned=bool(self.transition.get("node") == n and self.transition.get("cleaned")),
+            rebalance_settled=self.status.running is None,
+            cleaned=t is not None and t.node == n and t.cleaned,
             skip_rebalance=bool(spec.get("skipRebalance")),
             force_remove=bool(spec.get("forceRemove")),
-            rebalance_enabled=bool(self.spec.get("rebalance", {}).get("enabled", True)),
+            rebalance_enabled=self.rebalance_enabled,
         )
+
+    @property
+    def rebalance_enabled(self) -> bool:
+        """Whether the cluster's spec lets state changes migrate data."""
+        return bool(self.spec.get("rebalance", {}).get("enabled", True))
+
+    def is_turn(self, node: Body) -> bool:
+        """Whether the node's transition is the one being carried out."""
+        return self.status.transition is not None and self.status.transition.node == name_of(node)
 
     def pod_wanted(self, node: Body) -> bool:
         """Level-triggered pod policy: a pod runs while the node is (or is becoming) a serving member."""
         view = self.view(node)
         if lifecycle.is_done(view):
             return view.desired in SERVING
-        if self.transition.get("node") == name_of(node):
+        if self.is_turn(node):
             return lifecycle.needs_pod(view) or view.desired in SERVING
         if view.effective in SERVING:
             return True  # waiting for its turn: it keeps serving as it is
         return view.effective is None and view.desired in SERVING
+
+    def pods_wanted(self) -> dict[str, bool]:
+        """Whether each node's pod is meant to run, by node (see :meth:`pod_wanted`)."""
+        return {name_of(n): self.pod_wanted(n) for n in self.nodes}
 
     def fellow_joiners(self, head: str, step: lifecycle.Step) -> tuple[list[NodeEntry], bool]:
         """New nodes (never members) ready to join the same way as `head`, and whether others are still starting.
@@ -161,19 +195,19 @@ class Pass:
 
     def stalled_since(self, limit_seconds: float) -> str | None:
         """When the running rebalance last progressed, if that is longer ago than `limit_seconds`."""
-        rb = self.rebalance
-        if rb is None or rb.get("state") != RebalanceState.RUNNING:
+        rb = self.status.running
+        if rb is None:
             return None
-        last = parse_time(rb.get("lastProgressAt"))
-        if last is not None and (now() - last).total_seconds() > limit_seconds:
-            return str(rb.get("lastProgressAt"))
+        last = clock.parse(rb.last_progress_at)
+        if last is not None and clock.seconds_since(last, clock.now()) > limit_seconds:
+            return rb.last_progress_at
         return None
 
     def waiting_for(self) -> str:
         """What a queued membership change waits for."""
-        t = self.transition
-        if not t:
+        t = self.status.transition
+        if t is None:
             return "waiting for the current membership change to finish"
-        rid = self.rebalance.get("id") if self.rebalance else None
+        rid = self.status.rebalance.id if self.status.rebalance else None
         tail = f" (global rebalance {rid})" if rid else ""
-        return f"waiting for {t.get('node')}'s {t.get('operation')} to finish{tail}"
+        return f"waiting for {t.node}'s {t.operation} to finish{tail}"

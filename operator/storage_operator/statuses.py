@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from storage_operator import lifecycle
 from storage_operator.conditions import Condition
@@ -114,15 +116,44 @@ def node_counts(effective: list[NodeState | None]) -> dict[str, int]:
     return {state.value: counts.get(state.value, 0) for state in NodeState}
 
 
-def cluster_phase(*, online: bool, formed: bool, transition: bool, rebalancing: bool) -> ClusterPhase:
-    """The cluster's phase while it is online."""
-    if not online:
-        return ClusterPhase.SHUT_DOWN
+def cluster_phase(
+    *, state: ClusterState, formed: bool, transition: bool, rebalancing: bool, pods_left: bool
+) -> ClusterPhase:
+    """The phase column of `kubectl get storageclusters`."""
+    if state is ClusterState.DECOMMISSIONED:
+        return ClusterPhase.DECOMMISSIONED
+    if state is ClusterState.SHUTDOWN:
+        return ClusterPhase.SHUTTING_DOWN if pods_left else ClusterPhase.SHUT_DOWN
     if not formed:
         return ClusterPhase.FORMING
     if rebalancing:
         return ClusterPhase.REBALANCING
     return ClusterPhase.TRANSITIONING if transition else ClusterPhase.READY
+
+
+def cluster_state(state: ClusterState, *, pods_left: bool, previous: str | None) -> str:
+    """The state the cluster has reached: a shutdown is reached once the last node pod is gone."""
+    if state is ClusterState.SHUTDOWN and pods_left:
+        return previous or ClusterState.ONLINE.value
+    return state.value
+
+
+def skip_note(node_spec: Mapping[str, Any], cluster_spec: Mapping[str, Any]) -> str:
+    """Why state changes of a node do not migrate its data ("" when they do)."""
+    if node_spec.get("skipRebalance"):
+        return "spec.skipRebalance is set: state changes of this node do not migrate its data"
+    if not cluster_spec.get("rebalance", {}).get("enabled", True):
+        return "rebalance is disabled for the cluster: state changes do not migrate data"
+    return ""
+
+
+def pending_since(step: lifecycle.Step, *, is_turn: bool, old: str | None, now: str) -> str | None:
+    """Since when a node's requested change waits for its turn (kept while it is carried out, cleared when done)."""
+    if step.action is Action.NOTHING:
+        return None
+    if not is_turn and not old:
+        return now
+    return old
 
 
 def cluster_conditions(

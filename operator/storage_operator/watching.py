@@ -10,16 +10,23 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Mapping
+from typing import Protocol
 
 from storage_node.client import NodeError
-from storage_node.schemas import rebalance_settled
-
-from storage_operator.nodes import Fleet
+from storage_node.schemas import RebalanceStatus, rebalance_settled
 
 LONG_POLL_S = 20.0  # a node holds the request this long at most; then it is asked again
 RETRY_S = 1.0  # after a failed request (node restarting): the reconcile pass notices the node itself
 
 log = logging.getLogger(__name__)
+
+
+class Asker(Protocol):
+    """What a watch needs of the node client (``nodes.Fleet`` is one): the long poll itself."""
+
+    async def settled(self, url: str, rid: str, *, wait: float) -> RebalanceStatus:
+        """The node's rebalance status, once `rid` is over there or `wait` s passed."""
+        ...
 
 
 class SettleWatch:
@@ -29,7 +36,7 @@ class SettleWatch:
         self._wake = wake
         self._polls: dict[tuple[str, str, str], asyncio.Task[None]] = {}  # (node, url, rebalance id) -> poll
 
-    def follow(self, fleet: Fleet, rid: str, urls: Mapping[str, str]) -> None:
+    def follow(self, fleet: Asker, rid: str, urls: Mapping[str, str]) -> None:
         """Poll the nodes `urls` about rebalance `rid`; stop every other poll."""
         wanted = {(n, u, rid) for n, u in urls.items()}
         for key in [k for k in self._polls if k not in wanted]:
@@ -43,7 +50,7 @@ class SettleWatch:
             task.cancel()
         self._polls.clear()
 
-    async def _poll(self, fleet: Fleet, node: str, url: str, rid: str) -> None:
+    async def _poll(self, fleet: Asker, node: str, url: str, rid: str) -> None:
         while True:
             try:
                 status = await fleet.settled(url, rid, wait=LONG_POLL_S)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from storage_node.schemas import ClusterMap, NodeEntry, NodeFlag, NodeStatus, RebalanceStatus
-from storage_operator import lifecycle
+from storage_operator import lifecycle, maps
 from storage_operator.passes import Pass
 
 MEMBERS = ["node-1", "node-2"]
@@ -32,22 +32,13 @@ def a_pass(new: dict[str, tuple[str, bool]]) -> Pass:
     smap = ClusterMap(
         version=3, rebalance_id="g2", nodes={n: NodeEntry(id=n, url=f"http://{n}:8080", flags=[]) for n in MEMBERS}
     )
-    p = Pass(
-        cluster={"metadata": {"name": "c1", "namespace": "ns"}, "spec": {}},
-        nodes=nodes,
-        pods=pods,
-        pvcs={},
-        smap=smap,
-        rebalance=None,
-        last_rebalance=None,
-        transition={},
-    )
-    p.reports = {
+    cluster = {"metadata": {"name": "c1", "namespace": "ns"}, "spec": {}, "status": {"map": maps.to_status(smap)}}
+    reports = {
         n: NodeStatus(id=n, mountpaths=[], objects=0, bytes=0, map_version=3, rebalance=RebalanceStatus())
         for n, body in pods.items()
         if body["status"]["conditions"][0]["status"] == "True"
     }
-    return p
+    return Pass.observed(cluster, nodes, pods, pvcs={}, reports=reports)
 
 
 def head_step(p: Pass, head: str) -> lifecycle.Step:

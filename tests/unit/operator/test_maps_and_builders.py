@@ -13,7 +13,7 @@ MAINT = (NodeFlag.maintenance,)
 def test_every_change_is_a_new_version_and_only_placement_changes_start_a_rebalance() -> None:
     m1 = maps.with_nodes(None, [NodeEntry(id=n, url=f"http://127.0.0.{i}:8080") for i, n in enumerate("abc", 2)])
     assert (m1.version, m1.rebalance_id) == (1, None)
-    m2 = maps.with_node(m1, "b", m1.nodes["b"].url, MAINT, rebalance=True)
+    m2 = maps.with_nodes(m1, [NodeEntry(id="b", url=m1.nodes["b"].url, flags=list(MAINT))], rebalance=True)
     assert (m2.version, m2.rebalance_id, m2.nodes["b"].flags) == (2, "g1", [NodeFlag.maintenance])
     m3 = maps.without_node(m2, "b")
     assert (m3.version, m3.rebalance_id, sorted(m3.nodes)) == (3, "g1", ["a", "c"])
@@ -30,7 +30,7 @@ def test_an_address_change_is_a_new_version_without_rebalance_and_no_change_is_t
 
 
 def test_the_status_form_round_trips() -> None:
-    m = maps.with_node(None, "a", "http://127.0.0.2:8080", MAINT, rebalance=True)
+    m = maps.with_nodes(None, [NodeEntry(id="a", url="http://127.0.0.2:8080", flags=list(MAINT))], rebalance=True)
     raw = maps.to_status(m)
     assert raw == {
         "version": 1,

@@ -6,8 +6,9 @@ import asyncio
 from typing import Any, cast
 
 from storage_operator import reporting
-from storage_operator.kube import Body, Kube
-from storage_operator.passes import Pass
+from storage_operator.bodies import Body
+from storage_operator.kube import Kube
+from storage_operator.passes import Outcome, Pass
 from storage_operator.states import NodeState
 
 
@@ -34,8 +35,7 @@ def a_pass(nodes: list[Body], cluster_status: dict[str, Any] | None = None) -> P
     cluster = {"metadata": {"name": "c1", "namespace": "ns", "generation": 1}, "spec": {}}
     if cluster_status is not None:
         cluster["status"] = cluster_status
-    return Pass(cluster=cluster, nodes=nodes, pods={}, pvcs={}, smap=None, rebalance=None, last_rebalance=None,
-                transition={})  # fmt: skip
+    return Pass.observed(cluster, nodes, pods={}, pvcs={}, reports={})
 
 
 def run(kube: RecordingKube, p: Pass) -> None:
@@ -59,8 +59,7 @@ def test_a_second_report_of_the_same_situation_writes_nothing() -> None:
 def test_a_reached_state_is_written_with_the_node_status() -> None:
     kube = RecordingKube()
     n1 = node("n1", None)
-    p = a_pass([n1])
-    reporting.set_effective(p, n1, NodeState.ONLINE)
+    p = a_pass([n1]).after(Outcome(reached={"n1": NodeState.ONLINE}))
     run(kube, p)
     node_patches = [body for kind, _, body in kube.patches if kind == "StorageNode"]
     assert len(node_patches) == 1 and node_patches[0]["state"] == "online"
@@ -68,21 +67,20 @@ def test_a_reached_state_is_written_with_the_node_status() -> None:
 
 def test_a_changed_cluster_status_is_written_and_none_removes_a_key() -> None:
     kube = RecordingKube()
-    p = a_pass([], {"rebalance": {"id": "g1"}, "transition": {"node": "n1"}})
-    asyncio.run(reporting.write_cluster(cast(Kube, kube), p, extra={}))
+    held = {"rebalance": {"id": "g1"}, "transition": {"node": "n1"}}
+    held = asyncio.run(reporting.write_cluster(cast(Kube, kube), "ns", "c1", held, {}))
     assert kube.patches and kube.patches[0][2]["rebalance"] is None
-    assert "rebalance" not in p.cluster["status"] and "transition" not in p.cluster["status"]
+    assert "rebalance" not in held and "transition" not in held
     kube.patches.clear()
-    asyncio.run(reporting.write_cluster(cast(Kube, kube), p, extra={}))
+    asyncio.run(reporting.write_cluster(cast(Kube, kube), "ns", "c1", held, {}))
     assert kube.patches == []
 
 
 def test_a_new_rebalance_replaces_the_old_one_whole() -> None:
     kube = RecordingKube()
     old = {"id": "g3", "state": "completed", "finishedAt": "2026-01-01T00:00:00Z", "objectsSent": 7}
-    p = a_pass([], {"lastRebalance": old})
-    p.last_rebalance = {"id": "g4", "state": "superseded"}
-    asyncio.run(reporting.write_cluster(cast(Kube, kube), p, extra={}))
+    new = {"lastRebalance": {"id": "g4", "state": "superseded"}}
+    held = asyncio.run(reporting.write_cluster(cast(Kube, kube), "ns", "c1", {"lastRebalance": old}, new))
     patch = kube.patches[0][2]["lastRebalance"]
     assert patch == {"id": "g4", "state": "superseded", "finishedAt": None, "objectsSent": None}
-    assert p.cluster["status"]["lastRebalance"] == {"id": "g4", "state": "superseded"}
+    assert held["lastRebalance"] == {"id": "g4", "state": "superseded"}

@@ -1,0 +1,58 @@
+"""Readers of the raw API objects a pass observes: names, a node's desired and effective state, pod readiness (pure)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from storage_operator import clock
+from storage_operator.states import NodeState
+
+Body = dict[str, Any]
+
+
+def name_of(body: Mapping[str, Any]) -> str:
+    """An object's name."""
+    return str(body["metadata"]["name"])
+
+
+def namespace_of(body: Mapping[str, Any]) -> str:
+    """An object's namespace."""
+    return str(body["metadata"]["namespace"])
+
+
+def is_deleted(body: Mapping[str, Any]) -> bool:
+    """Whether the object is being deleted."""
+    return bool(body["metadata"].get("deletionTimestamp"))
+
+
+def desired_state(node: Mapping[str, Any]) -> NodeState:
+    """What the user asks for: spec.state, or decommissioned for a node being deleted (its finalizer drains it)."""
+    if is_deleted(node):
+        return NodeState.DECOMMISSIONED
+    return NodeState(node.get("spec", {}).get("state", NodeState.ONLINE))
+
+
+def pod_ready(pod: Mapping[str, Any] | None) -> bool:
+    """Whether a pod runs, is Ready and has an IP (and is not being deleted)."""
+    if pod is None or is_deleted(pod):
+        return False
+    st = pod.get("status") or {}
+    ready = any(c.get("type") == "Ready" and c.get("status") == "True" for c in st.get("conditions") or [])
+    return ready and bool(st.get("podIP"))
+
+
+def ready_since(pod: Mapping[str, Any] | None) -> datetime | None:
+    """When the pod last became Ready (None if it is not Ready)."""
+    if pod is None or not pod_ready(pod):
+        return None
+    for c in (pod.get("status") or {}).get("conditions") or []:
+        if c.get("type") == "Ready":
+            return clock.parse(c.get("lastTransitionTime"))
+    return None
+
+
+def restarts(pod: Mapping[str, Any]) -> int:
+    """How often the pod's containers restarted."""
+    return sum(int(c.get("restartCount", 0)) for c in (pod.get("status") or {}).get("containerStatuses") or [])

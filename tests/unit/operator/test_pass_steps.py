@@ -1,0 +1,124 @@
+"""A pass's steps return their outcomes: a rebalance is tracked to its end, a transition is carried out in turn."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, cast
+
+import pytest
+from storage_node.schemas import ClusterMap, NodeEntry, NodeFlag, NodeStatus, RebalanceStage, RebalanceStatus
+from storage_operator import events, maps, membership
+from storage_operator.bodies import Body
+from storage_operator.kube import Kube
+from storage_operator.nodes import Fleet
+from storage_operator.passes import Pace, Pass
+from storage_operator.states import NodeState, RebalanceState
+
+NODES = ["node-1", "node-2", "node-3"]
+STARTED = "2026-01-01T00:00:00Z"
+
+
+@pytest.fixture(autouse=True)
+def no_events(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Kubernetes events are posted by kopf's running operator; here they go nowhere."""
+    monkeypatch.setattr(events, "info", lambda *a, **kw: None)
+    monkeypatch.setattr(events, "warn", lambda *a, **kw: None)
+
+
+class RecordingKube:
+    """Stands in for the API server: records status patches and the objects deleted or orphaned."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, Any]] = []
+
+    async def patch_cluster_status(self, namespace: str, name: str, status: Body) -> None:
+        self.calls.append(("status", status))
+
+    async def orphan_pvc(self, namespace: str, name: str) -> None:
+        self.calls.append(("orphan", name))
+
+
+class FakeFleet:
+    """Stands in for the nodes: every map installs, every status is what the test says."""
+
+    def __init__(self, reports: dict[str, NodeStatus]) -> None:
+        self.reports = reports
+        self.installed: list[int] = []
+
+    async def install_map(self, urls: dict[str, str], smap: ClusterMap) -> dict[str, str]:
+        self.installed.append(smap.version)
+        return {}
+
+    async def statuses(self, urls: dict[str, str]) -> dict[str, NodeStatus]:
+        return {n: self.reports[n] for n in urls}
+
+
+def report(name: str, rid: str | None, stage: RebalanceStage, map_version: int = 2) -> NodeStatus:
+    rb = RebalanceStatus(id=rid, stage=stage, objects_to_send=4, bytes_to_send=400, objects_sent=4, bytes_sent=400)
+    return NodeStatus(id=name, mountpaths=[], objects=1, bytes=100, map_version=map_version, rebalance=rb)
+
+
+def a_pass(desired: dict[str, str], flags: dict[str, list[NodeFlag]], status: dict[str, Any], reports: Any) -> Pass:
+    nodes = [
+        {"metadata": {"name": n, "namespace": "ns"}, "spec": {"cluster": "c1", "state": desired.get(n, "online")},
+         "status": {"state": "online"}}
+        for n in NODES
+    ]  # fmt: skip
+    ready = {"conditions": [{"type": "Ready", "status": "True"}], "podIP": "127.0.0.1"}
+    pods = {n: {"metadata": {"name": f"{n}-pod", "uid": n}, "status": ready} for n in NODES}
+    smap = ClusterMap(
+        version=2,
+        rebalance_id="g1",
+        nodes={n: NodeEntry(id=n, url="http://127.0.0.1:8080", flags=flags.get(n, [])) for n in NODES},
+    )
+    meta = {"name": "c1", "namespace": "ns"}
+    cluster = {"metadata": meta, "spec": {}, "status": {"map": maps.to_status(smap), **status}}
+    return Pass.observed(cluster, nodes, pods, pvcs={}, reports=reports)
+
+
+RUNNING = {
+    "rebalance": {"id": "g1", "state": "Running", "mapVersion": 2, "startedAt": STARTED, "lastProgressAt": STARTED},
+    "transition": {"node": "node-1", "from": "online", "to": "maintenance", "operation": "start-maintenance",
+                   "startedAt": STARTED},
+}  # fmt: skip
+
+
+def test_a_rebalance_every_member_finished_is_completed_and_the_transition_then_finishes() -> None:
+    reports = {n: report(n, "g1", RebalanceStage.done) for n in NODES}
+    p = a_pass({"node-1": "maintenance"}, {"node-1": [NodeFlag.maintenance]}, RUNNING, reports)
+    kube, fleet = RecordingKube(), FakeFleet(reports)
+    tracked = asyncio.run(membership.track_rebalance(cast(Kube, kube), cast(Fleet, fleet), p, p.pods_wanted()))
+    assert tracked.status is not None and tracked.status.running is None and tracked.pace is Pace.BUSY
+    last = tracked.status.last_rebalance
+    assert last is not None and last.state is RebalanceState.COMPLETED and last.finished_at is not None
+    assert last.totals is not None and last.totals.percent == 100
+    q = p.after(tracked)
+    finished = asyncio.run(membership.advance(cast(Kube, kube), cast(Fleet, fleet), q))
+    assert finished.reached == {"node-1": NodeState.MAINTENANCE}
+    assert finished.status is not None and finished.status.transition is None
+    assert p.status.running is not None, "the observed pass is not changed by the steps"
+
+
+def test_a_rebalance_with_a_member_still_moving_keeps_running_and_waits_for_its_end() -> None:
+    reports = {n: report(n, "g1", RebalanceStage.done) for n in NODES}
+    reports["node-2"] = report("node-2", "g1", RebalanceStage.traverse)
+    p = a_pass({"node-1": "maintenance"}, {"node-1": [NodeFlag.maintenance]}, RUNNING, reports)
+    kube, fleet = RecordingKube(), FakeFleet(reports)
+    tracked = asyncio.run(membership.track_rebalance(cast(Kube, kube), cast(Fleet, fleet), p, p.pods_wanted()))
+    assert tracked.status is not None and tracked.status.running is not None
+    q = p.after(tracked)
+    waiting = asyncio.run(membership.advance(cast(Kube, kube), cast(Fleet, fleet), q))
+    assert waiting.reached == {} and waiting.pace is Pace.BUSY, "the rebalance announces its own end"
+
+
+def test_a_change_of_flags_records_the_map_before_the_nodes_get_it_and_starts_a_rebalance() -> None:
+    reports = {n: report(n, None, RebalanceStage.idle) for n in NODES}
+    p = a_pass({"node-2": "maintenance"}, {}, {}, reports)
+    kube, fleet = RecordingKube(), FakeFleet(reports)
+    outcome = asyncio.run(membership.advance(cast(Kube, kube), cast(Fleet, fleet), p))
+    assert outcome.status is not None and outcome.status.map is not None
+    assert outcome.status.map.version == 3 and outcome.status.map.nodes["node-2"].flags == [NodeFlag.maintenance]
+    running = outcome.status.running
+    assert running is not None and running.id == "g2" and outcome.status.transition is not None
+    assert kube.calls[0][0] == "status" and kube.calls[0][1]["map"]["version"] == 3 and fleet.installed == [3]
+    assert outcome.held is not None and outcome.held["rebalance"]["id"] == "g2"

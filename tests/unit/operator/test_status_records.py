@@ -1,0 +1,66 @@
+"""The statuses the operator persists read back as written: real status bodies round-trip through the records.
+
+``status_bodies.json`` holds StorageCluster and StorageNode statuses as the API server returned them during a
+run of the operator e2e suite (``kubectl get storageclusters,storagenodes -A -o json`` polled while
+``pytest tests/e2e/operator`` ran; one body for each distinct shape: phases, rebalance records, transitions).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from storage_node.schemas import ClusterMap, NodeEntry
+from storage_operator import records
+from storage_operator.records import ClusterStatus, NodeStatus, Rebalance
+from storage_operator.states import RebalanceState
+
+BODIES: dict[str, list[dict[str, Any]]] = json.loads((Path(__file__).parent / "status_bodies.json").read_text())
+
+
+@pytest.mark.parametrize("raw", BODIES["StorageCluster"], ids=lambda raw: str(raw.get("phase")))
+def test_a_real_cluster_status_round_trips(raw: dict[str, Any]) -> None:
+    status = ClusterStatus.from_status(raw)
+    assert status.to_status() == raw
+    assert ClusterStatus.from_status(status.to_status()) == status
+
+
+@pytest.mark.parametrize("raw", BODIES["StorageNode"], ids=lambda raw: str(raw.get("phase")))
+def test_a_real_node_status_round_trips(raw: dict[str, Any]) -> None:
+    status = NodeStatus.from_status(raw)
+    assert status.to_status() == raw
+    assert NodeStatus.from_status(status.to_status()) == status
+
+
+def test_the_bodies_cover_a_running_rebalance_a_completed_one_and_a_transition() -> None:
+    parsed = [ClusterStatus.from_status(raw) for raw in BODIES["StorageCluster"]]
+    assert any(s.running is not None and s.running.totals is not None for s in parsed)
+    assert any(s.last_rebalance is not None and s.last_rebalance.finished_at is not None for s in parsed)
+    assert any(s.transition is not None and s.transition.source is None for s in parsed), "a join: no `from`"
+    assert any(s.map is None for s in parsed) and any(s.map is not None for s in parsed)
+
+
+def test_a_new_rebalance_supersedes_the_running_one_and_keeps_its_figures() -> None:
+    smap = ClusterMap(version=4, rebalance_id="g2", nodes={"a": NodeEntry(id="a", url="http://127.0.0.2:8080")})
+    running = Rebalance(id="g1", state=RebalanceState.RUNNING, map_version=3, started_at="t0", last_progress_at="t1")
+    status = ClusterStatus(rebalance=running).with_map(smap, rebalance=True, why="restart of g1", now="t2")
+    assert status.rebalance is not None and status.rebalance.id == "g2" and status.rebalance.running
+    assert status.last_rebalance == Rebalance(
+        id="g1", state=RebalanceState.SUPERSEDED, map_version=3, started_at="t0", last_progress_at="t1"
+    )
+    assert status.to_status()["rebalance"]["startedAt"] == "t2"
+
+
+def test_a_map_without_a_rebalance_keeps_the_records() -> None:
+    smap = ClusterMap(version=2, rebalance_id=None, nodes={})
+    done = Rebalance(id="g1", state=RebalanceState.COMPLETED, map_version=1, started_at="t0", last_progress_at="t1")
+    status = ClusterStatus(last_rebalance=done).with_map(smap, rebalance=False, why="node address changed", now="t2")
+    assert (status.map, status.rebalance, status.last_rebalance) == (smap, None, done)
+
+
+def test_the_patch_of_an_unchanged_status_is_none() -> None:
+    raw = BODIES["StorageCluster"][-1]
+    patch, after = records.patch(raw, {k: raw.get(k) for k in records.STATUS_KEYS})
+    assert patch is None and after == raw
