@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -236,7 +236,7 @@ class Node:
                     self.learn_settling(answer)
 
     def lookup_peers(self) -> list[NodeEntry]:
-        """The other nodes that may hold objects (listings ask only these): drained ones hold none."""
+        """The other nodes that may hold objects or serve clients: drained ones do neither."""
         return [n for n in self.others() if n.id not in self._drained]
 
     async def spread_map(self) -> None:
@@ -384,8 +384,28 @@ class Node:
 
     # ---- objects across the cluster ----------------------------------------------------------------
 
+    async def catch_up(self) -> bool:
+        """Whether a peer answered with a newer map than this node's and this node now holds it (ask again)."""
+        version, peer = self.peers.newest_map
+        if self.map is None or version <= self.map.version:
+            return False
+        before = self.map.version
+        await self.adopt_newer_map(peer, version)
+        return self.map is not None and self.map.version > before
+
     async def look_up(self, bucket: str, name: str) -> Lookup:
-        """What the other nodes hold of an object (get-from-neighbor), and which of them could not say."""
+        """What the other nodes hold of an object (get-from-neighbor), and which of them could not say.
+
+        Asked by a newer map than this node's (a peer's answer says so), it takes that map and asks again:
+        the object may have moved to a node this node did not know of yet.
+        """
+        for _ in range(3):
+            found = await self._look_up_once(bucket, name)
+            if not await self.catch_up():
+                break
+        return found
+
+    async def _look_up_once(self, bucket: str, name: str) -> Lookup:
         targets = self.others()  # drained ones too: they know what they handed on (shut down: no answer)
         answers = await asyncio.gather(*(self.peers.presence(n, bucket, name) for n in targets), return_exceptions=True)
         best: peers.Presence | None = None
@@ -414,10 +434,19 @@ class Node:
         self.update_gauges()
         if version is None:
             return existed  # a newer write than this delete is already here
-        targets = self.others()  # drained ones too, so what they handed on is not taken for a live object later
-        answers = await asyncio.gather(
-            *(self.peers.delete(n, bucket, name, version) for n in targets), return_exceptions=True
-        )
+        targets: list[NodeEntry] = []
+        answers: list[bool | BaseException] = []
+        for _ in range(3):
+            # drained ones too, so what they handed on is not taken for a live object later; and, when a peer
+            # answers with a newer map, the nodes this node learns of from it
+            asked = {n.id for n in targets}
+            more = [n for n in self.others() if n.id not in asked]
+            targets += more
+            answers += await asyncio.gather(
+                *(self.peers.delete(n, bucket, name, version) for n in more), return_exceptions=True
+            )
+            if not await self.catch_up():
+                break
         unknown = [
             f"{n.id} ({a})"
             for n, a in zip(targets, answers, strict=True)
@@ -449,24 +478,50 @@ class Node:
     async def list_cluster(
         self, bucket: str, prefix: str, after: str, limit: int
     ) -> tuple[list[ObjectInfo], str | None]:
-        """One page of the cluster-wide listing; retried when an object moved between nodes meanwhile."""
-        nodes = self.lookup_peers()
+        """One page of the cluster-wide listing; retried when an object moved between nodes meanwhile.
+
+        Every other node is asked, drained ones too: this node's map may be older than theirs, and a node it
+        takes for drained may already be receiving objects again. A drained node that does not answer (shut
+        down) holds nothing and is left out; any other that does not answer makes the listing unavailable.
+        """
+        nodes = self.others()
         for _attempt in range(8):
             # read this node's counter before the peers' pages too: an object it hands to a peer while those
             # pages are in flight is missing from both the peer's page and the local one
             mine_before = self.store.moved_out
-            try:
-                before = await asyncio.gather(*(self.peers.moved_out(n) for n in nodes))
-                pages = await asyncio.gather(*(self.peers.list_local(n, bucket, prefix, after, limit) for n in nodes))
-            except peers.PeerError as exc:
-                raise Unavailable(str(exc)) from exc
+            before = await asyncio.gather(*(self.peers.moved_out(n) for n in nodes), return_exceptions=True)
+            nodes = self._answered(nodes, before)
+            before = [b for b in before if not isinstance(b, BaseException)]
+            pages = await asyncio.gather(
+                *(self.peers.list_local(n, bucket, prefix, after, limit) for n in nodes), return_exceptions=True
+            )
+            if any(isinstance(p, BaseException) for p in pages):
+                nodes = self._answered(nodes, pages)
+                continue  # a drained node went away between the two rounds: ask again without it
             local = self.list_local(bucket, prefix, after, limit)
             if self.store.moved_out != mine_before:
                 continue
-            if any(b != moved for b, (_, moved) in zip(before, pages, strict=True)):
+            if await self.catch_up():
+                nodes = self.others()  # a peer holds a newer map: objects may be on nodes this one did not know
                 continue
-            return _merge([local, *(entries for entries, _ in pages)], limit)
+            answered = [p for p in pages if not isinstance(p, BaseException)]
+            if any(b != moved for b, (_, moved) in zip(before, answered, strict=True)):
+                continue
+            return _merge([local, *(entries for entries, _ in answered)], limit)
         raise Unavailable("objects kept moving during the listing; retry")
+
+    def _answered(self, nodes: list[NodeEntry], answers: Sequence[object]) -> list[NodeEntry]:
+        """The nodes that answered; Unavailable if one that may hold objects did not (a drained one may)."""
+        kept: list[NodeEntry] = []
+        for node, answer in zip(nodes, answers, strict=True):
+            if isinstance(answer, peers.PeerError):
+                if node.id not in self._drained:
+                    raise Unavailable(str(answer)) from answer
+                continue
+            if isinstance(answer, BaseException):
+                raise answer
+            kept.append(node)
+        return kept
 
     # ---- admin -------------------------------------------------------------------------------------
 

@@ -10,6 +10,8 @@ import httpx
 from storage_node import auth, buckets
 from storage_node.schemas import ClusterMap, NodeEntry
 
+MAP_VERSION_HEADER = "x-ferry-map-version"
+
 
 class PeerError(Exception):
     """A peer answered with an unexpected status or could not be reached."""
@@ -45,6 +47,7 @@ class Peers:
     def __init__(self, tokens: auth.TokenCache) -> None:
         """Create the shared client."""
         self._tokens = tokens
+        self.newest_map: tuple[int, str] = (0, "")  # the newest map version a peer answered with, and that peer
         self.http = httpx.AsyncClient(
             timeout=httpx.Timeout(30.0, connect=5.0),
             limits=httpx.Limits(max_connections=256, max_keepalive_connections=64),
@@ -53,6 +56,11 @@ class Peers:
     async def close(self) -> None:
         """Close the shared client."""
         await self.http.aclose()
+
+    def _note(self, node: NodeEntry, r: httpx.Response) -> None:
+        raw = r.headers.get(MAP_VERSION_HEADER, "")
+        if raw.isdigit() and int(raw) > self.newest_map[0]:
+            self.newest_map = (int(raw), node.id)
 
     def headers(self) -> dict[str, str]:
         """Auth headers for intra-cluster calls."""
@@ -68,6 +76,7 @@ class Peers:
             )
         except httpx.HTTPError as exc:
             raise PeerError(f"{node.id}: {type(exc).__name__}: {exc}") from exc
+        self._note(node, r)
         h = r.headers
         moved = h.get("x-ferry-handed-over")
         handed_over = int(moved) if moved is not None and moved.isdigit() else None
@@ -103,6 +112,7 @@ class Peers:
             )
         except httpx.HTTPError as exc:
             raise PeerError(f"{node.id}: {type(exc).__name__}: {exc}") from exc
+        self._note(node, r)
         if r.status_code != 200:
             raise PeerError(f"{node.id}: delete answered {r.status_code}")
         return bool(r.json().get("existed"))
@@ -119,6 +129,7 @@ class Peers:
             )
         except httpx.HTTPError as exc:
             raise PeerError(f"{node.id}: {exc}") from exc
+        self._note(node, r)
         if r.status_code != 200:
             raise PeerError(f"{node.id}: list answered {r.status_code}")
         body = r.json()
@@ -130,6 +141,7 @@ class Peers:
             r = await self.http.get(f"{node.url}/v1/internal/counters", headers=self.headers())
         except httpx.HTTPError as exc:
             raise PeerError(f"{node.id}: {exc}") from exc
+        self._note(node, r)
         if r.status_code != 200:
             raise PeerError(f"{node.id}: counters answered {r.status_code}")
         return int(r.json()["moved_out"])

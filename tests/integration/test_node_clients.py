@@ -40,8 +40,8 @@ def test_clients_see_no_failure_through_every_transition(cluster: Cluster, throt
     during = clients.overlapping(walk.windows)
     assert not clients.failures, clients.summary() + "\n" + "\n".join(walk.log)
     assert clients.requests > 1000, clients.requests
-    # the windows are long enough that a good share of the traffic meets a map change or a moving object
-    assert during >= clients.requests // 3, (during, clients.requests)
+    # a good share of the traffic meets a map change or a moving object (the throttle makes that most of it)
+    assert during >= clients.requests // (2 if throttle else 5), (during, clients.requests)
 
     expected = {**stable, **clients.live()}
     cluster.assert_in_place(expected)

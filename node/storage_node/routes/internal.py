@@ -6,10 +6,18 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
 
 from storage_node import buckets, names
+from storage_node.node import Node
+from storage_node.peers import MAP_VERSION_HEADER
 from storage_node.routes.common import error, node_of, require_token, serve_object
 from storage_node.schemas import SettlingBody, rebalance_number
 
 router = APIRouter(prefix="/v1/internal", dependencies=[Depends(require_token)])
+
+
+def _stamped(node: Node, resp: Response) -> Response:
+    """Every intra-cluster answer names the sender's map version: an asker with an older map catches up."""
+    resp.headers[MAP_VERSION_HEADER] = str(node.map.version if node.map is not None else 0)
+    return resp
 
 
 def _local(request: Request, bucket: str, name: str, head: bool) -> Response:
@@ -21,14 +29,14 @@ def _local(request: Request, bucket: str, name: str, head: bool) -> Response:
     if meta is not None and (resp := serve_object(node, meta, head=head)) is not None:
         if moved is not None:
             resp.headers["x-ferry-handed-over"] = str(moved)
-        return resp
+        return _stamped(node, resp)
     tomb = node.store.tombstone(bucket, name)
     resp = error(404, "not here", f"{bucket}/{name}")
     if tomb is not None:
         resp.headers["x-ferry-tombstone"] = str(tomb)
     if moved is not None:
         resp.headers["x-ferry-handed-over"] = str(moved)
-    return resp
+    return _stamped(node, resp)
 
 
 @router.get("/objects/{bucket}/{name:path}")
@@ -51,7 +59,7 @@ async def delete_local(request: Request, bucket: str, name: str, version: int) -
     node = node_of(request)
     existed = node.store.delete(bucket, name, version)
     node.update_gauges()
-    return JSONResponse({"existed": existed})
+    return _stamped(node, JSONResponse({"existed": existed}))
 
 
 @router.get("/list/{bucket}")
@@ -60,13 +68,14 @@ async def list_local(request: Request, bucket: str, prefix: str = "", after: str
     names.check_bucket(bucket)
     node = node_of(request)
     moved = node.store.moved_out
-    return JSONResponse({"entries": node.list_local(bucket, prefix, after, limit), "moved_out": moved})
+    return _stamped(node, JSONResponse({"entries": node.list_local(bucket, prefix, after, limit), "moved_out": moved}))
 
 
 @router.get("/counters")
 async def counters(request: Request) -> Response:
     """The moved-out counter (listings compare it to detect objects moving meanwhile)."""
-    return JSONResponse({"moved_out": node_of(request).store.moved_out})
+    node = node_of(request)
+    return _stamped(node, JSONResponse({"moved_out": node.store.moved_out}))
 
 
 @router.get("/settling")
