@@ -21,6 +21,11 @@ from lightkube.resources.core_v1 import Node, ServiceAccount
 
 from localkube import binaries, controlplane, kubeconfigs, kubectling, network, pki, processes
 from localkube.layout import Layout
+from localkube.node import agents, hostnet
+from localkube.node.ranges import Ranges
+
+NODE_KINDS = ("runner", "kubelet")
+NODE_ENV = "FERRY_LOCALKUBE_NODE"
 
 STORAGE_CLASS = "ferry-local"
 PROVISIONER = "ferry.dev/local-dir"
@@ -41,8 +46,16 @@ def _quiet(_: str) -> None:
     pass
 
 
+def default_node_kind() -> str:
+    """The kind of node ``up`` starts unless told: ``$FERRY_LOCALKUBE_NODE``, else the pod runner."""
+    kind = os.environ.get(NODE_ENV, "runner")
+    if kind not in NODE_KINDS:
+        raise RuntimeError(f"{NODE_ENV}={kind!r}: expected one of {', '.join(NODE_KINDS)}")
+    return kind
+
+
 class Cluster(kubectling.Kubectl):
-    """A local control plane plus pod runner whose state lives in ``root``."""
+    """A local control plane plus its node (the pod runner, or a real kubelet) whose state lives in ``root``."""
 
     def __init__(self, root: Path) -> None:
         self.root = root.resolve()
@@ -79,6 +92,17 @@ class Cluster(kubectling.Kubectl):
         return Path(self.info()["bin_dir"])
 
     @property
+    def node_kind(self) -> str:
+        """``kubelet`` (a real node: containerd, kubelet, kube-proxy) or ``runner`` (the pod runner)."""
+        return str(self.info().get("node", "runner"))
+
+    @property
+    def ranges(self) -> Ranges | None:
+        """A real node's pod and Service ranges (None with the pod runner)."""
+        slot = self.info().get("slot")
+        return Ranges(int(slot)) if self.node_kind == "kubelet" and slot is not None else None
+
+    @property
     def env(self) -> dict[str, str]:
         """``os.environ`` with KUBECONFIG set to the admin kubeconfig and the bin dir first on PATH."""
         env = dict(os.environ)
@@ -95,22 +119,50 @@ class Cluster(kubectling.Kubectl):
         nodes: int = 1,
         timeout: float = 180.0,
         progress: Callable[[str], None] = _quiet,
+        node: str | None = None,
     ) -> None:
-        """Start (or reuse) the control plane and the pod runner; wait until pods can be scheduled and run."""
+        """Start (or reuse) the control plane and its node; wait until pods can be scheduled and run.
+
+        ``node``: ``kubelet`` for a real node, ``runner`` for the pod runner; default: what this state dir ran
+        before, else :func:`default_node_kind`.
+        """
         deadline = time.monotonic() + timeout
-        _preflight()
+        info = self.info()
+        kind = node or str(info.get("node") or default_node_kind())
+        if kind not in NODE_KINDS:
+            raise RuntimeError(f"unknown node kind {kind!r}; expected one of {', '.join(NODE_KINDS)}")
+        if kind == "kubelet":
+            agents.preflight()
+            if nodes != 1:
+                raise RuntimeError("a real node cluster has exactly one node for now")
+        else:
+            _preflight()
         bin_dir = bin_dir or binaries.ensure()
         self.root.mkdir(parents=True, exist_ok=True)
-        info = self.info()
         running = controlplane.running(self.layout)
         address = info.get("address")
-        if not isinstance(address, str) or (not any(running.values()) and not network.ports_free(address)):
-            address = network.pick_address(str(self.root))
+        slot = info.get("slot")
+        fresh = not any(running.values())
+        if kind == "kubelet":
+            if not isinstance(slot, int) or info.get("node") != "kubelet" or (fresh and _slot_taken(slot)):
+                slot = network.slot_of(network.pick_address(str(self.root)))
+            ranges = Ranges(slot)
+            # The routes come first: before anything starts, no pod or Service address can leave the machine.
+            hostnet.setup(ranges, agents.net_record(self.layout))
+            address = ranges.gateway
+            services = controlplane.Services(ranges.service_range, ranges.service_ip, endpoints=True)
+        else:
+            if not isinstance(address, str) or (fresh and not network.ports_free(address)):
+                address = network.pick_address(str(self.root))
+            slot = network.slot_of(address)
+            services = controlplane.Services()
         self._write_info(
             {
                 "address": address,
                 "bin_dir": str(bin_dir),
                 "nodes": nodes,
+                "node": kind,
+                "slot": slot,
                 "api_url": f"https://{address}:{network.API_PORT}",
             }
         )
@@ -122,17 +174,25 @@ class Cluster(kubectling.Kubectl):
             env,
             timeout=max(1.0, deadline - time.monotonic()),
             progress=progress,
+            services=services,
         )
         self.kubectl("apply", "-f", "-", input=_STORAGE_CLASS_YAML)
-        self._start_runner(env, nodes, progress)
+        if kind == "kubelet":
+            agents.start(self.layout, bin_dir, Ranges(slot), env, deadline=deadline, progress=progress)
+            alive: Callable[[], bool] = lambda: all(agents.running(self.layout).values())  # noqa: E731
+            log = self.layout.logs / "kubelet.log"
+        else:
+            self._start_runner(env, nodes, progress)
+            alive = self._runner_alive
+            log = self.layout.logs / "runner.log"
         client = Client(KubeConfig.from_file(self.kubeconfig))
         _wait(lambda: _has_sa(client), deadline, "the default ServiceAccount was not created in time")
         names = [f"local-{i + 1}" for i in range(nodes)]
         _wait(
             lambda: all(_node_ready(client, n) for n in names),
             deadline,
-            f"node(s) {', '.join(names)} did not become Ready in time; see {self.layout.logs / 'runner.log'}",
-            check=self._runner_alive,
+            f"node(s) {', '.join(names)} did not become Ready in time; see {log}",
+            check=alive,
         )
 
     def _start_runner(self, env: dict[str, str], nodes: int, progress: Callable[[str], None]) -> None:
@@ -155,18 +215,27 @@ class Cluster(kubectling.Kubectl):
 
         Returns the pids of stragglers that had to be swept by their environment marker.
         """
+        info = self.info()
+        bin_dir = Path(info["bin_dir"]) if info.get("bin_dir") else None
+        slot = info.get("slot") if info.get("node") == "kubelet" else None
+        agents.stop(self.layout, bin_dir, slot)  # the kubelet and its pods first, then containerd
         extras = sorted(p for p in self.layout.pids.glob("*.pid") if p.stem not in (*controlplane.COMPONENTS,))
         for pid_file in extras:  # the runner first (it stops its pods), then operator and friends
             processes.stop_pid_file(pid_file, grace=15.0)
         for pid_file in sorted((self.layout.runner / "pids").glob("*.pid")):
             processes.stop_pid_file(pid_file, grace=5.0)
         controlplane.stop(self.layout)
-        return processes.sweep(str(self.root))
+        swept = processes.sweep(str(self.root))
+        agents.clean(self.layout, bin_dir, slot)  # mounts, iptables chains, bridge, routes, sysctls, cgroups
+        return swept
 
     def status(self) -> dict[str, bool]:
         """Which processes are alive, and whether the API server answers /readyz."""
         out = controlplane.running(self.layout)
-        out["runner"] = self._runner_alive()
+        if self.node_kind == "kubelet":
+            out.update(agents.running(self.layout))
+        else:
+            out["runner"] = self._runner_alive()
         for pid_file in sorted(self.layout.pids.glob("*.pid")):
             if pid_file.stem not in out:
                 rec = processes.read_pid_file(pid_file)
@@ -225,6 +294,11 @@ def _preflight() -> None:
             "the pod runner needs private mount namespaces (run as root): "
             f"`unshare --mount true` failed: {probe.stderr.strip()}"
         )
+
+
+def _slot_taken(slot: int) -> bool:
+    """Whether another cluster's bridge or control plane holds ``slot``'s addresses."""
+    return hostnet.bridge_up(Ranges(slot)) or not network.ports_free(network.address_of(slot))
 
 
 def _wait(cond: Callable[[], bool], deadline: float, message: str, check: Callable[[], bool] | None = None) -> None:

@@ -20,6 +20,20 @@ from localkube.layout import Layout
 
 SERVICE_CIDR = "10.96.0.0/16"
 SERVICE_IP = "10.96.0.1"
+
+
+@dataclass(frozen=True)
+class Services:
+    """The Service range, its first address (Service ``kubernetes``), and whether that Service gets endpoints.
+
+    With the pod runner nothing routes ClusterIPs (no endpoints); on a real node kube-proxy does.
+    """
+
+    cidr: str = SERVICE_CIDR
+    ip: str = SERVICE_IP
+    endpoints: bool = False
+
+
 ISSUER = "https://kubernetes.default.svc.cluster.local"
 COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler")
 ADMIN_USER = "ferry-admin"
@@ -36,7 +50,7 @@ class Credentials:
     admin: pki.KeyPair
 
 
-def make_pki(layout: Layout, address: str) -> Credentials:
+def make_pki(layout: Layout, address: str, services: Services = Services()) -> Credentials:
     """Create (once) every certificate and the kubeconfigs of admin and components."""
     d = layout.pki
     ca = pki.ensure_ca(d)
@@ -45,7 +59,7 @@ def make_pki(layout: Layout, address: str) -> Credentials:
         d,
         f"apiserver-{address}",
         cn="kube-apiserver",
-        ips=[address, "127.0.0.1", SERVICE_IP],
+        ips=[address, "127.0.0.1", services.ip],
         dns=[
             "localhost",
             "kubernetes",
@@ -72,7 +86,9 @@ def make_pki(layout: Layout, address: str) -> Credentials:
     return Credentials(ca, apiserver, kubelet_client, pki.ensure_signing_key(d), admin)
 
 
-def _argv(name: str, bin_dir: Path, layout: Layout, address: str, creds: Credentials) -> list[str]:
+def _argv(
+    name: str, bin_dir: Path, layout: Layout, address: str, creds: Credentials, services: Services
+) -> list[str]:
     kc = layout.component_kubeconfigs
     a = address
     if name == "etcd":
@@ -107,13 +123,13 @@ def _argv(name: str, bin_dir: Path, layout: Layout, address: str, creds: Credent
             f"--service-account-key-file={creds.signing.cert}",
             f"--service-account-signing-key-file={creds.signing.key}",
             f"--service-account-issuer={ISSUER}",
-            f"--service-cluster-ip-range={SERVICE_CIDR}",
+            f"--service-cluster-ip-range={services.cidr}",
             "--authorization-mode=Node,RBAC",
             f"--kubelet-client-certificate={creds.kubelet_client.cert}",
             f"--kubelet-client-key={creds.kubelet_client.key}",
             f"--kubelet-certificate-authority={creds.ca.cert}",
             "--kubelet-preferred-address-types=InternalIP",
-            "--endpoint-reconciler-type=none",
+            f"--endpoint-reconciler-type={'lease' if services.endpoints else 'none'}",
             "--allow-privileged=true",
             "--profiling=false",
             "--v=1",
@@ -139,7 +155,7 @@ def _argv(name: str, bin_dir: Path, layout: Layout, address: str, creds: Credent
                 "--use-service-account-credentials=true",
                 f"--cluster-signing-cert-file={creds.ca.cert}",
                 f"--cluster-signing-key-file={creds.ca.key}",
-                f"--service-cluster-ip-range={SERVICE_CIDR}",
+                f"--service-cluster-ip-range={services.cidr}",
             ]
         return argv
     raise ValueError(name)
@@ -153,9 +169,10 @@ def start(
     *,
     timeout: float = 120.0,
     progress: Callable[[str], None] = lambda _: None,
+    services: Services = Services(),
 ) -> None:
     """Start the four control-plane processes (those not already running) and wait until each is healthy."""
-    creds = make_pki(layout, address)
+    creds = make_pki(layout, address, services)
     layout.etcd_data.mkdir(parents=True, exist_ok=True)
     layout.etcd_data.chmod(0o700)
     deadline = time.monotonic() + timeout
@@ -177,7 +194,7 @@ def start(
                 continue
             progress(f"starting {name}")
             processes.spawn(
-                _argv(name, bin_dir, layout, address, creds),
+                _argv(name, bin_dir, layout, address, creds, services),
                 log=layout.logs / f"{name}.log",
                 env=env,
                 pid_file=pid_file,

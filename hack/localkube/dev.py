@@ -39,9 +39,9 @@ def start_operator(cluster: Cluster, progress: Callable[[str], None]) -> bool:
     return True
 
 
-def run(cluster: Cluster, progress: Callable[[str], None]) -> int:
+def run(cluster: Cluster, progress: Callable[[str], None], node: str | None = None) -> int:
     """Bring everything up (reusing what already runs) and print how to use it."""
-    cluster.up(progress=progress)
+    cluster.up(progress=progress, node=node)
     progress(f"cluster ready at {cluster.api_url} (state in {cluster.root})")
     crds = _yaml_files(CRDS)
     if crds:
