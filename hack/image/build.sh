@@ -32,6 +32,7 @@ pidfile="$run/dockerd.pid"
 sock="unix://$run/docker.sock"
 export DOCKER_HOST="$sock" DOCKER_BUILDKIT=0 DOCKER_CONFIG="$run/client"
 dockerd_pid=""
+opt_existed=$([ -e /opt/containerd ] && echo 1 || true)
 stop_engine() {
   if [ -n "$dockerd_pid" ] && kill -0 "$dockerd_pid" 2>/dev/null; then
     kill -TERM "$dockerd_pid"
@@ -42,6 +43,8 @@ stop_engine() {
   # dockerd leaves its bind mount of the host's network namespace (exec-root/netns/default) behind.
   awk -v r="$run/" 'index($5, r) == 1 {print $5}' /proc/self/mountinfo | sort -r | while read -r m; do umount -l "$m"; done
   rm -rf "$run"
+  # dockerd's own containerd makes /opt/containerd/{bin,lib} (empty); remove them if this build made them.
+  [ -n "$opt_existed" ] || rmdir /opt/containerd/bin /opt/containerd/lib /opt/containerd 2>/dev/null || true
 }
 trap stop_engine EXIT
 /usr/sbin/dockerd --data-root "$cache/docker" --exec-root "$run/exec" --pidfile "$pidfile" -H "$sock" \

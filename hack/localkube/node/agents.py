@@ -298,9 +298,17 @@ def stop(layout: Layout, bin_dir: Path | None, slot: int | None) -> None:
     processes.stop_pid_file(layout.pids / "containerd.pid", grace=10.0)
 
 
+# containerd 1.6 keeps its shims' sockets in /run/containerd/s whatever its config says; removed when empty.
+SHIM_DIRS = (Path("/run/containerd/s"), Path("/run/containerd"))
+
+
 def clean(layout: Layout, bin_dir: Path | None, slot: int | None) -> None:
     """After every process is gone: mounts, iptables chains, the host network, the pods' cgroups."""
     _unmount_all(layout.root)
+    if slot is not None:
+        for d in SHIM_DIRS:
+            with contextlib.suppress(OSError):
+                d.rmdir()
     if slot is not None:
         if bin_dir is not None:
             _remove_kube_chains(bin_dir, layout)

@@ -126,6 +126,7 @@ oom_score = 0
       runtime_type = "io.containerd.runc.v2"
       [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
         BinaryName = {json.dumps(RUNC)}
+        Root = {json.dumps(str(dirs.containerd_state / "runc"))}
         SystemdCgroup = false
   [plugins."io.containerd.grpc.v1.cri".cni]
     bin_dir = {json.dumps(CNI_BIN_DIR)}
