@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the pinned Kubernetes binaries once per machine into a cache: the control plane (etcd,
 # kube-apiserver, kube-controller-manager, kube-scheduler), the node agents (kubelet, kube-proxy), kubectl,
-# helm, and the sandbox's `pause` (compiled statically from build/pause/linux/pause.c of the same
+# helm, CoreDNS (the cluster's DNS), and the sandbox's `pause` (compiled statically from build/pause/linux/pause.c of the same
 # k8s.io/kubernetes module source, with the C compiler).
 #
 # Versions come from the go.mod files beside this script (the single source of truth).
@@ -16,7 +16,8 @@ modver() { awk -v m="$2" '{for (i = 1; i < NF; i++) if ($i == m && $(i+1) ~ /^v/
 kube=$(modver k8s k8s.io/kubernetes)
 etcd=$(modver etcd go.etcd.io/etcd/server/v3)
 helm=$(modver helm helm.sh/helm/v3)
-[ -n "$kube" ] && [ -n "$etcd" ] && [ -n "$helm" ] || die "cannot read pinned versions from $here/*/go.mod"
+coredns=$(modver coredns github.com/coredns/coredns)
+[ -n "$kube" ] && [ -n "$etcd" ] && [ -n "$helm" ] && [ -n "$coredns" ] || die "cannot read pinned versions from $here/*/go.mod"
 
 cache=${FERRY_CACHE:-$HOME/.cache/ferry}
 bin="$cache/kube-$kube-etcd-$etcd-helm-$helm/bin"
@@ -45,6 +46,7 @@ targets=(
   "kubelet|k8s|k8s.io/kubernetes/cmd/kubelet|$kube_ld"
   "kube-proxy|k8s|k8s.io/kubernetes/cmd/kube-proxy|$kube_ld"
   "helm|helm|helm.sh/helm/v3/cmd/helm|$helm_ld"
+  "coredns|coredns|github.com/coredns/coredns|-s -w"
 )
 total=${#targets[@]}; i=0; start=$(date +%s)
 for t in "${targets[@]}"; do

@@ -86,9 +86,7 @@ def make_pki(layout: Layout, address: str, services: Services = Services()) -> C
     return Credentials(ca, apiserver, kubelet_client, pki.ensure_signing_key(d), admin)
 
 
-def _argv(
-    name: str, bin_dir: Path, layout: Layout, address: str, creds: Credentials, services: Services
-) -> list[str]:
+def _argv(name: str, bin_dir: Path, layout: Layout, address: str, creds: Credentials, services: Services) -> list[str]:
     kc = layout.component_kubeconfigs
     a = address
     if name == "etcd":

@@ -2,8 +2,10 @@
 
 Fixture ``kube`` (session scope) — a :class:`localkube.cluster.Cluster` in a fresh temporary state dir,
 started from the cached binaries (``hack/kube/build.sh``), with the CRDs of ``crds/*.yaml`` installed and
-Established. It is stopped at the end of the session, and the session fails if any process it started
-(control plane, pod runner, pods) is still alive. Its stable interface:
+Established. On a real node it checks, before any Service of ours exists, that the unreachable routes of the
+pod and Service ranges are in place. It is stopped at the end of the session, and the session fails if any
+process it started (control plane, node agents, pods) is still alive, or if the host's routes, links,
+iptables chains or mounts differ from before. Its stable interface:
 
 - ``kube.kubeconfig`` — ``Path`` of the admin kubeconfig (user ``ferry-admin``, group ``system:masters``)
 - ``kube.env`` — ``dict``: ``os.environ`` + ``KUBECONFIG`` + the bin dir first on ``PATH`` (for subprocesses)
@@ -36,6 +38,7 @@ from typing import cast
 import pytest
 from localkube import binaries
 from localkube.cluster import Cluster
+from localkube.node import agents, hostnet
 
 from tests.e2e.external import ExternalCluster
 
@@ -51,8 +54,15 @@ def kube(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         yield cast(Cluster, ExternalCluster(Path(external)))
         return
     cluster = Cluster(tmp_path_factory.mktemp("localkube"))
+    host_before = hostnet.snapshot()
     try:
         cluster.up(bin_dir=binaries.ensure())
+        ranges = cluster.ranges
+        if ranges is not None:  # a real node: no Service of ours exists yet, and no packet can leave
+            assert hostnet.routes(ranges) == list(ranges.unreachable), "unreachable routes missing"
+            assert cluster.kubectl("get", "services", "-A", "-o", "name").stdout.split() == ["service/kubernetes"], (
+                "a Service exists before the checks"
+            )
         if any(CRDS.glob("*.yaml")):
             cluster.kubectl("apply", "-f", str(CRDS))
             cluster.kubectl("wait", "--for=condition=Established", "crd", "--all", "--timeout=60s")
@@ -61,6 +71,9 @@ def kube(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         cluster.down()
         left = cluster.leftovers()
         assert not left, f"processes of the test cluster still alive after stop: {left}"
+        # `down` (= `make dev-down`) undid everything: no route, link, iptables chain or mount is left behind
+        assert hostnet.snapshot() == host_before, "the host's network differs from before `up`"
+        assert agents.mounts_under(cluster.root) == [], "mounts left under the state dir"
 
 
 @pytest.fixture
@@ -68,6 +81,7 @@ def namespace(kube: Cluster) -> Iterator[str]:
     """A namespace of its own for one test."""
     name = f"t-{uuid.uuid4().hex[:8]}"
     kube.kubectl("create", "namespace", name)
+    kube.kubectl("label", "namespace", name, "pod-security.kubernetes.io/enforce=restricted")
     deadline = time.monotonic() + 30
     while kube.kubectl("get", "serviceaccount", "default", "-n", name, check=False).returncode != 0:
         assert time.monotonic() < deadline, f"no default ServiceAccount in namespace {name}"

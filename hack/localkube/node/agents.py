@@ -23,7 +23,7 @@ from localkube.layout import Layout
 from localkube.node import configs, hostnet
 from localkube.node.ranges import Ranges
 
-AGENTS = ("kubelet", "kube-proxy", "provisioner")
+AGENTS = ("kubelet", "kube-proxy", "coredns", "provisioner")
 CGROUP_FS = Path("/sys/fs/cgroup")
 IMAGE_SCRIPT = binaries.REPO / "hack" / "image" / "build.sh"
 CTR_NAMESPACE = "k8s.io"
@@ -60,9 +60,7 @@ def preflight() -> None:
 def build_images(bin_dir: Path, progress: Callable[[str], None]) -> list[Path]:
     """Build (cached) Ferry's image and the pause image; returns the archives to import."""
     progress("building the images (cached: hack/image/build.sh)")
-    proc = subprocess.run(
-        [str(IMAGE_SCRIPT), str(bin_dir / "pause")], stdout=subprocess.PIPE, text=True, check=False
-    )
+    proc = subprocess.run([str(IMAGE_SCRIPT), str(bin_dir / "pause")], stdout=subprocess.PIPE, text=True, check=False)
     if proc.returncode != 0:
         raise RuntimeError(f"{IMAGE_SCRIPT} failed (exit {proc.returncode}); see its messages above")
     return [Path(line) for line in proc.stdout.split() if line.endswith(".tar")]
@@ -151,7 +149,7 @@ def start(
     dirs.kubelet_config.write_text(json.dumps(kubelet_cfg, indent=2))
     kc = layout.component_kubeconfigs
     dirs.proxy_config.write_text(json.dumps(configs.proxy_config(ranges, kc / "kube-proxy.yaml"), indent=2))
-    progress("starting the kubelet, kube-proxy and the volume provisioner")
+    progress("starting the kubelet, kube-proxy, CoreDNS and the volume provisioner")
     _spawn(
         layout,
         "kubelet",
@@ -166,6 +164,8 @@ def start(
         env,
     )
     _spawn(layout, "kube-proxy", [str(bin_dir / "kube-proxy"), f"--config={dirs.proxy_config}"], env)
+    dirs.corefile.write_text(configs.corefile(ranges, layout.kubeconfig))
+    _spawn(layout, "coredns", [str(bin_dir / "coredns"), "-conf", str(dirs.corefile)], env)
     _spawn(
         layout,
         "provisioner",
@@ -185,7 +185,9 @@ def _node_credentials(layout: Layout, ranges: Ranges) -> dict[str, pki.KeyPair]:
         ("kube-proxy", "system:kube-proxy", ()),
     ):
         pair = pki.issue(ca, d, name, cn=cn, orgs=orgs)
-        kubeconfigs.write(layout.component_kubeconfigs / f"{name}.yaml", server=server, ca=ca.cert, user=cn, client=pair)
+        kubeconfigs.write(
+            layout.component_kubeconfigs / f"{name}.yaml", server=server, ca=ca.cert, user=cn, client=pair
+        )
         out[name] = pair
     return out
 
@@ -276,7 +278,9 @@ def _remove_kube_chains(bin_dir: Path, layout: Layout) -> None:
         save = subprocess.run(["iptables-save", "-t", table], capture_output=True, text=True, check=False).stdout
         for line in save.splitlines():
             if line.startswith("-A ") and any(f"-j {c}" in line for c in chains) and line.split()[1] not in chains:
-                subprocess.run(["iptables", "-w", "-t", table, "-D", *line.split()[1:]], capture_output=True, check=False)
+                subprocess.run(
+                    ["iptables", "-w", "-t", table, "-D", *line.split()[1:]], capture_output=True, check=False
+                )
         for chain in chains:
             subprocess.run(["iptables", "-w", "-t", table, "-F", chain], capture_output=True, check=False)
         for chain in chains:

@@ -16,6 +16,7 @@ PROXY_HEALTHZ_PORT = 10256
 PROXY_METRICS_PORT = 10249
 CNI_BIN_DIR = "/usr/lib/cni"
 RUNC = "/usr/sbin/runc"
+CLUSTER_DOMAIN = "cluster.local"
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,11 @@ class NodeDirs:
     def proxy_config(self) -> Path:
         """The KubeProxyConfiguration file."""
         return self.root / "kube-proxy.yaml"
+
+    @property
+    def corefile(self) -> Path:
+        """CoreDNS's Corefile."""
+        return self.root / "Corefile"
 
     @property
     def volumes(self) -> Path:
@@ -191,7 +197,8 @@ def kubelet_config(dirs: NodeDirs, ranges: Ranges, *, ca: Path, cert: Path, key:
         "containerRuntimeEndpoint": f"unix://{dirs.containerd_socket}",
         "podLogsDir": str(dirs.pod_logs),
         "resolvConf": "",
-        "clusterDomain": "cluster.local",
+        "clusterDomain": CLUSTER_DOMAIN,
+        "clusterDNS": [ranges.gateway],
         "imageGCHighThresholdPercent": 100,
         "imageGCLowThresholdPercent": 99,
         "imageMinimumGCAge": "8760h",
@@ -240,3 +247,27 @@ def proxy_config(ranges: Ranges, kubeconfig: Path) -> dict[str, Any]:
         "iptables": {"masqueradeAll": True, "localhostNodePorts": False, "syncPeriod": "30s", "minSyncPeriod": "1s"},
         "logging": {"verbosity": 1},
     }
+
+
+def corefile(ranges: Ranges, kubeconfig: Path) -> str:
+    """CoreDNS on the bridge's address: the cluster's names from the API; every other name is NXDOMAIN.
+
+    Nothing is forwarded to any other server, so a name lookup never leaves the machine.
+    """
+    return f"""{CLUSTER_DOMAIN}:53 in-addr.arpa:53 ip6.arpa:53 {{
+    bind {ranges.gateway}
+    errors
+    kubernetes {CLUSTER_DOMAIN} in-addr.arpa ip6.arpa {{
+        kubeconfig {kubeconfig}
+        pods insecure
+        ttl 5
+    }}
+}}
+.:53 {{
+    bind {ranges.gateway}
+    errors
+    template ANY ANY {{
+        rcode NXDOMAIN
+    }}
+}}
+"""

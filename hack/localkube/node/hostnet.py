@@ -134,3 +134,15 @@ def _save(record: Path, state: dict[str, Any]) -> None:
     tmp = record.with_suffix(".tmp")
     tmp.write_text(json.dumps(state, indent=2) + "\n")
     tmp.replace(record)
+
+
+def snapshot() -> dict[str, list[str]]:
+    """What the host holds now (routes of every table, links, iptables chains, sysctls): for leftover checks."""
+    route_lines = _run("ip", "-o", "route", "show", "table", "all").stdout.splitlines()
+    links = [line.split(":")[1].strip().split("@")[0] for line in _run("ip", "-o", "link", "show").stdout.splitlines()]
+    chains = []
+    for table in ("filter", "nat", "mangle", "raw"):
+        save = _run("iptables-save", "-t", table, check=False).stdout
+        chains += [f"{table}:{line[1:].split()[0]}" for line in save.splitlines() if line.startswith(":")]
+    sysctls = [f"{key}={_read(key)}" for key in (*KUBELET_SYSCTLS, FORWARD) if (SYSCTL / key).exists()]
+    return {"routes": sorted(route_lines), "links": sorted(links), "chains": sorted(chains), "sysctls": sysctls}

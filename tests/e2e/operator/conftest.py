@@ -1,4 +1,9 @@
-"""Operator e2e fixtures: the operator as a real `kopf run` process against the session's local cluster."""
+"""Operator e2e fixtures: the operator installed by the chart, as a pod (a real node), or a `kopf run` process.
+
+On localkube's real node (``kube.node_kind == "kubelet"``) the operator is the chart's Deployment running the
+locally built image in namespace ``ferry-e2e-operator`` (Pod Security "restricted"), watching ``ferry-e2e-*``;
+a crash is its pod's deletion. With the pod runner it is a local `kopf run` process.
+"""
 
 from __future__ import annotations
 
@@ -13,11 +18,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
-from tests.e2e.operator.ferry_e2e import Ferry
+from tests.e2e.operator.ferry_e2e import Ferry, restricted
 
 _namespaces = itertools.count(1)
 NAMESPACE_PREFIX = "ferry-e2e-"
+CHART = Path(__file__).resolve().parents[3] / "charts" / "ferry"
+OPERATOR_NAMESPACE = "ferry-operator-e2e"  # outside NAMESPACE_PREFIX: the operator does not watch itself
 
 
 class OperatorProcess:
@@ -63,9 +71,9 @@ class OperatorProcess:
 class InClusterOperator:
     """The chart's operator on an external cluster (FERRY_E2E_KUBECONFIG): a crash is its pods' deletion."""
 
-    def __init__(self, kube: Any) -> None:
+    def __init__(self, kube: Any, namespace: str | None = None) -> None:
         self.kube = kube
-        self.namespace = os.environ.get("FERRY_E2E_OPERATOR_NAMESPACE", "ferry-system")
+        self.namespace = namespace or os.environ.get("FERRY_E2E_OPERATOR_NAMESPACE", "ferry-system")
         self.selector = "app.kubernetes.io/component=operator"
         self.running = True
 
@@ -95,11 +103,36 @@ class InClusterOperator:
         """Nothing to stop: the operator belongs to the cluster."""
 
 
+def install_operator(kube: Any, tmp: Path) -> InClusterOperator:
+    """`helm install` of the chart's operator (the local image) for the e2e namespaces, as a user would."""
+    kube.kubectl("create", "namespace", OPERATOR_NAMESPACE)
+    restricted(kube.kubectl, OPERATOR_NAMESPACE)
+    values = {
+        "image": {"repository": "ferry", "tag": "dev", "pullPolicy": "IfNotPresent"},
+        "operator": {
+            "peering": {"enabled": False},
+            "watchNamespaces": [f"{NAMESPACE_PREFIX}*"],
+            "extraEnv": [{"name": "FERRY_STALL_SECONDS", "value": "5"}],
+        },
+    }
+    (tmp / "values.yaml").write_text(yaml.safe_dump(values))
+    argv = [str(kube.bin_dir / "helm"), "install", "ferry-e2e", str(CHART), "-n", OPERATOR_NAMESPACE]
+    argv += ["-f", str(tmp / "values.yaml"), "--wait", "--timeout", "3m"]
+    proc = subprocess.run(argv, env=kube.env, capture_output=True, text=True, timeout=240, check=False)
+    assert proc.returncode == 0, f"helm install of the operator failed:\n{proc.stdout}\n{proc.stderr}"
+    op = InClusterOperator(kube, OPERATOR_NAMESPACE)
+    op.start()
+    return op
+
+
 @pytest.fixture(scope="session")
 def operator(kube: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[OperatorProcess | InClusterOperator]:
-    """The operator for the whole session: a local `kopf run` process, or the chart's on an external cluster."""
+    """The operator for the whole session: the chart's (a pod), or a local `kopf run` process (pod runner)."""
     if os.environ.get("FERRY_E2E_KUBECONFIG"):
         yield InClusterOperator(kube)
+        return
+    if getattr(kube, "node_kind", "runner") == "kubelet":
+        yield install_operator(kube, tmp_path_factory.mktemp("operator"))
         return
     env = {**kube.env, "FERRY_STALL_SECONDS": "5"}
     op = OperatorProcess(env, tmp_path_factory.mktemp("operator-logs"))
