@@ -147,6 +147,12 @@ class Cluster(kubectling.Kubectl):
             if not isinstance(slot, int) or info.get("node") != "kubelet" or (fresh and _slot_taken(slot)):
                 slot = network.slot_of(network.pick_address(str(self.root)))
             ranges = Ranges(slot)
+            others = hostnet.other_bridges(ranges)
+            if others:
+                raise RuntimeError(
+                    f"another localkube real node runs on this machine (bridge {', '.join(others)}); "
+                    "one at a time: stop it first (`python -m localkube --root DIR down`)"
+                )
             # The routes come first: before anything starts, no pod or Service address can leave the machine.
             hostnet.setup(ranges, agents.net_record(self.layout))
             address = ranges.gateway

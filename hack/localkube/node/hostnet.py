@@ -53,6 +53,14 @@ def bridge_up(ranges: Ranges) -> bool:
     return ranges.gateway in addrs
 
 
+def other_bridges(ranges: Ranges) -> list[str]:
+    """Bridges of other localkube real nodes on this machine (their kube-proxy's chains would clash)."""
+    names = [
+        line.split(":")[1].strip() for line in _run("ip", "-o", "link", "show", "type", "bridge").stdout.splitlines()
+    ]
+    return [n for n in names if n.startswith("lkbr") and n != ranges.bridge]
+
+
 def _read(key: str) -> str:
     return (SYSCTL / key).read_text().strip()
 
