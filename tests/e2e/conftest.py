@@ -72,7 +72,11 @@ def kube(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         left = cluster.leftovers()
         assert not left, f"processes of the test cluster still alive after stop: {left}"
         # `down` (= `make dev-down`) undid everything: no route, link, iptables chain or mount is left behind
-        assert hostnet.snapshot() == host_before, "the host's network differs from before `up`"
+        host_after = hostnet.snapshot()
+        changed = {
+            k: sorted(set(host_after[k]) ^ set(host_before[k])) for k in host_before if host_after[k] != host_before[k]
+        }
+        assert not changed, f"the host differs from before `up` (added or removed): {changed}"
         assert agents.mounts_under(cluster.root) == [], "mounts left under the state dir"
 
 

@@ -16,7 +16,8 @@ from localkube.node import hostnet
 pytestmark = pytest.mark.e2e
 
 SERVER = """
-import http.server, os
+import http.server, os, signal, sys
+signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # as PID 1, only a handled signal ends it
 class H(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
         self.send_response(200); self.end_headers(); self.wfile.write(os.environ.get("BODY", "hello").encode())
@@ -99,7 +100,7 @@ def test_pod_security_restricted_rejects_a_pod_that_may_escalate(kube: Cluster, 
 
 def test_a_container_killed_inside_restarts_under_the_kubelet(kube: Cluster, namespace: str) -> None:
     run(kube, namespace, pod("web", SERVER))
-    kube.kubectl("exec", "web", "-n", namespace, "--", "kill", "1", check=False)
+    kube.kubectl("exec", "web", "-n", namespace, "--", "sh", "-c", "kill 1", check=False)
     poll(lambda: kube.get_json("pod", "web", "-n", namespace)["status"]["containerStatuses"][0]["restartCount"] >= 1)
     kube.kubectl("wait", "--for=condition=Ready", "pod/web", "-n", namespace, "--timeout=90s", timeout=100)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
@@ -115,6 +116,8 @@ def teardown(record: Path) -> list[str]:
             _run("iptables", "-w", "-t", "filter", "-X", chain, check=False)
             done.append(f"iptables chain {chain}")
     bridge = state.get("bridge")
+    if bridge:
+        _release_ports(bridge)
     if bridge and _run("ip", "link", "del", bridge, check=False).returncode == 0:
         done.append(f"bridge {bridge}")
     for prefix in state.get("routes", []):
@@ -127,6 +130,20 @@ def teardown(record: Path) -> list[str]:
                 done.append(f"sysctl {key}={value}")
     record.unlink()
     return done
+
+
+def _ports(bridge: str) -> list[str]:
+    out = _run("ip", "-o", "link", "show", "master", bridge, check=False).stdout
+    return [line.split(":")[1].strip().split("@")[0] for line in out.splitlines()]
+
+
+def _release_ports(bridge: str, timeout: float = 15.0) -> None:
+    """Wait (bounded) for the pods' veth ends to go with their network namespaces; delete any that stay."""
+    deadline = time.monotonic() + timeout
+    while _ports(bridge) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    for port in _ports(bridge):
+        _run("ip", "link", "del", port, check=False)
 
 
 def _load(record: Path) -> dict[str, Any]:
