@@ -17,10 +17,11 @@ RUN mkdir -p node/storage_node operator/storage_operator \
  && python -m venv /opt/ferry \
  && /opt/ferry/bin/pip install ${PIP_CERT:+--cert "$PIP_CERT"} --constraint constraints.txt --no-compile . \
  && /opt/ferry/bin/pip uninstall --yes ferry \
- && rm -rf node operator
+ && rm -rf node operator build ./*.egg-info
 COPY node/ node/
 COPY operator/ operator/
 RUN /opt/ferry/bin/pip install ${PIP_CERT:+--cert "$PIP_CERT"} --constraint constraints.txt --no-compile --no-deps . \
+ && rm -rf build ./*.egg-info \
  && /opt/ferry/bin/python -m compileall -q /opt/ferry/lib
 
 FROM ${PYTHON_IMAGE}

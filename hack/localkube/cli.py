@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 from localkube import binaries
-from localkube.cluster import NODE_KINDS, Cluster
+from localkube.cluster import Cluster
 
 DEFAULT_ROOT = binaries.REPO / ".dev"
 
@@ -23,14 +23,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m localkube", description=__doc__)
     parser.add_argument("--root", type=Path, default=DEFAULT_ROOT, help="cluster state dir (default: .dev/)")
     sub = parser.add_subparsers(dest="command", required=True)
-    up = sub.add_parser("up", help="start (or reuse) the control plane and the pod runner")
-    up.add_argument("--nodes", type=int, default=1, help="local Nodes the runner registers")
-    up.add_argument("--node", choices=NODE_KINDS, help="kubelet: a real node; runner: the pod runner")
+    sub.add_parser("up", help="start (or reuse) the control plane and the real node")
     down = sub.add_parser("down", help="stop everything started for the cluster")
     down.add_argument("--wipe", action="store_true", help="also delete the state dir (etcd data, volumes)")
     sub.add_parser("status", help="show which processes run and whether the API server is ready")
-    dev = sub.add_parser("dev", help="up + CRDs + the operator and the demo cluster when they exist")
-    dev.add_argument("--node", choices=NODE_KINDS, help="kubelet: a real node; runner: the pod runner")
+    sub.add_parser("dev", help="up + CRDs + helm install of the operator + the demo cluster")
     mint = sub.add_parser("mint-user", help="write a kubeconfig for a non-admin user")
     mint.add_argument("name")
     mint.add_argument("--group", action="append", default=[], help="group (repeatable)")
@@ -47,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
 def _run(args: argparse.Namespace, cluster: Cluster) -> int:
     if args.command == "up":
         t0 = time.monotonic()
-        cluster.up(nodes=args.nodes, progress=_progress, node=args.node)
+        cluster.up(progress=_progress)
         _progress(f"API server ready at {cluster.api_url} ({time.monotonic() - t0:.1f}s)")
         print(f"export KUBECONFIG={cluster.kubeconfig}")
     elif args.command == "down":
@@ -64,7 +61,7 @@ def _run(args: argparse.Namespace, cluster: Cluster) -> int:
     elif args.command == "dev":
         from localkube.dev import run as dev_run
 
-        return dev_run(cluster, progress=_progress, node=args.node)
+        return dev_run(cluster, progress=_progress)
     elif args.command == "mint-user":
         if not cluster.info():
             raise RuntimeError("the cluster was never started; run `python -m localkube up` first")

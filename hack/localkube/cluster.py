@@ -8,8 +8,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -21,11 +19,8 @@ from lightkube.resources.core_v1 import Node, ServiceAccount
 
 from localkube import binaries, controlplane, kubeconfigs, kubectling, network, pki, processes
 from localkube.layout import Layout
-from localkube.node import agents, hostnet
+from localkube.node import agents, configs, hostnet
 from localkube.node.ranges import Ranges
-
-NODE_KINDS = ("runner", "kubelet")
-NODE_ENV = "FERRY_LOCALKUBE_NODE"
 
 STORAGE_CLASS = "ferry-local"
 PROVISIONER = "ferry.dev/local-dir"
@@ -46,16 +41,8 @@ def _quiet(_: str) -> None:
     pass
 
 
-def default_node_kind() -> str:
-    """The kind of node ``up`` starts unless told: ``$FERRY_LOCALKUBE_NODE``, else the pod runner."""
-    kind = os.environ.get(NODE_ENV, "runner")
-    if kind not in NODE_KINDS:
-        raise RuntimeError(f"{NODE_ENV}={kind!r}: expected one of {', '.join(NODE_KINDS)}")
-    return kind
-
-
 class Cluster(kubectling.Kubectl):
-    """A local control plane plus its node (the pod runner, or a real kubelet) whose state lives in ``root``."""
+    """A local control plane plus one real node (containerd, kubelet, kube-proxy) whose state lives in ``root``."""
 
     def __init__(self, root: Path) -> None:
         self.root = root.resolve()
@@ -92,15 +79,10 @@ class Cluster(kubectling.Kubectl):
         return Path(self.info()["bin_dir"])
 
     @property
-    def node_kind(self) -> str:
-        """``kubelet`` (a real node: containerd, kubelet, kube-proxy) or ``runner`` (the pod runner)."""
-        return str(self.info().get("node", "runner"))
-
-    @property
     def ranges(self) -> Ranges | None:
-        """A real node's pod and Service ranges (None with the pod runner)."""
+        """The node's pod and Service ranges (None before the first ``up``)."""
         slot = self.info().get("slot")
-        return Ranges(int(slot)) if self.node_kind == "kubelet" and slot is not None else None
+        return Ranges(int(slot)) if slot is not None else None
 
     @property
     def env(self) -> dict[str, str]:
@@ -116,58 +98,37 @@ class Cluster(kubectling.Kubectl):
         self,
         *,
         bin_dir: Path | None = None,
-        nodes: int = 1,
         timeout: float = 180.0,
         progress: Callable[[str], None] = _quiet,
-        node: str | None = None,
     ) -> None:
-        """Start (or reuse) the control plane and its node; wait until pods can be scheduled and run.
+        """Start (or reuse) the control plane and the node; wait until pods can be scheduled and run.
 
-        ``node``: ``kubelet`` for a real node, ``runner`` for the pod runner; default: what this state dir ran
-        before, else :func:`default_node_kind`.
+        Order: host network (the unreachable routes first) -> control plane -> containerd (images imported)
+        -> kubelet, kube-proxy, CoreDNS, provisioner -> node Ready.
         """
         deadline = time.monotonic() + timeout
-        info = self.info()
-        kind = node or str(info.get("node") or default_node_kind())
-        if kind not in NODE_KINDS:
-            raise RuntimeError(f"unknown node kind {kind!r}; expected one of {', '.join(NODE_KINDS)}")
-        if kind == "kubelet":
-            agents.preflight()
-            if nodes != 1:
-                raise RuntimeError("a real node cluster has exactly one node for now")
-        else:
-            _preflight()
+        agents.preflight()
         bin_dir = bin_dir or binaries.ensure()
         self.root.mkdir(parents=True, exist_ok=True)
-        running = controlplane.running(self.layout)
-        address = info.get("address")
+        info = self.info()
         slot = info.get("slot")
-        fresh = not any(running.values())
-        if kind == "kubelet":
-            if not isinstance(slot, int) or info.get("node") != "kubelet" or (fresh and _slot_taken(slot)):
-                slot = network.slot_of(network.pick_address(str(self.root)))
-            ranges = Ranges(slot)
-            others = hostnet.other_bridges(ranges)
-            if others:
-                raise RuntimeError(
-                    f"another localkube real node runs on this machine (bridge {', '.join(others)}); "
-                    "one at a time: stop it first (`python -m localkube --root DIR down`)"
-                )
-            # The routes come first: before anything starts, no pod or Service address can leave the machine.
-            hostnet.setup(ranges, agents.net_record(self.layout))
-            address = ranges.gateway
-            services = controlplane.Services(ranges.service_range, ranges.service_ip, endpoints=True)
-        else:
-            if not isinstance(address, str) or (fresh and not network.ports_free(address)):
-                address = network.pick_address(str(self.root))
-            slot = network.slot_of(address)
-            services = controlplane.Services()
+        fresh = not any(controlplane.running(self.layout).values())
+        if not isinstance(slot, int) or (fresh and _slot_taken(slot)):
+            slot = network.slot_of(network.pick_address(str(self.root)))
+        ranges = Ranges(slot)
+        others = hostnet.other_bridges(ranges)
+        if others:
+            raise RuntimeError(
+                f"another localkube real node runs on this machine (bridge {', '.join(others)}); "
+                "one at a time: stop it first (`python -m localkube --root DIR down`)"
+            )
+        # The routes come first: before anything starts, no pod or Service address can leave the machine.
+        hostnet.setup(ranges, agents.net_record(self.layout))
+        address = ranges.gateway
         self._write_info(
             {
                 "address": address,
                 "bin_dir": str(bin_dir),
-                "nodes": nodes,
-                "node": kind,
                 "slot": slot,
                 "api_url": f"https://{address}:{network.API_PORT}",
             }
@@ -180,56 +141,31 @@ class Cluster(kubectling.Kubectl):
             env,
             timeout=max(1.0, deadline - time.monotonic()),
             progress=progress,
-            services=services,
+            services=controlplane.Services(ranges.service_range, ranges.service_ip),
         )
         self.kubectl("apply", "-f", "-", input=_STORAGE_CLASS_YAML)
-        if kind == "kubelet":
-            agents.start(self.layout, bin_dir, Ranges(slot), env, deadline=deadline, progress=progress)
-            alive: Callable[[], bool] = lambda: all(agents.running(self.layout).values())  # noqa: E731
-            log = self.layout.logs / "kubelet.log"
-        else:
-            self._start_runner(env, nodes, progress)
-            alive = self._runner_alive
-            log = self.layout.logs / "runner.log"
+        agents.start(self.layout, bin_dir, ranges, env, deadline=deadline, progress=progress)
         client = Client(KubeConfig.from_file(self.kubeconfig))
         _wait(lambda: _has_sa(client), deadline, "the default ServiceAccount was not created in time")
-        names = [f"local-{i + 1}" for i in range(nodes)]
         _wait(
-            lambda: all(_node_ready(client, n) for n in names),
+            lambda: _node_ready(client, configs.NODE_NAME),
             deadline,
-            f"node(s) {', '.join(names)} did not become Ready in time; see {log}",
-            check=alive,
+            f"node {configs.NODE_NAME} did not become Ready in time; see {self.layout.logs / 'kubelet.log'}",
+            check=lambda: all(agents.running(self.layout).values()),
         )
-
-    def _start_runner(self, env: dict[str, str], nodes: int, progress: Callable[[str], None]) -> None:
-        if self._runner_alive():
-            return
-        progress("starting the pod runner")
-        processes.spawn(
-            [sys.executable, "-m", "localkube.runner", "--root", str(self.root), "--nodes", str(nodes)],
-            log=self.layout.logs / "runner.log",
-            env=env,
-            pid_file=self.layout.pids / "runner.pid",
-        )
-
-    def _runner_alive(self) -> bool:
-        rec = processes.read_pid_file(self.layout.pids / "runner.pid")
-        return rec is not None and processes.alive(rec)
 
     def down(self) -> list[int]:
-        """Stop everything this cluster started (runner, its pods, extras, control plane); idempotent.
+        """Stop everything this cluster started (node agents, pods, extras, control plane); idempotent.
 
         Returns the pids of stragglers that had to be swept by their environment marker.
         """
         info = self.info()
         bin_dir = Path(info["bin_dir"]) if info.get("bin_dir") else None
-        slot = info.get("slot") if info.get("node") == "kubelet" else None
+        slot = info.get("slot")
         agents.stop(self.layout, bin_dir, slot)  # the kubelet and its pods first, then containerd
         extras = sorted(p for p in self.layout.pids.glob("*.pid") if p.stem not in (*controlplane.COMPONENTS,))
-        for pid_file in extras:  # the runner first (it stops its pods), then operator and friends
+        for pid_file in extras:
             processes.stop_pid_file(pid_file, grace=15.0)
-        for pid_file in sorted((self.layout.runner / "pids").glob("*.pid")):
-            processes.stop_pid_file(pid_file, grace=5.0)
         controlplane.stop(self.layout)
         swept = processes.sweep(str(self.root))
         agents.clean(self.layout, bin_dir, slot)  # mounts, iptables chains, bridge, routes, sysctls, cgroups
@@ -238,10 +174,7 @@ class Cluster(kubectling.Kubectl):
     def status(self) -> dict[str, bool]:
         """Which processes are alive, and whether the API server answers /readyz."""
         out = controlplane.running(self.layout)
-        if self.node_kind == "kubelet":
-            out.update(agents.running(self.layout))
-        else:
-            out["runner"] = self._runner_alive()
+        out.update(agents.running(self.layout))
         for pid_file in sorted(self.layout.pids.glob("*.pid")):
             if pid_file.stem not in out:
                 rec = processes.read_pid_file(pid_file)
@@ -287,19 +220,6 @@ class Cluster(kubectling.Kubectl):
         tmp = self.layout.info.with_suffix(".tmp")
         tmp.write_text(json.dumps(data, indent=2) + "\n")
         tmp.replace(self.layout.info)
-
-
-def _preflight() -> None:
-    """Fail early, naming what is missing, when pods could not run here."""
-    for tool in ("unshare", "mount", "openssl"):
-        if shutil.which(tool) is None:
-            raise RuntimeError(f"the {tool} command is missing; localkube needs util-linux and openssl")
-    probe = subprocess.run(["unshare", "--mount", "--propagation", "private", "true"], capture_output=True, text=True)
-    if probe.returncode != 0:
-        raise RuntimeError(
-            "the pod runner needs private mount namespaces (run as root): "
-            f"`unshare --mount true` failed: {probe.stderr.strip()}"
-        )
 
 
 def _slot_taken(slot: int) -> bool:

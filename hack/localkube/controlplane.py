@@ -1,4 +1,4 @@
-"""Starts etcd, kube-apiserver, kube-controller-manager and kube-scheduler on a loopback address.
+"""Starts etcd, kube-apiserver, kube-controller-manager and kube-scheduler on the node's bridge address.
 
 Order: etcd -> apiserver (/readyz) -> controller manager + scheduler (/healthz). Every wait is bounded.
 """
@@ -18,20 +18,13 @@ from pathlib import Path
 from localkube import kubeconfigs, network, pki, processes
 from localkube.layout import Layout
 
-SERVICE_CIDR = "10.96.0.0/16"
-SERVICE_IP = "10.96.0.1"
-
 
 @dataclass(frozen=True)
 class Services:
-    """The Service range, its first address (Service ``kubernetes``), and whether that Service gets endpoints.
+    """The Service range and its first address (the ClusterIP of Service ``kubernetes``)."""
 
-    With the pod runner nothing routes ClusterIPs (no endpoints); on a real node kube-proxy does.
-    """
-
-    cidr: str = SERVICE_CIDR
-    ip: str = SERVICE_IP
-    endpoints: bool = False
+    cidr: str
+    ip: str
 
 
 ISSUER = "https://kubernetes.default.svc.cluster.local"
@@ -50,7 +43,7 @@ class Credentials:
     admin: pki.KeyPair
 
 
-def make_pki(layout: Layout, address: str, services: Services = Services()) -> Credentials:
+def make_pki(layout: Layout, address: str, services: Services) -> Credentials:
     """Create (once) every certificate and the kubeconfigs of admin and components."""
     d = layout.pki
     ca = pki.ensure_ca(d)
@@ -77,7 +70,6 @@ def make_pki(layout: Layout, address: str, services: Services = Services()) -> C
     for name, cn, orgs in (
         ("kube-controller-manager", "system:kube-controller-manager", ()),
         ("kube-scheduler", "system:kube-scheduler", ()),
-        ("runner", "ferry-localkube-runner", ("system:masters",)),
     ):
         pair = pki.issue(ca, d, name, cn=cn, orgs=orgs)
         kubeconfigs.write(
@@ -127,7 +119,7 @@ def _argv(name: str, bin_dir: Path, layout: Layout, address: str, creds: Credent
             f"--kubelet-client-key={creds.kubelet_client.key}",
             f"--kubelet-certificate-authority={creds.ca.cert}",
             "--kubelet-preferred-address-types=InternalIP",
-            f"--endpoint-reconciler-type={'lease' if services.endpoints else 'none'}",
+            "--endpoint-reconciler-type=lease",
             "--allow-privileged=true",
             "--profiling=false",
             "--v=1",
@@ -165,9 +157,9 @@ def start(
     address: str,
     env: Mapping[str, str],
     *,
+    services: Services,
     timeout: float = 120.0,
     progress: Callable[[str], None] = lambda _: None,
-    services: Services = Services(),
 ) -> None:
     """Start the four control-plane processes (those not already running) and wait until each is healthy."""
     creds = make_pki(layout, address, services)

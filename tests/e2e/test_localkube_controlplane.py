@@ -31,7 +31,7 @@ def test_api_server_answers_readyz_and_reports_the_pinned_release(kube: Cluster)
 def test_a_second_real_node_is_refused_while_one_runs_and_the_first_is_untouched(kube: Cluster, tmp_path: Path) -> None:
     other = Cluster(tmp_path / "other")
     with pytest.raises(RuntimeError, match="another localkube real node runs on this machine"):
-        other.up(bin_dir=kube.bin_dir, node="kubelet")
+        other.up(bin_dir=kube.bin_dir)
     assert other.down() == []
     assert not any(other.status().values())
     assert kube.kubectl("get", "--raw", "/readyz").stdout == "ok"  # the session cluster is untouched

@@ -37,12 +37,6 @@ POD_SECURITY = {
 CONTAINER_SECURITY = {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}
 
 
-@pytest.fixture(autouse=True)
-def _real_node(kube: Cluster) -> None:
-    if kube.node_kind != "kubelet":
-        pytest.skip("needs localkube's real node")
-
-
 def pod(name: str, script: str, **spec: Any) -> dict[str, Any]:
     container: dict[str, Any] = {
         "name": "main",

@@ -1,17 +1,16 @@
-"""Operator e2e fixtures: the operator installed by the chart, as a pod (a real node), or a `kopf run` process.
+"""Operator e2e fixtures: the operator installed by the chart, as a pod, as users run it.
 
-On localkube's real node (``kube.node_kind == "kubelet"``) the operator is the chart's Deployment running the
-locally built image in namespace ``ferry-e2e-operator`` (Pod Security "restricted"), watching ``ferry-e2e-*``;
-a crash is its pod's deletion. With the pod runner it is a local `kopf run` process.
+On localkube the operator is the chart's Deployment running the locally built image in namespace
+``ferry-operator-e2e`` (Pod Security "restricted"), watching ``ferry-e2e-*``; a crash is its pod's deletion
+(the Deployment starts a new one). On an external cluster (``FERRY_E2E_KUBECONFIG``) it is the chart's
+operator installed there.
 """
 
 from __future__ import annotations
 
 import itertools
 import os
-import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,46 +25,6 @@ _namespaces = itertools.count(1)
 NAMESPACE_PREFIX = "ferry-e2e-"
 CHART = Path(__file__).resolve().parents[3] / "charts" / "ferry"
 OPERATOR_NAMESPACE = "ferry-operator-e2e"  # outside NAMESPACE_PREFIX: the operator does not watch itself
-
-
-class OperatorProcess:
-    """`kopf run -m storage_operator` as a user would run it, with kill -9 and restart for interruption tests."""
-
-    def __init__(self, env: dict[str, str], log_dir: Path) -> None:
-        self.env = env
-        self.log_dir = log_dir
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.starts = 0
-
-    def start(self) -> None:
-        """Start the operator (standalone: one replica in the tests)."""
-        self.starts += 1
-        log = open(self.log_dir / f"operator-{self.starts}.log", "wb")  # noqa: SIM115 - owned by the process
-        cmd = [sys.executable, "-m", "kopf", "run", "-m", "storage_operator", "--standalone"]
-        cmd += ["--namespace", f"{NAMESPACE_PREFIX}*"]  # leaves other tests' namespaces to their own operator
-        self.proc = subprocess.Popen(cmd, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-
-    def kill(self) -> None:
-        """kill -9 the operator, as a crash would."""
-        if self.proc is not None and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(timeout=10)
-        self.proc = None
-
-    @property
-    def running(self) -> bool:
-        """Whether the operator process is up."""
-        return self.proc is not None and self.proc.poll() is None
-
-    def stop(self) -> None:
-        """Stop it gracefully (SIGTERM), then for sure."""
-        if self.proc is not None and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.kill()
-        self.proc = None
 
 
 class InClusterOperator:
@@ -126,23 +85,16 @@ def install_operator(kube: Any, tmp: Path) -> InClusterOperator:
 
 
 @pytest.fixture(scope="session")
-def operator(kube: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[OperatorProcess | InClusterOperator]:
-    """The operator for the whole session: the chart's (a pod), or a local `kopf run` process (pod runner)."""
+def operator(kube: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[InClusterOperator]:
+    """The operator for the whole session: the chart's, a pod."""
     if os.environ.get("FERRY_E2E_KUBECONFIG"):
         yield InClusterOperator(kube)
         return
-    if getattr(kube, "node_kind", "runner") == "kubelet":
-        yield install_operator(kube, tmp_path_factory.mktemp("operator"))
-        return
-    env = {**kube.env, "FERRY_STALL_SECONDS": "5"}
-    op = OperatorProcess(env, tmp_path_factory.mktemp("operator-logs"))
-    op.start()
-    yield op
-    op.stop()
+    yield install_operator(kube, tmp_path_factory.mktemp("operator"))
 
 
 @pytest.fixture
-def ferry(kube: Any, operator: OperatorProcess | InClusterOperator) -> Iterator[Ferry]:
+def ferry(kube: Any, operator: InClusterOperator) -> Iterator[Ferry]:
     """A fresh namespace for one StorageCluster; removed (with everything in it) afterwards."""
     f = Ferry(kube.kubectl, namespace=f"{NAMESPACE_PREFIX}{next(_namespaces)}-{int(time.time()) % 10000}")
     yield f

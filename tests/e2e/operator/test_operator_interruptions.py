@@ -11,7 +11,7 @@ import pytest
 from storage_node import auth
 from storage_node.client import NodeError, SyncNodeClient
 
-from tests.e2e.operator.conftest import InClusterOperator, OperatorProcess
+from tests.e2e.operator.conftest import InClusterOperator
 from tests.e2e.operator.ferry_e2e import Dataset, Ferry, node_manifest, wait_until
 
 pytestmark = pytest.mark.e2e
@@ -25,9 +25,7 @@ def running_rebalance(ferry: Ferry) -> bool:
     return (ferry.cluster_status().get("rebalance") or {}).get("state") == "Running"
 
 
-def test_operator_killed_mid_rebalance_resumes_and_completes(
-    ferry: Ferry, operator: OperatorProcess | InClusterOperator
-) -> None:
+def test_operator_killed_mid_rebalance_resumes_and_completes(ferry: Ferry, operator: InClusterOperator) -> None:
     ferry.create(NODES, cluster_spec=SLOW)
     ds = ferry.write(COUNT, sizes=BIG)
     ferry.patch_state("node-1", "maintenance")
