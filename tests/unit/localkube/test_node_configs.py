@@ -13,9 +13,9 @@ DIRS = configs.NodeDirs(Path("/state/node"))
 
 
 def test_ranges_are_private_and_the_bridge_is_inside_the_pod_range() -> None:
-    pods = ipaddress.ip_network(RANGES.pod_range)
-    services = ipaddress.ip_network(RANGES.service_range)
-    bridge = ipaddress.ip_network(RANGES.bridge_subnet)
+    pods = ipaddress.IPv4Network(RANGES.pod_range)
+    services = ipaddress.IPv4Network(RANGES.service_range)
+    bridge = ipaddress.IPv4Network(RANGES.bridge_subnet)
     assert pods.is_private and services.is_private
     assert bridge.subnet_of(pods) and not pods.overlaps(services)
     assert ipaddress.ip_address(RANGES.gateway) in bridge and ipaddress.ip_address(RANGES.service_ip) in services
