@@ -26,7 +26,7 @@ class Kubectl(Protocol):
     """The `kube` fixture's kubectl runner."""
 
     def __call__(
-        self, *args: str, user: str | None = None, check: bool = True, timeout: float = 120
+        self, *args: str, user: str | None = None, check: bool = True, timeout: float = 120, input: str | None = None
     ) -> subprocess.CompletedProcess[str]: ...
 
 
