@@ -73,5 +73,5 @@ Next:
   kubectl patch storagenode node-2 --type merge -p '{{"spec":{{"state":"maintenance"}}}}'
   kubectl logs node-1-pod
   kubectl exec node-1-pod -- ls /data
-  kubectl port-forward pod/node-1-pod 8080:8080   # or use a pod's IP: this machine reaches them directly
+  curl -s http://$(kubectl get pod node-1-pod -o jsonpath='{{.status.podIP}}'):8080/health/ready   # pod IPs route here
   make dev-down                 # stop everything `make dev` started, remove its routes, bridge and rules""")
