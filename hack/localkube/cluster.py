@@ -65,7 +65,7 @@ class Cluster(kubectling.Kubectl):
 
     @property
     def address(self) -> str:
-        """The control plane's loopback address (127.N.0.1)."""
+        """The control plane's address: the node bridge's own 10.N.0.1."""
         return str(self.info()["address"])
 
     @property

@@ -1,4 +1,4 @@
-"""End-to-end fixtures: a real local Kubernetes control plane and pod runner for the test session.
+"""End-to-end fixtures: a real local Kubernetes (control plane and one real node) for the test session.
 
 Fixture ``kube`` (session scope) — a :class:`localkube.cluster.Cluster` in a fresh temporary state dir,
 started from the cached binaries (``hack/kube/build.sh``), with the CRDs of ``crds/*.yaml`` installed and
@@ -13,11 +13,12 @@ iptables chains or mounts differ from before. Its stable interface:
   ``user`` is a name passed to ``mint_user`` before
 - ``kube.apply(manifest_yaml, namespace=None)``; ``kube.get_json(*args, user=None)`` -> parsed JSON
 - ``kube.mint_user(name, groups=())`` -> ``Path`` of a kubeconfig for that (non-admin) user
-- ``kube.bin_dir`` (kubectl, helm, ...), ``kube.api_url``, ``kube.address`` (the API server's 127.N.0.1)
+- ``kube.bin_dir`` (kubectl, helm, ...), ``kube.api_url``, ``kube.address`` (the API server's 10.N.0.1, the node's bridge address),
+  ``kube.ranges`` (the pod and Service ranges)
 
-The pod runner registers node ``local-1``, runs pods whose image is named ``ferry`` (any registry/tag)
-as local processes of this virtualenv, each with its own ``status.podIP`` (127.N.y.z, stable per
-namespace/name); PVCs use the default StorageClass ``ferry-local``.
+The node ``local-1`` runs pods as containers (containerd, runc) from the locally built ``ferry:dev`` image,
+each with its own ``status.podIP`` on the node's bridge (reachable from this machine); PVCs use the default
+StorageClass ``ferry-local`` (``local`` volumes, fsGroup honoured).
 
 With ``FERRY_E2E_KUBECONFIG`` set (``make kind-e2e``), ``kube`` is instead an
 :class:`tests.e2e.external.ExternalCluster` over that kubeconfig (same interface; nothing started or stopped;
