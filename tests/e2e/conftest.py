@@ -13,8 +13,8 @@ iptables chains or mounts differ from before. Its stable interface:
   ``user`` is a name passed to ``mint_user`` before
 - ``kube.apply(manifest_yaml, namespace=None)``; ``kube.get_json(*args, user=None)`` -> parsed JSON
 - ``kube.mint_user(name, groups=())`` -> ``Path`` of a kubeconfig for that (non-admin) user
-- ``kube.bin_dir`` (kubectl, helm, ...), ``kube.api_url``, ``kube.address`` (the API server's 10.N.0.1, the node's bridge address),
-  ``kube.ranges`` (the pod and Service ranges)
+- ``kube.bin_dir`` (kubectl, helm, ...), ``kube.api_url``, ``kube.address`` (the API server's 10.N.0.1,
+  the node's bridge address), ``kube.ranges`` (the pod and Service ranges)
 
 The node ``local-1`` runs pods as containers (containerd, runc) from the locally built ``ferry:dev`` image,
 each with its own ``status.podIP`` on the node's bridge (reachable from this machine); PVCs use the default
