@@ -4,7 +4,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv kube dev dev-down test lint unit bench clean
+.PHONY: venv packages kube image dev dev-down test lint unit bench clean
+
+# Debian packages the real node and the image build need; installed (apt-get update first) when missing.
+DEB_PACKAGES := containerd runc containernetworking-plugins iptables debootstrap docker.io gcc libc6-dev
 
 $(STAMP): pyproject.toml constraints.txt
 	@echo "make: creating the virtualenv in $(VENV) ..."
@@ -15,12 +18,23 @@ $(STAMP): pyproject.toml constraints.txt
 
 venv: $(STAMP)
 
-# The control plane (etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, helm),
-# built once per machine from the pinned Go modules into ~/.cache/ferry.
-kube:
+packages:
+	@missing=$$(for p in $(DEB_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "make: installing Debian packages:" $$missing; \
+		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; \
+	fi
+
+# Kubernetes (etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubelet, kube-proxy, kubectl),
+# helm, CoreDNS and pause, built once per machine from the pinned Go modules into ~/.cache/ferry.
+kube: packages
 	@hack/kube/build.sh >/dev/null
 
-dev: $(STAMP) kube
+# Ferry's image from the Dockerfile on a local Debian base (cached; docker.io, no registry), and pause.
+image: packages kube
+	IMAGE=$(IMAGE) hack/image/build.sh "$$(hack/kube/build.sh 2>/dev/null | tail -n 1)/pause"
+
+dev: $(STAMP) packages kube
 	$(BIN)/python -m localkube dev
 
 dev-down: $(STAMP)
@@ -34,7 +48,7 @@ lint: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/pytest tests/unit
 
-test: $(STAMP) kube lint
+test: $(STAMP) packages kube lint
 	$(BIN)/pytest
 
 bench: $(STAMP) kube
@@ -46,7 +60,7 @@ clean:
 # ---------------------------------------------------------------------------------------------------
 # kind workflow (needs Docker and kind; not what CI runs here). Everything below is about kind only.
 #   make kind-up       a kind cluster from hack/kind/cluster.yaml, kubeconfig in $(KIND_KUBECONFIG)
-#   make image         the one Ferry image ($(IMAGE)) from the Dockerfile
+#   make docker-image  the one Ferry image ($(IMAGE)) from the Dockerfile, with your Docker
 #   make kind-load     build it and load it into the kind nodes
 #   make kind-deploy   install/upgrade the chart (operator + CRDs) into namespace ferry-system
 #   make kind-e2e      the operator e2e suite against kind (FERRY_E2E_KUBECONFIG), pod IPs routed by kind-routes
@@ -62,7 +76,7 @@ IMAGE_TAG ?= dev
 IMAGE := $(IMAGE_REPOSITORY):$(IMAGE_TAG)
 HELM ?= $(shell hack/kube/build.sh 2>/dev/null | tail -n 1)/helm
 
-.PHONY: kind-up kind-down image kind-load kind-deploy kind-routes kind-e2e
+.PHONY: kind-up kind-down docker-image kind-load kind-deploy kind-routes kind-e2e
 
 kind-up:
 	@mkdir -p $(dir $(KIND_KUBECONFIG))
@@ -71,10 +85,10 @@ kind-up:
 		$(if $(KIND_NODE_IMAGE),--image $(KIND_NODE_IMAGE))
 	$(KIND) export kubeconfig --name $(KIND_CLUSTER) --kubeconfig $(KIND_KUBECONFIG)
 
-image:
+docker-image:
 	$(DOCKER) build --tag $(IMAGE) .
 
-kind-load: image
+kind-load: docker-image
 	$(KIND) load docker-image $(IMAGE) --name $(KIND_CLUSTER)
 
 kind-deploy: kind-load

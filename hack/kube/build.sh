@@ -1,5 +1,8 @@
 #!/usr/bin/env bash
-# Builds the pinned control-plane binaries (etcd, kube-*, kubectl, helm) once per machine into a cache.
+# Builds the pinned Kubernetes binaries once per machine into a cache: the control plane (etcd,
+# kube-apiserver, kube-controller-manager, kube-scheduler), the node agents (kubelet, kube-proxy), kubectl,
+# helm, CoreDNS (the cluster's DNS), and the sandbox's `pause` (compiled statically from build/pause/linux/pause.c of the same
+# k8s.io/kubernetes module source, with the C compiler).
 #
 # Versions come from the go.mod files beside this script (the single source of truth).
 # Output: $FERRY_CACHE/kube-<version>/bin (default ~/.cache/ferry); prints that directory last.
@@ -13,7 +16,8 @@ modver() { awk -v m="$2" '{for (i = 1; i < NF; i++) if ($i == m && $(i+1) ~ /^v/
 kube=$(modver k8s k8s.io/kubernetes)
 etcd=$(modver etcd go.etcd.io/etcd/server/v3)
 helm=$(modver helm helm.sh/helm/v3)
-[ -n "$kube" ] && [ -n "$etcd" ] && [ -n "$helm" ] || die "cannot read pinned versions from $here/*/go.mod"
+coredns=$(modver coredns github.com/coredns/coredns)
+[ -n "$kube" ] && [ -n "$etcd" ] && [ -n "$helm" ] && [ -n "$coredns" ] || die "cannot read pinned versions from $here/*/go.mod"
 
 cache=${FERRY_CACHE:-$HOME/.cache/ferry}
 bin="$cache/kube-$kube-etcd-$etcd-helm-$helm/bin"
@@ -39,7 +43,10 @@ targets=(
   "kubectl|k8s|k8s.io/kubernetes/cmd/kubectl|$kube_ld"
   "kube-controller-manager|k8s|k8s.io/kubernetes/cmd/kube-controller-manager|$kube_ld"
   "kube-scheduler|k8s|k8s.io/kubernetes/cmd/kube-scheduler|$kube_ld"
+  "kubelet|k8s|k8s.io/kubernetes/cmd/kubelet|$kube_ld"
+  "kube-proxy|k8s|k8s.io/kubernetes/cmd/kube-proxy|$kube_ld"
   "helm|helm|helm.sh/helm/v3/cmd/helm|$helm_ld"
+  "coredns|coredns|github.com/coredns/coredns|-s -w"
 )
 total=${#targets[@]}; i=0; start=$(date +%s)
 for t in "${targets[@]}"; do
@@ -58,5 +65,17 @@ for t in "${targets[@]}"; do
   mv "$bin/$name.tmp" "$bin/$name"
   echo "build-kube: [$i/$total] $name built in $(( $(date +%s) - t0 ))s" >&2
 done
+# pause: the sandbox process of every pod (upstream builds it the same way: gcc -Os -static).
+if [ ! -x "$bin/pause" ]; then
+  command -v cc >/dev/null || die "no C compiler (cc) to build pause; install gcc and libc6-dev"
+  src=$(cd "$here/k8s" && go list -m -f '{{.Dir}}' k8s.io/kubernetes) || die "cannot locate the k8s.io/kubernetes module source"
+  tag=$(awk -F'"' '/PauseVersion *=/ {print $2; exit}' "$src/cmd/kubeadm/app/constants/constants.go")
+  [ -n "$tag" ] || die "cannot read the pause version from $src"
+  echo "build-kube: building pause $tag from $src/build/pause/linux/pause.c" >&2
+  cc -Os -Wall -Werror -static -DVERSION="v$tag-$kube" -o "$bin/pause.tmp" "$src/build/pause/linux/pause.c" \
+    || { rm -f "$bin/pause.tmp"; die "compiling pause failed (needs a static libc: libc6-dev)"; }
+  mv "$bin/pause.tmp" "$bin/pause"
+  echo "$tag" >"$bin/pause.version"
+fi
 echo "build-kube: all binaries ready in $(( $(date +%s) - start ))s" >&2
 echo "$bin"

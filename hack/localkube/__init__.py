@@ -1,1 +1,1 @@
-"""Local Kubernetes: a real control plane built from the pinned Go modules, and a pod runner (the kubelet)."""
+"""Local Kubernetes: a real control plane and node built from the pinned Go modules, run offline."""

@@ -23,12 +23,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m localkube", description=__doc__)
     parser.add_argument("--root", type=Path, default=DEFAULT_ROOT, help="cluster state dir (default: .dev/)")
     sub = parser.add_subparsers(dest="command", required=True)
-    up = sub.add_parser("up", help="start (or reuse) the control plane and the pod runner")
-    up.add_argument("--nodes", type=int, default=1, help="local Nodes the runner registers")
+    sub.add_parser("up", help="start (or reuse) the control plane and the real node")
     down = sub.add_parser("down", help="stop everything started for the cluster")
     down.add_argument("--wipe", action="store_true", help="also delete the state dir (etcd data, volumes)")
     sub.add_parser("status", help="show which processes run and whether the API server is ready")
-    sub.add_parser("dev", help="up + CRDs + the operator and the demo cluster when they exist")
+    sub.add_parser("dev", help="up + CRDs + helm install of the operator + the demo cluster")
     mint = sub.add_parser("mint-user", help="write a kubeconfig for a non-admin user")
     mint.add_argument("name")
     mint.add_argument("--group", action="append", default=[], help="group (repeatable)")
@@ -45,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
 def _run(args: argparse.Namespace, cluster: Cluster) -> int:
     if args.command == "up":
         t0 = time.monotonic()
-        cluster.up(nodes=args.nodes, progress=_progress)
+        cluster.up(progress=_progress)
         _progress(f"API server ready at {cluster.api_url} ({time.monotonic() - t0:.1f}s)")
         print(f"export KUBECONFIG={cluster.kubeconfig}")
     elif args.command == "down":

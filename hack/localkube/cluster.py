@@ -8,8 +8,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -21,6 +19,8 @@ from lightkube.resources.core_v1 import Node, ServiceAccount
 
 from localkube import binaries, controlplane, kubeconfigs, kubectling, network, pki, processes
 from localkube.layout import Layout
+from localkube.node import agents, configs, hostnet
+from localkube.node.ranges import Ranges
 
 STORAGE_CLASS = "ferry-local"
 PROVISIONER = "ferry.dev/local-dir"
@@ -42,7 +42,7 @@ def _quiet(_: str) -> None:
 
 
 class Cluster(kubectling.Kubectl):
-    """A local control plane plus pod runner whose state lives in ``root``."""
+    """A local control plane plus one real node (containerd, kubelet, kube-proxy) whose state lives in ``root``."""
 
     def __init__(self, root: Path) -> None:
         self.root = root.resolve()
@@ -65,7 +65,7 @@ class Cluster(kubectling.Kubectl):
 
     @property
     def address(self) -> str:
-        """The control plane's loopback address (127.N.0.1)."""
+        """The control plane's address: the node bridge's own 10.N.0.1."""
         return str(self.info()["address"])
 
     @property
@@ -77,6 +77,12 @@ class Cluster(kubectling.Kubectl):
     def bin_dir(self) -> Path:
         """The directory holding etcd, kube-*, kubectl and helm."""
         return Path(self.info()["bin_dir"])
+
+    @property
+    def ranges(self) -> Ranges | None:
+        """The node's pod and Service ranges (None before the first ``up``)."""
+        slot = self.info().get("slot")
+        return Ranges(int(slot)) if slot is not None else None
 
     @property
     def env(self) -> dict[str, str]:
@@ -92,25 +98,38 @@ class Cluster(kubectling.Kubectl):
         self,
         *,
         bin_dir: Path | None = None,
-        nodes: int = 1,
         timeout: float = 180.0,
         progress: Callable[[str], None] = _quiet,
     ) -> None:
-        """Start (or reuse) the control plane and the pod runner; wait until pods can be scheduled and run."""
+        """Start (or reuse) the control plane and the node; wait until pods can be scheduled and run.
+
+        Order: host network (the unreachable routes first) -> control plane -> containerd (images imported)
+        -> kubelet, kube-proxy, CoreDNS, provisioner -> node Ready.
+        """
         deadline = time.monotonic() + timeout
-        _preflight()
+        agents.preflight()
         bin_dir = bin_dir or binaries.ensure()
         self.root.mkdir(parents=True, exist_ok=True)
         info = self.info()
-        running = controlplane.running(self.layout)
-        address = info.get("address")
-        if not isinstance(address, str) or (not any(running.values()) and not network.ports_free(address)):
-            address = network.pick_address(str(self.root))
+        slot = info.get("slot")
+        fresh = not any(controlplane.running(self.layout).values())
+        if not isinstance(slot, int) or (fresh and _slot_taken(slot)):
+            slot = network.slot_of(network.pick_address(str(self.root)))
+        ranges = Ranges(slot)
+        others = hostnet.other_bridges(ranges)
+        if others:
+            raise RuntimeError(
+                f"another localkube real node runs on this machine (bridge {', '.join(others)}); "
+                "one at a time: stop it first (`python -m localkube --root DIR down`)"
+            )
+        # The routes come first: before anything starts, no pod or Service address can leave the machine.
+        hostnet.setup(ranges, agents.net_record(self.layout))
+        address = ranges.gateway
         self._write_info(
             {
                 "address": address,
                 "bin_dir": str(bin_dir),
-                "nodes": nodes,
+                "slot": slot,
                 "api_url": f"https://{address}:{network.API_PORT}",
             }
         )
@@ -122,51 +141,40 @@ class Cluster(kubectling.Kubectl):
             env,
             timeout=max(1.0, deadline - time.monotonic()),
             progress=progress,
+            services=controlplane.Services(ranges.service_range, ranges.service_ip),
         )
         self.kubectl("apply", "-f", "-", input=_STORAGE_CLASS_YAML)
-        self._start_runner(env, nodes, progress)
+        agents.start(self.layout, bin_dir, ranges, env, deadline=deadline, progress=progress)
         client = Client(KubeConfig.from_file(self.kubeconfig))
         _wait(lambda: _has_sa(client), deadline, "the default ServiceAccount was not created in time")
-        names = [f"local-{i + 1}" for i in range(nodes)]
         _wait(
-            lambda: all(_node_ready(client, n) for n in names),
+            lambda: _node_ready(client, configs.NODE_NAME),
             deadline,
-            f"node(s) {', '.join(names)} did not become Ready in time; see {self.layout.logs / 'runner.log'}",
-            check=self._runner_alive,
+            f"node {configs.NODE_NAME} did not become Ready in time; see {self.layout.logs / 'kubelet.log'}",
+            check=lambda: all(agents.running(self.layout).values()),
         )
-
-    def _start_runner(self, env: dict[str, str], nodes: int, progress: Callable[[str], None]) -> None:
-        if self._runner_alive():
-            return
-        progress("starting the pod runner")
-        processes.spawn(
-            [sys.executable, "-m", "localkube.runner", "--root", str(self.root), "--nodes", str(nodes)],
-            log=self.layout.logs / "runner.log",
-            env=env,
-            pid_file=self.layout.pids / "runner.pid",
-        )
-
-    def _runner_alive(self) -> bool:
-        rec = processes.read_pid_file(self.layout.pids / "runner.pid")
-        return rec is not None and processes.alive(rec)
 
     def down(self) -> list[int]:
-        """Stop everything this cluster started (runner, its pods, extras, control plane); idempotent.
+        """Stop everything this cluster started (node agents, pods, extras, control plane); idempotent.
 
         Returns the pids of stragglers that had to be swept by their environment marker.
         """
+        info = self.info()
+        bin_dir = Path(info["bin_dir"]) if info.get("bin_dir") else None
+        slot = info.get("slot")
+        agents.stop(self.layout, bin_dir, slot)  # the kubelet and its pods first, then containerd
         extras = sorted(p for p in self.layout.pids.glob("*.pid") if p.stem not in (*controlplane.COMPONENTS,))
-        for pid_file in extras:  # the runner first (it stops its pods), then operator and friends
+        for pid_file in extras:
             processes.stop_pid_file(pid_file, grace=15.0)
-        for pid_file in sorted((self.layout.runner / "pids").glob("*.pid")):
-            processes.stop_pid_file(pid_file, grace=5.0)
         controlplane.stop(self.layout)
-        return processes.sweep(str(self.root))
+        swept = processes.sweep(str(self.root))
+        agents.clean(self.layout, bin_dir, slot)  # mounts, iptables chains, bridge, routes, sysctls, cgroups
+        return swept
 
     def status(self) -> dict[str, bool]:
         """Which processes are alive, and whether the API server answers /readyz."""
         out = controlplane.running(self.layout)
-        out["runner"] = self._runner_alive()
+        out.update(agents.running(self.layout))
         for pid_file in sorted(self.layout.pids.glob("*.pid")):
             if pid_file.stem not in out:
                 rec = processes.read_pid_file(pid_file)
@@ -214,17 +222,9 @@ class Cluster(kubectling.Kubectl):
         tmp.replace(self.layout.info)
 
 
-def _preflight() -> None:
-    """Fail early, naming what is missing, when pods could not run here."""
-    for tool in ("unshare", "mount", "openssl"):
-        if shutil.which(tool) is None:
-            raise RuntimeError(f"the {tool} command is missing; localkube needs util-linux and openssl")
-    probe = subprocess.run(["unshare", "--mount", "--propagation", "private", "true"], capture_output=True, text=True)
-    if probe.returncode != 0:
-        raise RuntimeError(
-            "the pod runner needs private mount namespaces (run as root): "
-            f"`unshare --mount true` failed: {probe.stderr.strip()}"
-        )
+def _slot_taken(slot: int) -> bool:
+    """Whether another cluster's bridge or control plane holds ``slot``'s addresses."""
+    return hostnet.bridge_up(Ranges(slot)) or not network.ports_free(network.address_of(slot))
 
 
 def _wait(cond: Callable[[], bool], deadline: float, message: str, check: Callable[[], bool] | None = None) -> None:

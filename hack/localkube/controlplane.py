@@ -1,4 +1,4 @@
-"""Starts etcd, kube-apiserver, kube-controller-manager and kube-scheduler on a loopback address.
+"""Starts etcd, kube-apiserver, kube-controller-manager and kube-scheduler on the node's bridge address.
 
 Order: etcd -> apiserver (/readyz) -> controller manager + scheduler (/healthz). Every wait is bounded.
 """
@@ -18,8 +18,15 @@ from pathlib import Path
 from localkube import kubeconfigs, network, pki, processes
 from localkube.layout import Layout
 
-SERVICE_CIDR = "10.96.0.0/16"
-SERVICE_IP = "10.96.0.1"
+
+@dataclass(frozen=True)
+class Services:
+    """The Service range and its first address (the ClusterIP of Service ``kubernetes``)."""
+
+    cidr: str
+    ip: str
+
+
 ISSUER = "https://kubernetes.default.svc.cluster.local"
 COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler")
 ADMIN_USER = "ferry-admin"
@@ -36,7 +43,7 @@ class Credentials:
     admin: pki.KeyPair
 
 
-def make_pki(layout: Layout, address: str) -> Credentials:
+def make_pki(layout: Layout, address: str, services: Services) -> Credentials:
     """Create (once) every certificate and the kubeconfigs of admin and components."""
     d = layout.pki
     ca = pki.ensure_ca(d)
@@ -45,7 +52,7 @@ def make_pki(layout: Layout, address: str) -> Credentials:
         d,
         f"apiserver-{address}",
         cn="kube-apiserver",
-        ips=[address, "127.0.0.1", SERVICE_IP],
+        ips=[address, "127.0.0.1", services.ip],
         dns=[
             "localhost",
             "kubernetes",
@@ -63,7 +70,6 @@ def make_pki(layout: Layout, address: str) -> Credentials:
     for name, cn, orgs in (
         ("kube-controller-manager", "system:kube-controller-manager", ()),
         ("kube-scheduler", "system:kube-scheduler", ()),
-        ("runner", "ferry-localkube-runner", ("system:masters",)),
     ):
         pair = pki.issue(ca, d, name, cn=cn, orgs=orgs)
         kubeconfigs.write(
@@ -72,7 +78,7 @@ def make_pki(layout: Layout, address: str) -> Credentials:
     return Credentials(ca, apiserver, kubelet_client, pki.ensure_signing_key(d), admin)
 
 
-def _argv(name: str, bin_dir: Path, layout: Layout, address: str, creds: Credentials) -> list[str]:
+def _argv(name: str, bin_dir: Path, layout: Layout, address: str, creds: Credentials, services: Services) -> list[str]:
     kc = layout.component_kubeconfigs
     a = address
     if name == "etcd":
@@ -107,13 +113,13 @@ def _argv(name: str, bin_dir: Path, layout: Layout, address: str, creds: Credent
             f"--service-account-key-file={creds.signing.cert}",
             f"--service-account-signing-key-file={creds.signing.key}",
             f"--service-account-issuer={ISSUER}",
-            f"--service-cluster-ip-range={SERVICE_CIDR}",
+            f"--service-cluster-ip-range={services.cidr}",
             "--authorization-mode=Node,RBAC",
             f"--kubelet-client-certificate={creds.kubelet_client.cert}",
             f"--kubelet-client-key={creds.kubelet_client.key}",
             f"--kubelet-certificate-authority={creds.ca.cert}",
             "--kubelet-preferred-address-types=InternalIP",
-            "--endpoint-reconciler-type=none",
+            "--endpoint-reconciler-type=lease",
             "--allow-privileged=true",
             "--profiling=false",
             "--v=1",
@@ -139,7 +145,7 @@ def _argv(name: str, bin_dir: Path, layout: Layout, address: str, creds: Credent
                 "--use-service-account-credentials=true",
                 f"--cluster-signing-cert-file={creds.ca.cert}",
                 f"--cluster-signing-key-file={creds.ca.key}",
-                f"--service-cluster-ip-range={SERVICE_CIDR}",
+                f"--service-cluster-ip-range={services.cidr}",
             ]
         return argv
     raise ValueError(name)
@@ -151,11 +157,12 @@ def start(
     address: str,
     env: Mapping[str, str],
     *,
+    services: Services,
     timeout: float = 120.0,
     progress: Callable[[str], None] = lambda _: None,
 ) -> None:
     """Start the four control-plane processes (those not already running) and wait until each is healthy."""
-    creds = make_pki(layout, address)
+    creds = make_pki(layout, address, services)
     layout.etcd_data.mkdir(parents=True, exist_ok=True)
     layout.etcd_data.chmod(0o700)
     deadline = time.monotonic() + timeout
@@ -177,7 +184,7 @@ def start(
                 continue
             progress(f"starting {name}")
             processes.spawn(
-                _argv(name, bin_dir, layout, address, creds),
+                _argv(name, bin_dir, layout, address, creds, services),
                 log=layout.logs / f"{name}.log",
                 env=env,
                 pid_file=pid_file,

@@ -44,20 +44,10 @@ class Layout:
 
     @property
     def component_kubeconfigs(self) -> Path:
-        """Kubeconfigs of the controller manager, scheduler and pod runner."""
+        """Kubeconfigs of the controller manager, scheduler, kubelet and kube-proxy."""
         return self.root / "kubeconfigs"
 
     @property
     def users(self) -> Path:
         """Kubeconfigs minted for non-admin users."""
         return self.root / "users"
-
-    @property
-    def runner(self) -> Path:
-        """The pod runner's state: pods' working dirs, pid files, logs, IP allocations."""
-        return self.root / "runner"
-
-    @property
-    def volumes(self) -> Path:
-        """PersistentVolume directories made by the local provisioner."""
-        return self.root / "volumes"

@@ -1,4 +1,4 @@
-"""Loopback addresses and ports: each cluster gets its own 127.N.0.1 and a 127.N.0.0/16 range for pods."""
+"""Cluster slots and ports: slot N is free when its 127.N.0.1 is; the ranges of slot N are in ``node.ranges``."""
 
 from __future__ import annotations
 

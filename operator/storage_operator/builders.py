@@ -76,8 +76,27 @@ def mountpaths(count: int) -> list[str]:
     return [f"{DATA_MOUNT}/mp{i}" for i in range(count)]
 
 
+# The image's numeric user (Dockerfile); fsGroup makes the data volume writable for it.
+NODE_UID = 10001
+POD_SECURITY_CONTEXT: dict[str, Any] = {
+    "runAsNonRoot": True,
+    "runAsUser": NODE_UID,
+    "runAsGroup": NODE_UID,
+    "fsGroup": NODE_UID,
+    "seccompProfile": {"type": "RuntimeDefault"},
+}
+CONTAINER_SECURITY_CONTEXT: dict[str, Any] = {
+    "allowPrivilegeEscalation": False,
+    "capabilities": {"drop": ["ALL"]},
+}
+
+
 def node_pod(cluster: Mapping[str, Any], node: Mapping[str, Any]) -> dict[str, Any]:
-    """The storage-node pod of `node`: `python -m storage_node` on the pod IP, data on the node's PVC."""
+    """The storage-node pod of `node`: `python -m storage_node` on the pod IP, data on the node's PVC.
+
+    It passes Pod Security "restricted": non-root, no privilege escalation, no capabilities, RuntimeDefault
+    seccomp; the volume is written through fsGroup.
+    """
     spec = cluster.get("spec", {})
     name = node["metadata"]["name"]
     cname = cluster["metadata"]["name"]
@@ -115,6 +134,7 @@ def node_pod(cluster: Mapping[str, Any], node: Mapping[str, Any]) -> dict[str, A
             "failureThreshold": 6,
         },
         "volumeMounts": mounts,
+        "securityContext": dict(CONTAINER_SECURITY_CONTEXT),
     }
     if spec.get("resources"):
         container["resources"] = dict(spec["resources"])
@@ -126,6 +146,7 @@ def node_pod(cluster: Mapping[str, Any], node: Mapping[str, Any]) -> dict[str, A
             "restartPolicy": "Always",
             "automountServiceAccountToken": False,
             "terminationGracePeriodSeconds": 30,
+            "securityContext": dict(POD_SECURITY_CONTEXT),
             "containers": [container],
             "volumes": volumes,
         },

@@ -79,7 +79,7 @@ def test_helm_install_upgrade_test_uninstall(kube: Cluster) -> None:
             namespace,
             "--create-namespace",
             "--set",
-            "cluster.create=true,cluster.nodeCount=3",
+            "cluster.create=true,cluster.nodeCount=3,image.tag=dev",
             "--set-json",
             f'operator.watchNamespaces=["{namespace}"]',
             "--wait",

@@ -1,71 +1,38 @@
-"""Operator e2e fixtures: the operator as a real `kopf run` process against the session's local cluster."""
+"""Operator e2e fixtures: the operator installed by the chart, as a pod, as users run it.
+
+On localkube the operator is the chart's Deployment running the locally built image in namespace
+``ferry-operator-e2e`` (Pod Security "restricted"), watching ``ferry-e2e-*``; a crash is its pod's deletion
+(the Deployment starts a new one). On an external cluster (``FERRY_E2E_KUBECONFIG``) it is the chart's
+operator installed there.
+"""
 
 from __future__ import annotations
 
 import itertools
 import os
-import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
-from tests.e2e.operator.ferry_e2e import Ferry
+from tests.e2e.operator.ferry_e2e import Ferry, restricted
 
 _namespaces = itertools.count(1)
 NAMESPACE_PREFIX = "ferry-e2e-"
-
-
-class OperatorProcess:
-    """`kopf run -m storage_operator` as a user would run it, with kill -9 and restart for interruption tests."""
-
-    def __init__(self, env: dict[str, str], log_dir: Path) -> None:
-        self.env = env
-        self.log_dir = log_dir
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.starts = 0
-
-    def start(self) -> None:
-        """Start the operator (standalone: one replica in the tests)."""
-        self.starts += 1
-        log = open(self.log_dir / f"operator-{self.starts}.log", "wb")  # noqa: SIM115 - owned by the process
-        cmd = [sys.executable, "-m", "kopf", "run", "-m", "storage_operator", "--standalone"]
-        cmd += ["--namespace", f"{NAMESPACE_PREFIX}*"]  # leaves other tests' namespaces to their own operator
-        self.proc = subprocess.Popen(cmd, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-
-    def kill(self) -> None:
-        """kill -9 the operator, as a crash would."""
-        if self.proc is not None and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(timeout=10)
-        self.proc = None
-
-    @property
-    def running(self) -> bool:
-        """Whether the operator process is up."""
-        return self.proc is not None and self.proc.poll() is None
-
-    def stop(self) -> None:
-        """Stop it gracefully (SIGTERM), then for sure."""
-        if self.proc is not None and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.kill()
-        self.proc = None
+CHART = Path(__file__).resolve().parents[3] / "charts" / "ferry"
+OPERATOR_NAMESPACE = "ferry-operator-e2e"  # outside NAMESPACE_PREFIX: the operator does not watch itself
 
 
 class InClusterOperator:
     """The chart's operator on an external cluster (FERRY_E2E_KUBECONFIG): a crash is its pods' deletion."""
 
-    def __init__(self, kube: Any) -> None:
+    def __init__(self, kube: Any, namespace: str | None = None) -> None:
         self.kube = kube
-        self.namespace = os.environ.get("FERRY_E2E_OPERATOR_NAMESPACE", "ferry-system")
+        self.namespace = namespace or os.environ.get("FERRY_E2E_OPERATOR_NAMESPACE", "ferry-system")
         self.selector = "app.kubernetes.io/component=operator"
         self.running = True
 
@@ -95,21 +62,39 @@ class InClusterOperator:
         """Nothing to stop: the operator belongs to the cluster."""
 
 
+def install_operator(kube: Any, tmp: Path) -> InClusterOperator:
+    """`helm install` of the chart's operator (the local image) for the e2e namespaces, as a user would."""
+    kube.kubectl("create", "namespace", OPERATOR_NAMESPACE)
+    restricted(kube.kubectl, OPERATOR_NAMESPACE)
+    values = {
+        "image": {"repository": "ferry", "tag": "dev", "pullPolicy": "IfNotPresent"},
+        "operator": {
+            "peering": {"enabled": False},
+            "watchNamespaces": [f"{NAMESPACE_PREFIX}*"],
+            "extraEnv": [{"name": "FERRY_STALL_SECONDS", "value": "5"}],
+        },
+    }
+    (tmp / "values.yaml").write_text(yaml.safe_dump(values))
+    argv = [str(kube.bin_dir / "helm"), "install", "ferry-e2e", str(CHART), "-n", OPERATOR_NAMESPACE]
+    argv += ["-f", str(tmp / "values.yaml"), "--wait", "--timeout", "3m"]
+    proc = subprocess.run(argv, env=kube.env, capture_output=True, text=True, timeout=240, check=False)
+    assert proc.returncode == 0, f"helm install of the operator failed:\n{proc.stdout}\n{proc.stderr}"
+    op = InClusterOperator(kube, OPERATOR_NAMESPACE)
+    op.start()
+    return op
+
+
 @pytest.fixture(scope="session")
-def operator(kube: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[OperatorProcess | InClusterOperator]:
-    """The operator for the whole session: a local `kopf run` process, or the chart's on an external cluster."""
+def operator(kube: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[InClusterOperator]:
+    """The operator for the whole session: the chart's, a pod."""
     if os.environ.get("FERRY_E2E_KUBECONFIG"):
         yield InClusterOperator(kube)
         return
-    env = {**kube.env, "FERRY_STALL_SECONDS": "5"}
-    op = OperatorProcess(env, tmp_path_factory.mktemp("operator-logs"))
-    op.start()
-    yield op
-    op.stop()
+    yield install_operator(kube, tmp_path_factory.mktemp("operator"))
 
 
 @pytest.fixture
-def ferry(kube: Any, operator: OperatorProcess | InClusterOperator) -> Iterator[Ferry]:
+def ferry(kube: Any, operator: InClusterOperator) -> Iterator[Ferry]:
     """A fresh namespace for one StorageCluster; removed (with everything in it) afterwards."""
     f = Ferry(kube.kubectl, namespace=f"{NAMESPACE_PREFIX}{next(_namespaces)}-{int(time.time()) % 10000}")
     yield f

@@ -26,7 +26,7 @@ class Kubectl(Protocol):
     """The `kube` fixture's kubectl runner."""
 
     def __call__(
-        self, *args: str, user: str | None = None, check: bool = True, timeout: float = 120
+        self, *args: str, user: str | None = None, check: bool = True, timeout: float = 120, input: str | None = None
     ) -> subprocess.CompletedProcess[str]: ...
 
 
@@ -38,6 +38,11 @@ def wait_until(what: str, predicate: Callable[[], bool], timeout: float = 120.0,
             return
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+
+
+def restricted(kubectl: Kubectl, namespace: str) -> None:
+    """Label `namespace` so that the API server admits only pods that pass Pod Security "restricted"."""
+    kubectl("label", "namespace", namespace, "pod-security.kubernetes.io/enforce=restricted", "--overwrite")
 
 
 def node_manifest(name: str, cluster: str, state: str = "online", **spec: Any) -> dict[str, Any]:
@@ -85,6 +90,7 @@ class Ferry:
     def create(self, nodes: list[str], cluster_spec: dict[str, Any] | None = None) -> None:
         """Create the namespace, the StorageCluster and its nodes; wait until every node is Ready."""
         self.kubectl_("create", "namespace", self.namespace)
+        restricted(self.kubectl_, self.namespace)
         cluster = {
             "apiVersion": "ferry.dev/v1alpha1",
             "kind": "StorageCluster",

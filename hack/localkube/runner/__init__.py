@@ -1,1 +1,0 @@
-"""The pod runner: plays the kubelet for local Nodes, running their pods as local processes."""

@@ -1,0 +1,64 @@
+"""What a real kubelet does to storage nodes: a container restart and an eviction; the data stays where it is."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.e2e.operator.ferry_e2e import Ferry, wait_until
+
+pytestmark = pytest.mark.e2e
+NODES = ["node-1", "node-2", "node-3"]
+COUNT = 60
+
+
+def restarts(ferry: Ferry, pod: str) -> int:
+    statuses = ferry.get("pod", pod).get("status", {}).get("containerStatuses") or [{}]
+    return int(statuses[0].get("restartCount", 0))
+
+
+def test_a_node_killed_inside_its_container_restarts_under_the_kubelet_and_rejoins_in_place(ferry: Ferry) -> None:
+    ferry.create(NODES)
+    ds = ferry.write(COUNT)
+    held = ferry.holdings()
+    before = ferry.cluster_map()
+    uid = ferry.get("pod", "node-2-pod")["metadata"]["uid"]
+
+    ferry.kubectl("exec", "node-2-pod", "--", "sh", "-c", "kill 1", check=False)
+    wait_until("node-2's container restarted by the kubelet", lambda: restarts(ferry, "node-2-pod") >= 1)
+    ferry.kubectl("wait", "--for=condition=Ready", "pod/node-2-pod", "--timeout=120s", timeout=150)
+    ferry.wait_ready("node-2")
+    wait_until("node-2 answering again", lambda: "node-2" in ferry.addresses())
+
+    assert ferry.get("pod", "node-2-pod")["metadata"]["uid"] == uid, "the same pod: only its container restarted"
+    assert ferry.holdings() == held, "its data stayed on its volume; nothing moved"
+    assert ferry.cluster_map().rebalance_id == before.rebalance_id, "no rebalance ran"
+    ferry.verify(ds)
+
+
+def test_an_evicted_node_pod_is_recreated_and_rejoins_in_place(ferry: Ferry) -> None:
+    ferry.create(NODES)
+    ds = ferry.write(COUNT)
+    held = ferry.holdings()
+    before = ferry.cluster_map()
+    uid = ferry.get("pod", "node-3-pod")["metadata"]["uid"]
+
+    eviction = {
+        "apiVersion": "policy/v1",
+        "kind": "Eviction",
+        "metadata": {"name": "node-3-pod", "namespace": ferry.namespace},
+    }
+    path = f"/api/v1/namespaces/{ferry.namespace}/pods/node-3-pod/eviction"
+    ferry.kubectl_("create", "--raw", path, "-f", "-", input=json.dumps(eviction))
+    wait_until(
+        "a new node-3 pod after the eviction",
+        lambda: ferry.pod_exists("node-3") and ferry.get("pod", "node-3-pod")["metadata"]["uid"] != uid,
+        timeout=180,
+    )
+    ferry.wait_ready("node-3")
+    wait_until("node-3 answering again", lambda: "node-3" in ferry.addresses())
+
+    assert ferry.holdings() == held, "its data stayed on its volume; nothing moved"
+    assert ferry.cluster_map().rebalance_id == before.rebalance_id, "no rebalance ran"
+    ferry.verify(ds)
