@@ -29,7 +29,6 @@ MiB = 1 << 20
 SECRET = "bench-secret-0123456789abcdef0123456789abcdef"
 BIG_OBJECTS = int(os.environ.get("FERRY_BENCH_BIG_OBJECTS", "576"))  # x 1 MiB
 SMALL_OBJECTS = int(os.environ.get("FERRY_BENCH_SMALL_OBJECTS", "20000"))  # x 4 KiB
-BASELINE_PUTS = 4000
 OUT = Path(__file__).resolve().parents[1] / "docs" / "benchmarks" / "node.md"
 
 
@@ -143,16 +142,6 @@ def sendfile_ceiling(root: Path, count: int, size: int) -> float:
     shutil.rmtree(src_dir)
     shutil.rmtree(dst_dir)
     return count * size / elapsed
-
-
-def sequential_puts(url: str, bucket: str, count: int, size: int) -> float:
-    """Objects/s of one client doing one PUT at a time."""
-    data = os.urandom(size)
-    with httpx.Client(timeout=60) as http:
-        start = time.perf_counter()
-        for i in range(count):
-            http.put(f"{url}/v1/objects/{bucket}/seq{i:06d}", content=data).raise_for_status()
-        return count / (time.perf_counter() - start)
 
 
 async def _hammer(make: Callable[[int], httpx.Request], seconds: float, concurrency: int) -> float:
@@ -279,18 +268,11 @@ def main() -> None:
         small_s, _ = rebalance_run(root, "small", SMALL_OBJECTS, 4096)
         small_rate = SMALL_OBJECTS / small_s
         print(f"  {small_rate:.0f} objects/s", flush=True)
-        print("sequential PUT baseline ...", flush=True)
-        seq_node = start_node(root / "seq", "seq0", 3)
-        try:
-            with SyncNodeClient(seq_node.url, secret=SECRET) as c:
-                c.create_bucket("seq")
-            seq_rate = sequential_puts(seq_node.url, "seq", BASELINE_PUTS, 4096)
-        finally:
-            nodeprocs.stop([seq_node])
-        print(f"  {seq_rate:.0f} objects/s", flush=True)
         print("data path ...", flush=True)
         dp = data_path(root)
         print(f"  {dp}", flush=True)
+        # the fair baseline of 4 concurrent rebalance streams: clients writing concurrently (8 connections)
+        put_rate = dp["put4k_c8"]
         fractions = {n: moved_fraction(n) for n in (3, 4, 8)}
         print("ceiling again ...", flush=True)
         ceiling = max(ceiling, *(sendfile_ceiling(root, BIG_OBJECTS, MiB) for _ in range(2)))
@@ -318,12 +300,14 @@ def main() -> None:
         "|---|---|---|---|---|",
         f"| 1 MiB objects, {BIG_OBJECTS} MiB moved | {big_rate / MiB:.0f} MiB/s | sendfile ceiling "
         f"{ceiling / MiB:.0f} MiB/s | {big_rate / ceiling:.0%} | >= 50%: {verdict(big_rate >= 0.5 * ceiling)} |",
-        f"| 4 KiB objects, {SMALL_OBJECTS} moved | {small_rate:.0f} objects/s | sequential PUT "
-        f"{seq_rate:.0f} objects/s | {small_rate / seq_rate:.1f}x | >= 2000/s: {verdict(small_rate >= 2000)}; "
-        f">= 1.5x: {verdict(small_rate >= 1.5 * seq_rate)} |",
+        f"| 4 KiB objects, {SMALL_OBJECTS} moved | {small_rate:.0f} objects/s | 4 KiB PUT, 8 connections "
+        f"{put_rate:.0f} objects/s | {small_rate / put_rate:.1f}x | >= 2000/s: {verdict(small_rate >= 2000)}; "
+        f">= 1.5x: {verdict(small_rate >= 1.5 * put_rate)} |",
         "",
         "Ceiling: `os.sendfile` of the same 1 MiB files over a loopback TCP socket into per-object file writes",
         "(two threads in one process); best of 5 runs spread over the benchmark, since the machine is shared.",
+        "The 4 KiB rebalance (4 concurrent streams) is compared with this report's own 4 KiB PUT at 8 connections",
+        "(below), the rate clients writing concurrently reach on the same node, not with one sequential client.",
         "",
         "## Data path, one node",
         "",

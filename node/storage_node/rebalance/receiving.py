@@ -196,7 +196,6 @@ class Listener:
         self._closed = threading.Event()
         self._conns: set[socket.socket] = set()
         self._lock = threading.Lock()
-        self.port: int | None = None
 
     def start(self, host: str, port: int) -> int:
         """Listen on host:port (0 = any free port), from the running event loop; the port."""
@@ -207,9 +206,8 @@ class Listener:
         sock.bind((host, port))
         sock.listen(64)
         self._sock = sock
-        self.port = int(sock.getsockname()[1])
         threading.Thread(target=self._accept, args=(loop,), name="bundle-accept", daemon=True).start()
-        return self.port
+        return int(sock.getsockname()[1])
 
     def close(self) -> None:
         """Stop accepting and drop open connections (their senders retry)."""
