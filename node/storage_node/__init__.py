@@ -18,6 +18,8 @@ HTTP API (``schemas`` holds the bodies):
 - intra-cluster (same token): ``/v1/internal/...``.
 - health: ``GET /health/live``, ``GET /health/ready``, ``GET /metrics``.
 
-Layers: pure modules (``hrw``, ``names``, ``maps``, ``schemas``, ``rebalance.planning``) do no I/O;
-``store``, ``statedir``, ``rebalance.engine``, ``routes``, ``client`` do.
+Layers: pure modules (``hrw``, ``names``, ``maps``, ``schemas``, ``rebalance.planning``,
+``rebalance.stages``, ``rebalance.bundles``) do no I/O; ``store``, ``statedir``, ``rebalance.engine``,
+``rebalance.sending``, ``rebalance.receiving``, ``routes``, ``client`` do. The rebalancer sees the node
+through ``rebalance.hosts`` and never imports it (an import-linter contract).
 """

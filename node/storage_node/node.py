@@ -12,7 +12,7 @@ from typing import TypeVar
 
 from storage_node import auth, buckets, maps, metrics, peers
 from storage_node.config import Config
-from storage_node.rebalance import fastpath
+from storage_node.rebalance import receiving
 from storage_node.rebalance.engine import Rebalancer
 from storage_node.schemas import (
     ClusterMap,
@@ -73,8 +73,9 @@ class Node:
         self.tokens = auth.TokenCache(cfg.auth_secret, f"node/{cfg.node_id}")
         self.peers: peers.Peers
         self.rebalancer = Rebalancer(self)
+        self.receiver = receiving.Receiver(self, cfg.auth_secret, self.rebalancer.received, self.rebalancer.committed)
         self.bundle_port: int | None = None
-        self._bundles: fastpath.BundleServer | None = None
+        self._bundles: receiving.Listener | None = None
         self.ready = False
         self._tasks: set[asyncio.Task[object]] = set()
         self._map_lock = asyncio.Lock()
@@ -116,14 +117,7 @@ class Node:
     def _start_bundle_server(self) -> None:
         if self.cfg.bundle_port < 0:
             return
-        server = fastpath.BundleServer(
-            self.id,
-            self.cfg.auth_secret,
-            asyncio.get_running_loop(),
-            self.rebalancer.begin_received,
-            self.rebalancer.commit_received,
-            self.adopt_newer_map,
-        )
+        server = receiving.Listener(self.receiver)
         try:
             self.bundle_port = server.start(self.cfg.host, self.cfg.bundle_port)
         except OSError as exc:

@@ -329,6 +329,25 @@ class Store:
             return None
         return fd, _HEAD.size + length
 
+    def open_exact(self, meta: ObjMeta) -> tuple[int, int] | None:
+        """Open an object's file only if it still holds `meta`'s version: (fd, data offset), or None.
+
+        Files are immutable once installed, so the descriptor keeps that version's bytes even if the object
+        is replaced meanwhile (what a rebalance sender needs: it sends exactly the version it planned).
+        """
+        opened = self.open(meta)
+        if opened is None:
+            return None
+        fd, offset = opened
+        try:
+            raw = json.loads(os.pread(fd, offset - _HEAD.size, _HEAD.size))
+            if raw.get("v") == meta.version and raw.get("s") == meta.size:
+                return fd, offset
+        except (ValueError, OSError):
+            pass
+        os.close(fd)
+        return None
+
     def read_all(self, meta: ObjMeta) -> bytes | None:
         """Whole content of a (small) object, or None if it vanished."""
         opened = self.open(meta)

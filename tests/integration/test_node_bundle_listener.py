@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import json
+import os
 import socket
 import struct
 import threading
@@ -11,8 +13,8 @@ from pathlib import Path
 
 import httpx
 from storage_node import auth, fileio
-from storage_node.rebalance import fastpath, sending
-from storage_node.rebalance.streams import FrameHeader
+from storage_node.rebalance import sending
+from storage_node.rebalance.bundles import FrameHeader
 from storage_node.schemas import NodeFlag
 
 from tests.integration.harness import (
@@ -47,6 +49,10 @@ def _hello(host: str, port: int, hello: Mapping[str, object]) -> object:
                 break
             buf += chunk
         return json.loads(buf[4:])
+
+
+def _open(path: Path) -> tuple[int, int]:
+    return os.open(path, os.O_RDONLY), 0
 
 
 def test_listener_is_announced_and_checks_token_and_target(cluster: Cluster) -> None:
@@ -85,11 +91,10 @@ def test_listener_verifies_checksums_and_versions(cluster: Cluster, tmp_path: Pa
         version = versions.get(name, 2**62)
         frame = FrameHeader(BUCKET, name, len(data), cksum, version, bucket_version)
         path = tmp_path / name
-        header = json.dumps({"b": BUCKET, "n": name, "s": len(data), "v": version}).encode()
-        path.write_bytes(struct.pack(">4sI", b"FRY1", len(header)) + header + data)
-        items.append(sending.Item(str(path), frame))
+        path.write_bytes(data)
+        items.append(sending.Item(frame, functools.partial(_open, path)))
     hello = {"token": auth.issue_token(SECRET), "to": "a", "from": "x", "reb": "g1", "mv": 1}
-    sent, verdicts = fastpath.send_bundle(
+    sent, verdicts = sending.send_raw(
         a.host, port, hello, items, sending.Throttle(lambda: 0), threading.Event(), timeout=30
     )
     assert [i.frame.name for i in sent] == ["good", "bad", "newer", "old"]

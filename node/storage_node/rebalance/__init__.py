@@ -27,6 +27,12 @@ Invariants:
    node's map (a node routing by an older one could otherwise serve an older copy), and a write that
    landed on a node that stopped owning it while its body came in is handed over before it is answered.
 
-Modules: ``planning`` (pure: what goes where, in which batches), ``streams`` (the framed wire format of a
-bundle of objects), ``engine`` (I/O: runs a rebalance, and receives bundles).
+Modules (the host behind an interface, as AIStore's ``reb`` sees its target):
+
+- ``hosts``: what the rebalancer needs of its node, a `Protocol` (the node is never imported here);
+- ``stages``: the stages and the moves between them (pure); ``planning``: what goes where, in which
+  batches (pure); ``bundles``: the wire format of a bundle, its one encoder and one decoder;
+- ``engine``: runs this node's part through its stages (I/O); ``markers``: the persisted marker;
+- ``sending``: a bundle to a peer, over its raw listener or HTTP (``h11``); ``receiving``: the one receiver
+  of both (invariant 2) and the raw listener.
 """

@@ -1,4 +1,7 @@
-"""Rebalance engine (I/O): runs this node's part of a global rebalance and receives bundles from peers."""
+"""Rebalance engine (I/O): runs this node's part of a global rebalance through its stages, sending bundles.
+
+It sees its node only through `hosts.Host`; receiving is `receiving`, the marker `markers`, the stages `stages`.
+"""
 
 from __future__ import annotations
 
@@ -8,19 +11,13 @@ import functools
 import logging
 import threading
 import time
-from collections.abc import AsyncIterator, Callable
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from collections.abc import Callable
 from urllib.parse import urlsplit
 
-from storage_node import metrics, names
-from storage_node.buckets import BucketRecord
-from storage_node.rebalance import fastpath, planning, sending, streams
+from storage_node import metrics
+from storage_node.rebalance import bundles, hosts, markers, planning, sending, stages
 from storage_node.schemas import ClusterMap, RebalanceStage, RebalanceStatus, rebalance_number, rebalance_settled
-from storage_node.store import ObjMeta, Tmp, Verdict
-
-if TYPE_CHECKING:
-    from storage_node.node import Node
+from storage_node.store import ObjMeta, Verdict
 
 log = logging.getLogger(__name__)
 
@@ -29,17 +26,12 @@ BATCH_BYTES = 64 << 20
 _MAX_ERRORS = 50
 _PORT_RETRY_S = 30.0
 _PLACE_TIMEOUT_S = 10.0
-_ACTIVE = (RebalanceStage.init, RebalanceStage.traverse, RebalanceStage.fin)
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 class _Limiter:
     """A semaphore whose size follows a setting that may change at any time."""
 
-    def __init__(self, size: _SizeFn) -> None:
+    def __init__(self, size: Callable[[], int]) -> None:
         self._size = size
         self._active = 0
         self._cond = asyncio.Condition()
@@ -55,24 +47,16 @@ class _Limiter:
             self._cond.notify_all()
 
 
-class _SizeFn:
-    def __init__(self, node: Node) -> None:
-        self._node = node
-
-    def __call__(self) -> int:
-        return self._node.settings.rebalance_concurrency
-
-
 class Rebalancer:
     """This node's rebalance: started by a map with a newer rebalance id, resumed from the marker."""
 
-    def __init__(self, node: Node) -> None:
+    def __init__(self, host: hosts.Host) -> None:
         """Bind to the node; call `load()` then `resume()`."""
-        self.node = node
+        self.host = host
         self.status = RebalanceStatus()
         self._task: asyncio.Task[None] | None = None
-        self._throttle = sending.Throttle(lambda: self.node.settings.rebalance_bandwidth)
-        self._last_save = 0.0
+        self._throttle = sending.Throttle(lambda: self.host.settings.rebalance_bandwidth)
+        self._marker = markers.Marker(host.state)
         self._early: dict[str, list[int]] = {}  # received for a rebalance id this node has not started yet
         self._ports: dict[str, tuple[int | None, float]] = {}  # peer URL -> (bundle port, retry HTTP-only until)
         self._changed = asyncio.Event()  # set (and replaced) whenever the stage changes: wakes `wait_settled`
@@ -82,12 +66,12 @@ class Rebalancer:
 
     def load(self) -> None:
         """Read the persisted marker."""
-        self.status = self.node.state.load_marker() or RebalanceStatus()
+        self.status = self._marker.load()
 
     def resume(self) -> None:
         """Resume an unfinished rebalance of the installed map (after a restart)."""
-        cmap = self.node.map
-        if cmap is not None and self.status.stage in _ACTIVE and self.status.id == cmap.rebalance_id:
+        cmap = self.host.map
+        if cmap is not None and stages.active(self.status) and self.status.id == cmap.rebalance_id:
             log.info("resuming rebalance %s from its marker", self.status.id)
             self._launch(self.status)
 
@@ -96,11 +80,8 @@ class Rebalancer:
         if cmap.rebalance_id is None or rebalance_number(cmap.rebalance_id) <= rebalance_number(self.status.id):
             return
         self._cancel()
-        self.status = RebalanceStatus(
-            id=cmap.rebalance_id, map_version=cmap.version, stage=RebalanceStage.init, started_at=_now()
-        )
         early = self._early.pop(cmap.rebalance_id, [0, 0])
-        self.status.objects_received, self.status.bytes_received = early
+        self.status = stages.started(cmap, (early[0], early[1]))
         self._early = {
             k: v for k, v in self._early.items() if rebalance_number(k) > rebalance_number(cmap.rebalance_id)
         }
@@ -111,10 +92,9 @@ class Rebalancer:
 
     def abort(self) -> RebalanceStatus:
         """Stop the running rebalance for good (a newer id starts a new one)."""
-        if self.status.stage in _ACTIVE:
+        if stages.active(self.status):
             self._cancel()
-            self.status.stage = RebalanceStage.aborted
-            self.status.finished_at = _now()
+            stages.finish(self.status, RebalanceStage.aborted)
             self._save(self.status, force=True)
         return self.status
 
@@ -144,7 +124,7 @@ class Rebalancer:
         if task is not None:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
-        if self.status.stage in _ACTIVE:
+        if stages.active(self.status):
             self._save(self.status, force=True)
 
     def _cancel(self) -> None:
@@ -160,16 +140,13 @@ class Rebalancer:
             return  # superseded: the marker belongs to the newer rebalance
         if force:
             self._notify()
-        now = time.monotonic()
-        if force or now - self._last_save > 1.0:
-            self._last_save = now
-            self.node.state.save_marker(status)
+        self._marker.save(status, force=force)
 
     def _error(self, status: RebalanceStatus, message: str) -> None:
         metrics.REB_ERRORS.inc()
         log.warning("rebalance %s: %s", status.id, message)
         if len(status.errors) < _MAX_ERRORS:
-            status.errors.append(f"{_now().isoformat()} {message}")
+            status.errors.append(f"{stages.now().isoformat()} {message}")
 
     async def place(self, meta: ObjMeta) -> None:
         """Hand a client write that landed here to its proper node now (the map changed while it was written).
@@ -178,8 +155,8 @@ class Rebalancer:
         puts it or on its way there by a running rebalance. If the owner cannot take it within a few
         seconds, the copy stays here and this node's rebalance traverses again to move it.
         """
-        placement = self.node.placement
-        if placement is None or placement.owner(meta.bucket, meta.name).id == self.node.id:
+        placement = self.host.placement
+        if placement is None or placement.owner(meta.bucket, meta.name).id == self.host.id:
             return
         owner = placement.owner(meta.bucket, meta.name).id
         try:
@@ -202,10 +179,10 @@ class Rebalancer:
             st.stage = RebalanceStage.traverse
             self._save(st, force=True)
             while True:
-                placement = self.node.placement
+                placement = self.host.placement
                 if placement is None:
                     break
-                plan = planning.misplaced(self.node.store.snapshot(), placement, self.node.id)
+                plan = planning.misplaced(self.host.store.snapshot(), placement, self.host.id)
                 count, size = planning.totals(plan)
                 st.objects_to_send = max(st.objects_to_send, st.objects_sent + count)
                 st.bytes_to_send = max(st.bytes_to_send, st.bytes_sent + size)
@@ -214,8 +191,7 @@ class Rebalancer:
                 await self._send_plan(st, plan)
             st.stage = RebalanceStage.fin
             self._save(st, force=True)
-            st.stage = RebalanceStage.done
-            st.finished_at = _now()
+            stages.finish(st, RebalanceStage.done)
             self._save(st, force=True)
             if st is self.status and st.id is not None:
                 self.on_done(st.id)
@@ -225,12 +201,11 @@ class Rebalancer:
         except Exception as exc:  # a bug, not a peer problem (those are retried): report it
             log.exception("rebalance %s failed", st.id)
             self._error(st, f"{type(exc).__name__}: {exc}")
-            st.stage = RebalanceStage.error
-            st.finished_at = _now()
+            stages.finish(st, RebalanceStage.error)
             self._save(st, force=True)
 
     async def _send_plan(self, st: RebalanceStatus, plan: dict[str, list[ObjMeta]]) -> None:
-        limiter = _Limiter(_SizeFn(self.node))
+        limiter = _Limiter(lambda: self.host.settings.rebalance_concurrency)
 
         async def one(peer_id: str, batch: list[ObjMeta]) -> None:
             async with limiter:
@@ -245,17 +220,17 @@ class Rebalancer:
         backoff = 0.2
         refused = False
         while True:
-            cmap, placement = self.node.map, self.node.placement
+            cmap, placement = self.host.map, self.host.placement
             if cmap is None or placement is None or peer_id not in cmap.nodes:
                 return  # the next traversal pass re-plans against the newer map
             metas: dict[int, ObjMeta] = {}
             items: list[sending.Item] = []
             for planned in batch:
-                cur = self.node.store.get(planned.bucket, planned.name)
+                cur = self.host.store.get(planned.bucket, planned.name)
                 if cur is None or placement.owner(cur.bucket, cur.name).id != peer_id:
                     continue
-                rec = self.node.buckets.get(cur.bucket)
-                frame = streams.FrameHeader(
+                rec = self.host.buckets.get(cur.bucket)
+                frame = bundles.FrameHeader(
                     cur.bucket,
                     cur.name,
                     cur.size,
@@ -263,7 +238,7 @@ class Rebalancer:
                     cur.version,
                     rec.version if rec is not None and rec.exists else 0,
                 )
-                item = sending.Item(str(self.node.store.path_of(cur.mountpath, cur.bucket, cur.name)), frame)
+                item = sending.Item(frame, functools.partial(self.host.store.open_exact, cur))
                 items.append(item)
                 metas[id(item)] = cur
             if not items:
@@ -274,24 +249,24 @@ class Rebalancer:
             try:
                 if port is not None:
                     hello = {
-                        "token": self.node.peers.headers().get("Authorization", "").removeprefix("Bearer "),
+                        "token": self.host.peers.headers().get("Authorization", "").removeprefix("Bearer "),
                         "to": peer_id,
-                        "from": self.node.id,
+                        "from": self.host.id,
                         "reb": st.id or "",
                         "mv": cmap.version,
                     }
                     host = urlsplit(peer.url).hostname or "127.0.0.1"
-                    call = functools.partial(fastpath.send_bundle, host, port, hello, items, self._throttle, stop)
+                    call = functools.partial(sending.send_raw, host, port, hello, items, self._throttle, stop)
                 else:
-                    params = {"reb": st.id or "", "from": self.node.id, "mv": str(cmap.version)}
+                    params = {"reb": st.id or "", "from": self.host.id, "mv": str(cmap.version)}
                     call = functools.partial(
-                        sending.send_bundle, peer.url, params, self.node.peers.headers(), items, self._throttle, stop
+                        sending.send_http, peer.url, params, self.host.peers.headers(), items, self._throttle, stop
                     )
                 sent, verdicts = await asyncio.to_thread(call)
             except asyncio.CancelledError:
                 stop.set()
                 raise
-            except fastpath.Refused as exc:
+            except sending.Refused as exc:
                 # stale port (the peer restarted): ask again once; still unusable: HTTP for a while
                 if refused:
                     log.info("bundle listener of %s unusable (%s): using HTTP", peer_id, exc)
@@ -309,14 +284,14 @@ class Rebalancer:
             for item, verdict in zip(sent, verdicts, strict=False):
                 meta = metas[id(item)]
                 if verdict in (Verdict.ok, Verdict.newer, Verdict.gone):
-                    self.node.store.remove_moved(meta.bucket, meta.name, meta.version)
+                    self.host.store.remove_moved(meta.bucket, meta.name, meta.version)
                     st.objects_sent += 1
                     st.bytes_sent += meta.size
                     metrics.REB_OBJECTS_SENT.inc()
                     metrics.REB_BYTES_SENT.inc(meta.size)
                 else:
                     self._error(st, f"{peer_id} rejected {meta.bucket}/{meta.name}: {verdict}")
-            self.node.update_gauges()
+            self.host.update_gauges()
             self._save(st)
             return
 
@@ -325,13 +300,14 @@ class Rebalancer:
         cached = self._ports.get(url)
         if cached is not None and (cached[0] is not None or time.monotonic() < cached[1]):
             return cached[0]
-        port = await self.node.peers.bundle_port(url)
+        port = await self.host.peers.bundle_port(url)
         self._ports[url] = (port, time.monotonic() + _PORT_RETRY_S)
         return port
 
-    # ---- receiving ---------------------------------------------------------------------------------
+    # ---- receiving (`receiving.Receiver` installs, this counts) --------------------------------------
 
-    def _count_received(self, reb: str, size: int) -> None:
+    def received(self, reb: str, size: int) -> None:
+        """Count a copy of rebalance `reb` installed here (one that started early counts when it starts)."""
         metrics.REB_OBJECTS_RECEIVED.inc()
         metrics.REB_BYTES_RECEIVED.inc(size)
         if reb == self.status.id:
@@ -342,68 +318,6 @@ class Rebalancer:
             counts[0] += 1
             counts[1] += size
 
-    def _install(self, reb: str, head: streams.FrameHeader, tmp: Tmp) -> str:
-        """Check-and-install one received copy (invariant 2: synchronous, on the event loop)."""
-        bucketset = self.node.buckets
-        if head.bucket_version and not bucketset.exists(head.bucket):
-            self.node.apply_bucket_records({head.bucket: BucketRecord(head.bucket_version, True)})
-        if not bucketset.accepts(head.bucket, head.version):
-            tmp.abort()
-            return Verdict.gone
-        verdict = self.node.store.commit_migrating(tmp, head.version, head.cksum)
-        if verdict is Verdict.ok:
-            self._count_received(reb, head.size)
-        return verdict
-
-    def begin_received(self, head: streams.FrameHeader) -> Tmp:
-        """A temp file for a copy arriving on the bundle listener (any thread)."""
-        names.check_bucket(head.bucket)
-        names.check_object(head.name)
-        return self.node.store.begin_migrating(head.bucket, head.name, head.size, head.version, head.cksum)
-
-    def commit_received(self, reb: str, batch: list[tuple[streams.FrameHeader, Tmp]]) -> list[str]:
-        """Install copies received on the bundle listener (event loop, no yielding); their verdicts."""
-        verdicts: list[str] = []
-        try:
-            for head, tmp in batch:
-                verdicts.append(self._install(reb, head, tmp))
-        except BaseException:
-            for _, tmp in batch[len(verdicts) :]:
-                tmp.abort()
-            raise
+    def committed(self) -> None:
+        """A batch of received copies was installed: persist the counts now and then."""
         self._save(self.status)
-        self.node.update_gauges()
-        return verdicts
-
-    async def receive(self, chunks: AsyncIterator[bytes], reb: str) -> list[str]:
-        """Install the objects of a bundle of rebalance `reb` (invariant 2); the verdict per frame."""
-        store, bucketset = self.node.store, self.node.buckets
-        reader = streams.StreamReader(chunks)
-        verdicts: list[str] = []
-        while (head := await reader.header()) is not None:
-            if head.bucket_version and not bucketset.exists(head.bucket):
-                self.node.apply_bucket_records({head.bucket: BucketRecord(head.bucket_version, True)})
-            verdict = (
-                store.verdict(head.bucket, head.name, head.version)
-                if bucketset.accepts(head.bucket, head.version)
-                else Verdict.gone
-            )
-            if verdict is not Verdict.ok:
-                remaining = head.size
-                while remaining:
-                    remaining -= len(await reader.read_some(remaining))
-                verdicts.append(verdict)
-                continue
-            tmp = store.begin_migrating(head.bucket, head.name, head.size, head.version, head.cksum)
-            try:
-                remaining = head.size
-                while remaining:
-                    view = await reader.read_some(min(remaining, 8 << 20))
-                    tmp.write(view)
-                    remaining -= len(view)
-            except BaseException:
-                tmp.abort()
-                raise
-            verdicts.append(self._install(reb, head, tmp))
-        self._save(self.status)
-        return verdicts

@@ -1,10 +1,10 @@
-"""Bundle transport (I/O): streams a bundle to a peer from a worker thread with os.sendfile.
+"""Sending a bundle (I/O, a worker thread): to a peer's raw listener, or over HTTP (``h11``) as the fallback.
 
-The HTTP/1.1 request is written by hand on a blocking socket (chunked transfer encoding, one chunk per
-large object or per ~1 MiB of small ones) so object data goes from the page cache to the socket without
-passing through Python, and the event loop stays free for client requests. Each file is opened by path
-and sent only if its header still carries the planned version (files are immutable once installed, so an
-open descriptor keeps that version's bytes even if the object is replaced meanwhile).
+Both transports carry the same byte stream (`bundles`), produced once by `_pieces`: frame headers and small
+objects coalesced into writes of about 1 MiB, large objects by ``os.sendfile`` from the page cache to the
+socket without passing through Python. Each object's file is opened through the store only if it still
+holds the planned version (files are immutable once installed, so the open descriptor keeps that version's
+bytes even if the object is replaced meanwhile).
 """
 
 from __future__ import annotations
@@ -15,27 +15,34 @@ import socket
 import struct
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any, cast
 from urllib.parse import quote, urlencode, urlsplit
 
-from storage_node.rebalance.streams import FrameHeader
+import h11
 
-_HEAD = struct.Struct(">4sI")
+from storage_node.rebalance import bundles
+
 _COALESCE = 1 << 20
 _SMALL = 256 << 10
+_TIMEOUT = 120.0
 
 
 class SendError(Exception):
-    """The bundle could not be delivered (connection, protocol or HTTP error)."""
+    """The bundle could not be delivered (connection, protocol or HTTP error); retried later."""
+
+
+class Refused(SendError):
+    """The peer's bundle listener is unusable (not reachable, not a Ferry node, or refused the hello)."""
 
 
 @dataclass(frozen=True, slots=True)
 class Item:
-    """One object to send: where its file is and what the receiver must be told."""
+    """One object to send: what the receiver is told, and how to open its data: (fd, offset) or None if gone."""
 
-    path: str
-    frame: FrameHeader
+    frame: bundles.FrameHeader
+    open: Callable[[], tuple[int, int] | None]
 
 
 class Throttle:
@@ -74,87 +81,36 @@ class Throttle:
             remaining -= step
 
 
-def _open_checked(item: Item) -> tuple[int, int] | None:
-    try:
-        fd = os.open(item.path, os.O_RDONLY)
-    except FileNotFoundError:
-        return None
-    try:
-        _magic, length = _HEAD.unpack(os.pread(fd, _HEAD.size, 0))
-        raw = json.loads(os.pread(fd, length, _HEAD.size))
-        if raw.get("v") != item.frame.version or raw.get("s") != item.frame.size:
-            os.close(fd)
-            return None
-        return fd, _HEAD.size + length
-    except (ValueError, struct.error, OSError):
-        os.close(fd)
-        return None
+@dataclass(frozen=True, slots=True)
+class _Span:
+    """Bytes of an open file, sent with ``os.sendfile`` (``len`` is what ``h11`` frames)."""
+
+    fd: int
+    offset: int
+    size: int
+
+    def __len__(self) -> int:
+        return self.size
 
 
-def send_bundle(
-    url: str,
-    params: dict[str, str],
-    headers: dict[str, str],
-    items: list[Item],
-    throttle: Throttle,
-    stop: threading.Event,
-    timeout: float = 120.0,
-) -> tuple[list[Item], list[str]]:
-    """Blocking: POST the bundle to `url` + /v1/internal/rebalance/recv; (items sent, verdicts)."""
-    parts = urlsplit(url)
-    host, port = parts.hostname or "127.0.0.1", parts.port or 80
-    try:
-        sock = socket.create_connection((host, port), timeout=timeout)
-    except OSError as exc:
-        raise SendError(f"connect {host}:{port}: {exc}") from exc
-    with sock:
-        # blocking socket (os.sendfile needs it) with kernel-level timeouts instead of Python's
-        sock.settimeout(None)
-        timeval = struct.pack("ll", int(timeout), 0)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, timeval)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, timeval)
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        target = "/v1/internal/rebalance/recv?" + urlencode(params, quote_via=quote)
-        head = [
-            f"POST {target} HTTP/1.1",
-            f"Host: {host}:{port}",
-            "Transfer-Encoding: chunked",
-            "Content-Type: application/octet-stream",
-            "Connection: close",
-        ]
-        head += [f"{k}: {v}" for k, v in headers.items()]
-        try:
-            sock.sendall(("\r\n".join(head) + "\r\n\r\n").encode())
-            sent = stream_frames(sock, items, throttle, stop, chunked=True)
-            sock.sendall(b"0\r\n\r\n")
-        except OSError as exc:
-            raise SendError(f"send to {host}:{port}: {exc}") from exc
-        return sent, _read_response(sock)
-
-
-def stream_frames(
-    sock: socket.socket, items: list[Item], throttle: Throttle, stop: threading.Event, *, chunked: bool
-) -> list[Item]:
-    """Write the frames of `items` (HTTP chunks when `chunked`); the items actually sent (OSError passes)."""
-    sent: list[Item] = []
+def _pieces(items: list[Item], throttle: Throttle, stop: threading.Event, sent: list[Item]) -> Iterator[bytes | _Span]:
+    """The bundle's frames and `END`, throttled; appends to `sent` the items actually sent."""
     pending: list[bytes] = []
     pending_size = 0
 
-    def flush() -> None:
+    def flush() -> Iterator[bytes]:
         nonlocal pending, pending_size
         if pending_size:
             throttle.wait(pending_size, stop)
-            if chunked:
-                pending = [b"%x\r\n" % pending_size, *pending, b"\r\n"]
-            sock.sendall(b"".join(pending))
+            yield b"".join(pending)
         pending, pending_size = [], 0
 
     for item in items:
         if stop.is_set():
             raise SendError("cancelled")
-        opened = _open_checked(item)
+        opened = item.open()
         if opened is None:
-            continue
+            continue  # gone or replaced since planning: the next traversal sees the current copy
         fd, offset = opened
         try:
             frame = item.frame.encode()
@@ -167,49 +123,141 @@ def stream_frames(
                 pending_size += len(frame) + size
                 sent.append(item)
                 if pending_size >= _COALESCE:
-                    flush()
+                    yield from flush()
                 continue
-            flush()
+            yield from flush()
             throttle.wait(size, stop)
-            sock.sendall(b"%x\r\n" % (len(frame) + size) + frame if chunked else frame)
-            done = 0
-            while done < size:
-                n = os.sendfile(sock.fileno(), fd, offset + done, size - done)
-                if n == 0:
-                    raise SendError(f"{item.path} truncated")
-                done += n
-            if chunked:
-                sock.sendall(b"\r\n")
+            yield frame
+            yield _Span(fd, offset, size)
             sent.append(item)
         finally:
             os.close(fd)
-    flush()
-    return sent
+    yield from flush()
+    yield bundles.END
 
 
-def _read_response(sock: socket.socket) -> list[str]:
-    buf = b""
+def _write(sock: socket.socket, piece: bytes | _Span) -> None:
+    if not isinstance(piece, _Span):
+        sock.sendall(piece)
+        return
+    done = 0
+    while done < piece.size:
+        n = os.sendfile(sock.fileno(), piece.fd, piece.offset + done, piece.size - done)
+        if n == 0:
+            raise SendError("file truncated")
+        done += n
+
+
+def _connect(host: str, port: int, timeout: float, error: type[SendError]) -> socket.socket:
+    """A blocking socket (``os.sendfile`` needs one) with kernel-level timeouts instead of Python's."""
     try:
-        while b"\r\n\r\n" not in buf:
-            chunk = sock.recv(65536)
-            if not chunk:
-                raise SendError("connection closed before the response")
-            buf += chunk
-        head, _, body = buf.partition(b"\r\n\r\n")
-        lines = head.decode("latin-1").split("\r\n")
-        status = int(lines[0].split()[1])
-        fields = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])}
-        length = int(fields.get("content-length", "-1"))
-        while length < 0 or len(body) < length:
-            chunk = sock.recv(65536)
-            if not chunk:
-                if length < 0:
-                    break
-                raise SendError("connection closed mid-response")
-            body += chunk
-    except (OSError, ValueError, IndexError) as exc:
-        raise SendError(f"bad response: {exc}") from exc
+        sock = socket.create_connection((host, port), timeout=min(timeout, 5.0))
+    except OSError as exc:
+        raise error(f"connect {host}:{port}: {exc}") from exc
+    sock.settimeout(None)
+    timeval = struct.pack("ll", int(timeout), 0)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, timeval)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, timeval)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return sock
+
+
+def _verdicts(answer: Any, where: str) -> list[str]:
+    if not isinstance(answer, dict) or not isinstance(answer.get("verdicts"), list):
+        raise SendError(f"bad answer from {where}: {answer!r:.200}")
+    verdicts: list[str] = answer["verdicts"]
+    return verdicts
+
+
+def send_raw(
+    host: str,
+    port: int,
+    hello: dict[str, Any],
+    items: list[Item],
+    throttle: Throttle,
+    stop: threading.Event,
+    timeout: float = _TIMEOUT,
+) -> tuple[list[Item], list[str]]:
+    """Blocking: stream the bundle to a peer's raw bundle listener; (items sent, verdicts)."""
+    where = f"{host}:{port}"
+    with _connect(host, port, timeout, Refused) as sock:
+        reader = bundles.Reader(sock.recv_into)
+        try:
+            sock.sendall(bundles.message(hello))
+            answer = reader.message()
+        except (OSError, EOFError, bundles.ProtocolError) as exc:
+            raise Refused(f"hello to {where}: {exc}") from exc
+        if not isinstance(answer, dict) or answer.get("ok") is not True:
+            raise Refused(f"{where} refused the bundle: {answer!r:.200}")
+        sent: list[Item] = []
+        try:
+            for piece in _pieces(items, throttle, stop, sent):
+                _write(sock, piece)
+            result = reader.message()
+        except (OSError, EOFError, bundles.ProtocolError) as exc:
+            raise SendError(f"send to {where}: {exc}") from exc
+    return sent, _verdicts(result, where)
+
+
+def send_http(
+    url: str,
+    params: dict[str, str],
+    headers: dict[str, str],
+    items: list[Item],
+    throttle: Throttle,
+    stop: threading.Event,
+    timeout: float = _TIMEOUT,
+) -> tuple[list[Item], list[str]]:
+    """Blocking: POST the bundle to `url` + /v1/internal/rebalance/recv; (items sent, verdicts)."""
+    parts = urlsplit(url)
+    host, port = parts.hostname or "127.0.0.1", parts.port or 80
+    where = f"{host}:{port}"
+    http = h11.Connection(our_role=h11.CLIENT)
+    request = h11.Request(
+        method="POST",
+        target="/v1/internal/rebalance/recv?" + urlencode(params, quote_via=quote),
+        headers=[
+            ("Host", where),
+            ("Transfer-Encoding", "chunked"),
+            ("Content-Type", "application/octet-stream"),
+            ("Connection", "close"),
+            *headers.items(),
+        ],
+    )
+    sent: list[Item] = []
+    with _connect(host, port, timeout, SendError) as sock:
+        try:
+            sock.sendall(http.send(request) or b"")
+            for piece in _pieces(items, throttle, stop, sent):
+                # the piece itself comes back between h11's chunk framing, so a _Span still goes by sendfile
+                for out in http.send_with_data_passthrough(h11.Data(data=cast(bytes, piece))) or []:
+                    _write(sock, cast(bytes | _Span, out))
+            sock.sendall(http.send(h11.EndOfMessage()) or b"")
+            status, body = _response(http, sock)
+        except (OSError, h11.ProtocolError) as exc:
+            raise SendError(f"send to {where}: {exc}") from exc
     if status != 200:
         raise SendError(f"bundle answered {status}: {body[:200]!r}")
-    verdicts: list[str] = json.loads(body)["verdicts"]
-    return verdicts
+    try:
+        answer = json.loads(body)
+    except ValueError as exc:
+        raise SendError(f"bad answer from {where}: {exc}") from exc
+    return sent, _verdicts(answer, where)
+
+
+def _response(http: h11.Connection, sock: socket.socket) -> tuple[int, bytes]:
+    """The response's status and body."""
+    status = 0
+    body = bytearray()
+    while True:
+        event = http.next_event()
+        if event is h11.NEED_DATA:
+            http.receive_data(sock.recv(65536))
+        elif isinstance(event, h11.Response):
+            status = event.status_code
+        elif isinstance(event, h11.Data):
+            body += event.data
+        elif isinstance(event, h11.EndOfMessage):
+            return status, bytes(body)
+        elif isinstance(event, h11.ConnectionClosed):
+            raise SendError("connection closed before the response")

@@ -9,7 +9,7 @@ from storage_node import buckets, names
 from storage_node.node import Node
 from storage_node.peers import MAP_VERSION_HEADER
 from storage_node.routes.common import error, node_of, require_token, serve_object
-from storage_node.schemas import SettlingBody, rebalance_number
+from storage_node.schemas import SettlingBody
 
 router = APIRouter(prefix="/v1/internal", dependencies=[Depends(require_token)])
 
@@ -114,16 +114,19 @@ async def bundle_endpoint(request: Request) -> Response:
 
 @router.post("/rebalance/recv")
 async def receive_bundle(request: Request) -> Response:
-    """Receive a bundle of migrating objects; a verdict per object (see rebalance invariants)."""
+    """Receive a bundle of migrating objects over HTTP (no raw listener): the same session, a verdict per object."""
     node = node_of(request)
-    mv = request.query_params.get("mv", "")
-    if mv.isdigit():
-        await node.adopt_newer_map(request.query_params.get("from"), int(mv))
-    reb = request.query_params.get("reb", "")
-    try:
-        rebalance_number(reb)
-    except ValueError:
-        return error(400, "bad rebalance id", reb)
-    verdicts = await node.rebalancer.receive(request.stream(), reb)
-    node.update_gauges()
-    return JSONResponse({"verdicts": verdicts})
+    query = request.query_params
+    mv = query.get("mv", "")
+    hello = {
+        "token": request.headers.get("authorization", "")[7:].strip(),
+        "to": node.id,
+        "from": query.get("from"),
+        "reb": query.get("reb", ""),
+        "mv": int(mv) if mv.isdigit() else None,
+    }
+    answer = await node.receiver.tunnel(hello, request.stream())
+    if not isinstance(answer, dict) or "verdicts" not in answer:
+        detail = answer.get("error") if isinstance(answer, dict) else None
+        return error(400, "bundle refused", str(detail or answer))
+    return JSONResponse(answer)

@@ -2,30 +2,41 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import Callable
 
-from storage_node.rebalance.streams import FrameHeader, StreamReader
-
-
-async def _chunks(data: bytes, size: int) -> AsyncIterator[bytes]:
-    for i in range(0, len(data), size):
-        yield data[i : i + size]
+from storage_node.rebalance.bundles import END, FrameHeader, Reader
 
 
-async def _parse(data: bytes, size: int) -> list[tuple[FrameHeader, bytes]]:
-    reader = StreamReader(_chunks(data, size))
+def _chunks(data: bytes, size: int) -> Callable[[memoryview], int]:
+    """A recv_into handing out `data` in pieces of at most `size` bytes, as a socket might."""
+    pos = 0
+
+    def recv_into(view: memoryview) -> int:
+        nonlocal pos
+        n = min(size, len(view), len(data) - pos)
+        view[:n] = data[pos : pos + n]
+        pos += n
+        return n
+
+    return recv_into
+
+
+def _parse(data: bytes, size: int) -> list[tuple[FrameHeader, bytes]]:
+    reader = Reader(_chunks(data, size))
     out = []
-    while (h := await reader.header()) is not None:
-        out.append((h, await reader.read_exact(h.size)))
+    while (h := reader.frame()) is not None:
+        buf = bytearray()
+        reader.stream(h.size, buf.extend)
+        out.append((h, bytes(buf)))
     return out
 
 
 def test_frames_roundtrip_for_any_chunking() -> None:
     objs = [(f"dir/ö{i}", bytes([i]) * (i * 37)) for i in range(20)]
     wire = b"".join(FrameHeader("bk", n, len(d), "c" * 32, 1000 + i, 7).encode() + d for i, (n, d) in enumerate(objs))
+    wire += END
     for size in (1, 3, 64, 4096, len(wire)):
-        parsed = asyncio.run(_parse(wire, size))
+        parsed = _parse(wire, size)
         assert [(h.name, d) for h, d in parsed] == objs
         assert [h.version for h, _ in parsed] == list(range(1000, 1020))
 
@@ -33,7 +44,7 @@ def test_frames_roundtrip_for_any_chunking() -> None:
 def test_truncated_bundle_raises() -> None:
     wire = FrameHeader("bk", "n", 10, "c", 1, 1).encode() + b"12345"
     try:
-        asyncio.run(_parse(wire, 4))
+        _parse(wire, 4)
     except EOFError:
         return
     raise AssertionError("expected EOFError")

@@ -1,0 +1,273 @@
+"""Receiving bundles (I/O): the one receiver of both transports, and the raw listener in front of it.
+
+A session runs in a thread of its own: it reads with ``recv_into`` into one preallocated buffer, hashes and
+writes each object to its temp file, and hands only the final check-and-install to the event loop (in
+batches), where it runs without yielding (invariant 2). The raw listener binds the node's HTTP host on
+``--bundle-port`` (0 = any free port; -1 = none) and is announced by ``GET /v1/internal/rebalance/endpoint``;
+a bundle that comes over HTTP (``POST /v1/internal/rebalance/recv``) is fed to the same session through a
+socket pair (`Receiver.tunnel`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import functools
+import logging
+import socket
+import struct
+import threading
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from storage_node import auth, names
+from storage_node.buckets import BucketRecord
+from storage_node.rebalance import bundles, hosts
+from storage_node.schemas import rebalance_number
+from storage_node.store import Tmp, Verdict
+
+log = logging.getLogger(__name__)
+
+_FLUSH_OBJECTS = 256
+_FLUSH_BYTES = 16 << 20
+_TIMEOUT = 120.0
+_MAX_CONNECTIONS = 64
+
+Batch = list[tuple[bundles.FrameHeader, Tmp]]
+
+
+class Receiver:
+    """Installs the copies of incoming bundles (invariant 2); the session protocol is in `bundles`."""
+
+    def __init__(
+        self,
+        host: hosts.Host,
+        secret: str | None,
+        counted: Callable[[str, int], None],
+        committed: Callable[[], None],
+    ) -> None:
+        """Install into `host`; tell `counted` (rebalance id, size) of each copy installed, `committed` per batch."""
+        self._host = host
+        self._secret = secret
+        self._counted = counted
+        self._committed = committed
+
+    # ---- installing (the event loop) ---------------------------------------------------------------
+
+    def _install(self, reb: str, head: bundles.FrameHeader, tmp: Tmp) -> str:
+        """Check-and-install one received copy (invariant 2: synchronous, on the event loop)."""
+        bucketset = self._host.buckets
+        if head.bucket_version and not bucketset.exists(head.bucket):
+            self._host.apply_bucket_records({head.bucket: BucketRecord(head.bucket_version, True)})
+        if not bucketset.accepts(head.bucket, head.version):
+            tmp.abort()
+            return Verdict.gone
+        verdict = self._host.store.commit_migrating(tmp, head.version, head.cksum)
+        if verdict is Verdict.ok:
+            self._counted(reb, head.size)
+        return verdict
+
+    def _commit(self, reb: str, batch: Batch) -> list[str]:
+        """Install a batch of received copies (event loop, no yielding); their verdicts."""
+        verdicts: list[str] = []
+        try:
+            for head, tmp in batch:
+                verdicts.append(self._install(reb, head, tmp))
+        except BaseException:
+            for _, tmp in batch[len(verdicts) :]:
+                tmp.abort()
+            raise
+        self._committed()
+        self._host.update_gauges()
+        return verdicts
+
+    # ---- a session (its own thread) ----------------------------------------------------------------
+
+    def serve(self, conn: socket.socket, loop: asyncio.AbstractEventLoop) -> None:
+        """Serve one bundle session on a connected socket, then close it (any error just drops it)."""
+        try:
+            with conn:
+                _timeouts(conn, _TIMEOUT)
+                self._session(conn, loop)
+        except Exception as exc:  # the sender sees the connection drop and retries
+            log.info("bundle connection dropped: %s: %s", type(exc).__name__, exc)
+
+    def _begin(self, head: bundles.FrameHeader) -> Tmp:
+        names.check_bucket(head.bucket)
+        names.check_object(head.name)
+        return self._host.store.begin_migrating(head.bucket, head.name, head.size, head.version, head.cksum)
+
+    def _refusal(self, hello: Any) -> str | None:
+        if not isinstance(hello, dict):
+            return "no hello"
+        try:
+            auth.verify_header(self._secret, f"Bearer {hello.get('token') or ''}")
+        except auth.AuthError as exc:
+            return f"unauthorized: {exc}"
+        if hello.get("to") != self._host.id:
+            return f"this is {self._host.id}, not {hello.get('to')}"
+        try:
+            rebalance_number(str(hello.get("reb", "")))
+        except ValueError:
+            return f"bad rebalance id {hello.get('reb', '')!r}"
+        return None
+
+    def _session(self, conn: socket.socket, loop: asyncio.AbstractEventLoop) -> None:
+        reader = bundles.Reader(conn.recv_into)
+        hello = reader.message()
+        refusal = self._refusal(hello)
+        if refusal is not None:
+            conn.sendall(bundles.message({"error": refusal}))
+            return
+        reb = str(hello["reb"])
+        mv = hello.get("mv")
+        if isinstance(mv, int):
+            sender = hello.get("from")
+            coro = self._host.adopt_newer_map(sender if isinstance(sender, str) else None, mv)
+            asyncio.run_coroutine_threadsafe(coro, loop).result(_TIMEOUT)
+        conn.sendall(bundles.message({"ok": True}))
+        futures: list[concurrent.futures.Future[list[str]]] = []
+        batch: Batch = []
+        batch_bytes = 0
+
+        def flush() -> None:
+            nonlocal batch, batch_bytes
+            if batch:
+                futures.append(_on_loop(loop, functools.partial(self._commit, reb, batch)))
+            batch, batch_bytes = [], 0
+
+        try:
+            while (head := reader.frame()) is not None:
+                tmp = self._begin(head)
+                try:
+                    reader.stream(head.size, tmp.write)
+                except BaseException:
+                    tmp.abort()
+                    raise
+                batch.append((head, tmp))
+                batch_bytes += head.size
+                if len(batch) >= _FLUSH_OBJECTS or batch_bytes >= _FLUSH_BYTES:
+                    flush()
+        except BaseException:
+            for _, tmp in batch:
+                tmp.abort()
+            raise
+        flush()
+        verdicts: list[str] = []
+        for fut in futures:
+            verdicts += fut.result(_TIMEOUT)
+        conn.sendall(bundles.message({"verdicts": verdicts}))
+
+    # ---- HTTP (the fallback) -----------------------------------------------------------------------
+
+    async def tunnel(self, hello: dict[str, Any], body: AsyncIterator[bytes]) -> Any:
+        """Serve a bundle that came over HTTP with the same session; its answer (verdicts, or an error)."""
+        loop = asyncio.get_running_loop()
+        ours, theirs = socket.socketpair()
+        with ours:
+            ours.setblocking(False)
+            # a thread of its own, not the default executor: senders wait there for other nodes' receivers
+            threading.Thread(target=self.serve, args=(theirs, loop), name="bundle-recv-http", daemon=True).start()
+            with contextlib.suppress(OSError):  # the session ended early (refused, broken bundle): it says why
+                await loop.sock_sendall(ours, bundles.message(hello))
+                async for chunk in body:
+                    await loop.sock_sendall(ours, chunk)
+            answers = bytearray()
+            while data := await loop.sock_recv(ours, 65536):
+                answers += data
+        reader = bundles.Reader.of(bytes(answers))
+        try:
+            answer = reader.message()
+            if isinstance(answer, dict) and answer.get("ok") is True:
+                answer = reader.message()
+        except (EOFError, bundles.ProtocolError):
+            return {"error": "bundle dropped (truncated or broken)"}
+        return answer
+
+
+class Listener:
+    """The raw bundle listener of a node: an accept thread plus one thread per connection."""
+
+    def __init__(self, receiver: Receiver) -> None:
+        """Serve sessions with `receiver`; `start()` opens the listener."""
+        self._receiver = receiver
+        self._sock: socket.socket | None = None
+        self._closed = threading.Event()
+        self._conns: set[socket.socket] = set()
+        self._lock = threading.Lock()
+
+    def start(self, host: str, port: int) -> int:
+        """Listen on host:port (0 = any free port), from the running event loop; the port."""
+        loop = asyncio.get_running_loop()
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(64)
+        self._sock = sock
+        threading.Thread(target=self._accept, args=(loop,), name="bundle-accept", daemon=True).start()
+        return int(sock.getsockname()[1])
+
+    def close(self) -> None:
+        """Stop accepting and drop open connections (their senders retry)."""
+        self._closed.set()
+        if self._sock is not None:
+            with contextlib.suppress(OSError):
+                self._sock.shutdown(socket.SHUT_RDWR)
+            self._sock.close()
+        with self._lock:
+            conns = list(self._conns)
+        for conn in conns:
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
+
+    def _accept(self, loop: asyncio.AbstractEventLoop) -> None:
+        assert self._sock is not None
+        while not self._closed.is_set():
+            try:
+                conn, _ = self._sock.accept()
+            except OSError:
+                if self._closed.is_set():
+                    return
+                continue
+            with self._lock:
+                busy = len(self._conns) >= _MAX_CONNECTIONS
+                if not busy:
+                    self._conns.add(conn)
+            if busy:
+                conn.close()  # the sender sees Refused and uses HTTP for a while
+                continue
+            threading.Thread(target=self._serve, args=(conn, loop), name="bundle-recv", daemon=True).start()
+
+    def _serve(self, conn: socket.socket, loop: asyncio.AbstractEventLoop) -> None:
+        try:
+            self._receiver.serve(conn, loop)
+        finally:
+            with self._lock:
+                self._conns.discard(conn)
+
+
+def _timeouts(sock: socket.socket, timeout: float) -> None:
+    sock.settimeout(None)
+    timeval = struct.pack("ll", int(timeout), 0)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, timeval)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, timeval)
+    with contextlib.suppress(OSError):  # not TCP: a socket pair (the HTTP tunnel)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
+def _on_loop(loop: asyncio.AbstractEventLoop, fn: Callable[[], list[str]]) -> concurrent.futures.Future[list[str]]:
+    """Run fn on the event loop; a future of its result."""
+    fut: concurrent.futures.Future[list[str]] = concurrent.futures.Future()
+
+    def run() -> None:
+        if not fut.set_running_or_notify_cancel():
+            return
+        try:
+            fut.set_result(fn())
+        except BaseException as exc:
+            fut.set_exception(exc)
+
+    loop.call_soon_threadsafe(run)
+    return fut
