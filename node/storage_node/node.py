@@ -34,6 +34,7 @@ T = TypeVar("T")
 
 _SETTLING_POLL_S = 1.0  # while the cluster is not settled, how often a node that finished asks the others
 _ANNOUNCE_TO = 8  # how many other nodes a node tells when its part of a rebalance ends
+_ANNOUNCE_WAIT_S = 3.0  # how long it waits for them before it shows `done` anyway (gossip covers the rest)
 _SPREAD_WAIT_S = 6.0  # how long a write waits for the other nodes to hold this node's map
 
 
@@ -189,9 +190,11 @@ class Node:
         if self.settling.merge(done):
             self._refresh_settled()
 
-    def _rebalance_done(self, rid: str) -> None:
+    async def _rebalance_done(self, rid: str) -> None:
+        """This node's part of `rid` is over: record it and tell others (bounded) before it shows `done`."""
         self.learn_settling({self.id: rebalance_number(rid)})
-        self.spawn(self._announce())
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._announce(), _ANNOUNCE_WAIT_S)
 
     async def _announce(self) -> None:
         """Tell a few other nodes what this node knows of finished rebalances (its own part just ended).

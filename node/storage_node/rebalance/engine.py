@@ -11,7 +11,7 @@ import functools
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from urllib.parse import urlsplit
 
 from storage_node import metrics
@@ -47,6 +47,10 @@ class _Limiter:
             self._cond.notify_all()
 
 
+async def _nothing(rid: str) -> None:
+    """The default `on_done`: nobody to tell."""
+
+
 class Rebalancer:
     """This node's rebalance: started by a map with a newer rebalance id, resumed from the marker."""
 
@@ -60,7 +64,7 @@ class Rebalancer:
         self._early: dict[str, list[int]] = {}  # received for a rebalance id this node has not started yet
         self._ports: dict[str, tuple[int | None, float]] = {}  # peer URL -> (bundle port, retry HTTP-only until)
         self._changed = asyncio.Event()  # set (and replaced) whenever the stage changes: wakes `wait_settled`
-        self.on_done: Callable[[str], None] = lambda rid: None  # told when this node's part of a rebalance is done
+        self.on_done: Callable[[str], Awaitable[None]] = _nothing  # told when this node's part of a rebalance ends
 
     # ---- control -----------------------------------------------------------------------------------
 
@@ -191,10 +195,12 @@ class Rebalancer:
                 await self._send_plan(st, plan)
             st.stage = RebalanceStage.fin
             self._save(st, force=True)
+            if st is self.status and st.id is not None:
+                # the other nodes hear of it before anyone can see `done` here (the operator removes a shut-down
+                # node's pod as soon as it sees it: the news must not go down with the pod)
+                await self.on_done(st.id)
             stages.finish(st, RebalanceStage.done)
             self._save(st, force=True)
-            if st is self.status and st.id is not None:
-                self.on_done(st.id)
             log.info("rebalance %s done: sent %d objects, %d bytes", st.id, st.objects_sent, st.bytes_sent)
         except asyncio.CancelledError:
             raise
