@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 
 import pytest
 
@@ -51,11 +52,14 @@ def test_an_evicted_node_pod_is_recreated_and_rejoins_in_place(ferry: Ferry) -> 
     }
     path = f"/api/v1/namespaces/{ferry.namespace}/pods/node-3-pod/eviction"
     ferry.kubectl_("create", "--raw", path, "-f", "-", input=json.dumps(eviction))
-    wait_until(
-        "a new node-3 pod after the eviction",
-        lambda: ferry.pod_exists("node-3") and ferry.get("pod", "node-3-pod")["metadata"]["uid"] != uid,
-        timeout=180,
-    )
+
+    def replaced() -> bool:
+        try:  # the evicted pod may vanish between the two reads
+            return ferry.pod_exists("node-3") and ferry.get("pod", "node-3-pod")["metadata"]["uid"] != uid
+        except subprocess.CalledProcessError:
+            return False
+
+    wait_until("a new node-3 pod after the eviction", replaced, timeout=180)
     ferry.wait_ready("node-3")
     wait_until("node-3 answering again", lambda: "node-3" in ferry.addresses())
 
