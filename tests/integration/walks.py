@@ -120,9 +120,12 @@ class Walk:
 
     def _shutdown(self, node: str) -> None:
         self.start_maintenance(node)
-        with self._lock:
-            self.reachable.discard(node)
-        time.sleep(GRACE_S)  # a client that picked it a moment ago finishes its request first
+        self._retire(node)
+
+    def _retire(self, node: str) -> None:
+        """Clients stop picking it; a moment later (their requests end) its process ends."""
+        self.hide(node)
+        time.sleep(GRACE_S)
         self.cluster.terminate(self.cluster.nodes[node])
 
     def restart(self, node: str) -> None:
@@ -132,8 +135,7 @@ class Walk:
 
     def _restart(self, node: str) -> None:
         self.cluster.start(self.cluster.nodes[node])
-        with self._lock:
-            self.reachable.add(node)
+        self.show(node)
         self.throttle_all()
         self.cluster.push_map(self.cluster.map or self.next_map(new_rebalance=False), [node])
 
@@ -152,10 +154,7 @@ class Walk:
         time.sleep(GRACE_S)  # a listing that started there a moment ago pages on to its end
         with self.cluster.client(self.cluster.nodes[node]) as c:
             c.cleanup(rm_user_data=True)
-        with self._lock:
-            self.reachable.discard(node)
-        time.sleep(GRACE_S)  # a client that picked it a moment ago finishes its request first
-        self.cluster.terminate(self.cluster.nodes[node])
+        self._retire(node)
 
     def join(self, node: str) -> None:
         """A new node: started, then added to the map with a rebalance that fills it."""
