@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import time
 from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
@@ -36,6 +37,7 @@ _SETTLING_POLL_S = 1.0  # while the cluster is not settled, how often a node tha
 _ANNOUNCE_TO = 8  # how many other nodes a node tells when its part of a rebalance ends
 _ANNOUNCE_WAIT_S = 3.0  # how long it waits for them before it shows `done` anyway (gossip covers the rest)
 _SPREAD_WAIT_S = 6.0  # how long a write waits for the other nodes to hold this node's map
+_GONE_S = 10.0  # a drained node that did not answer is not asked again for this long
 
 
 class Unavailable(Exception):
@@ -86,6 +88,7 @@ class Node:
         self._settled = False  # every node of the map finished its rebalance (see `settling`)
         self._drained: set[str] = set()  # flagged nodes that finished it: they hold nothing
         self._settling_task: asyncio.Task[None] | None = None
+        self._gone: dict[str, tuple[str, float]] = {}  # drained node id -> (address, until): did not answer
         self._spread: tuple[int, asyncio.Task[None]] | None = None  # (map version, its spreading to the others)
         self._map_arrived = asyncio.Event()  # set (and replaced) whenever a map is installed
         self.rebalancer.on_done = self._rebalance_done
@@ -177,8 +180,10 @@ class Node:
     # ---- settling ----------------------------------------------------------------------------------
 
     def _refresh_settled(self) -> None:
-        self._settled = self.settling.settled(self.map)
-        self._drained = self.settling.drained(self.map)
+        settled, drained = self.settling.settled(self.map), self.settling.drained(self.map)
+        if (settled, drained) != (self._settled, self._drained):
+            log.info("settled: %s, drained: %s (known: %s)", settled, sorted(drained), self.settling.known())
+        self._settled, self._drained = settled, drained
 
     @property
     def settled(self) -> bool:
@@ -313,6 +318,24 @@ class Node:
         """Every other node in the map, flagged ones included."""
         return [] if self.placement is None else self.placement.others(self.id)
 
+    def _askable(self) -> list[NodeEntry]:
+        """The other nodes to ask about objects: drained ones too, except one silent a moment ago.
+
+        Drained nodes know what they handed on; one that did not answer at this address a moment ago is shut
+        down (it holds nothing, and a connection to a pod that is gone takes seconds to fail).
+        """
+        now = time.monotonic()
+        return [
+            n
+            for n in self.others()
+            if not (n.id in self._drained and (gone := self._gone.get(n.id)) and gone[0] == n.url and gone[1] > now)
+        ]
+
+    def _unreachable(self, node: NodeEntry) -> None:
+        """A drained node did not answer: leave it out of questions for a while (`_askable`)."""
+        if node.id in self._drained:
+            self._gone[node.id] = (node.url, time.monotonic() + _GONE_S)
+
     def route(self, bucket: str, name: str, hops: int) -> Route:
         """Serve here (no map, proper owner, or too many hops) or redirect to the proper node."""
         if self.placement is None or self.placement.empty or hops >= 2:
@@ -390,28 +413,47 @@ class Node:
         await self.adopt_newer_map(peer, version)
         return self.map is not None and self.map.version > before
 
+    def _asking(self) -> tuple[int, frozenset[str]]:
+        """The map version and the drained nodes as a round of questions to the other nodes starts.
+
+        An answer is judged by what was true when it was asked: a node drained then may hold objects by
+        the time its silence is read (the map moved on and the node came back, maybe at another address).
+        """
+        return (0 if self.map is None else self.map.version), frozenset(self._drained)
+
+    def _moved_on(self, asked: tuple[int, frozenset[str]]) -> bool:
+        """Whether this node took another map since `asked`: a round asked by the old one is asked again."""
+        return self._asking()[0] != asked[0]
+
+    def _silent_counts(self, node_id: str, asked: tuple[int, frozenset[str]]) -> bool:
+        """Whether a node that did not answer leaves a doubt: unless it was drained when asked and still is."""
+        return node_id not in asked[1] or node_id not in self._drained
+
     async def look_up(self, bucket: str, name: str) -> Lookup:
         """What the other nodes hold of an object (get-from-neighbor), and which of them could not say.
 
         Asked by a newer map than this node's (a peer's answer says so), it takes that map and asks again:
-        the object may have moved to a node this node did not know of yet.
+        the object may have moved to a node this node did not know of yet. A map that arrives while the
+        question is out (the operator's push) is asked by again too.
         """
         for _ in range(3):
-            found = await self._look_up_once(bucket, name)
-            if not await self.catch_up():
+            asked = self._asking()
+            found = await self._look_up_once(bucket, name, asked)
+            if not self._moved_on(asked) and not await self.catch_up():
                 break
         return found
 
-    async def _look_up_once(self, bucket: str, name: str) -> Lookup:
-        targets = self.others()  # drained ones too: they know what they handed on (shut down: no answer)
+    async def _look_up_once(self, bucket: str, name: str, asked: tuple[int, frozenset[str]]) -> Lookup:
+        targets = self._askable()  # drained ones too: they know what they handed on (shut down: no answer)
         answers = await asyncio.gather(*(self.peers.presence(n, bucket, name) for n in targets), return_exceptions=True)
         best: peers.Presence | None = None
         moved: int | None = None
         unknown: list[str] = []
         for node, answer in zip(targets, answers, strict=True):
             if isinstance(answer, peers.PeerError):
-                if node.id not in self._drained:
+                if self._silent_counts(node.id, asked):
                     unknown.append(f"{node.id} ({answer})")
+                self._unreachable(node)
                 continue
             if isinstance(answer, BaseException):
                 raise answer
@@ -431,28 +473,31 @@ class Node:
         self.update_gauges()
         if version is None:
             return existed  # a newer write than this delete is already here
-        targets: list[NodeEntry] = []
-        answers: list[bool | BaseException] = []
+        answers: dict[str, tuple[bool | BaseException, tuple[int, frozenset[str]]]] = {}
         for _ in range(3):
             # drained ones too, so what they handed on is not taken for a live object later; and, when a peer
-            # answers with a newer map, the nodes this node learns of from it
-            asked = {n.id for n in targets}
-            more = [n for n in self.others() if n.id not in asked]
-            targets += more
-            answers += await asyncio.gather(
+            # answers with a newer map (or one arrives meanwhile), the nodes this node learns of from it and
+            # the ones that did not answer at the address the old map gave
+            asked = self._asking()
+            more = [n for n in self._askable() if isinstance(answers.get(n.id, (None,))[0], peers.PeerError | None)]
+            got = await asyncio.gather(
                 *(self.peers.delete(n, bucket, name, version) for n in more), return_exceptions=True
             )
-            if not await self.catch_up():
+            answers.update({n.id: (a, asked) for n, a in zip(more, got, strict=True)})
+            for n, a in zip(more, got, strict=True):
+                if isinstance(a, peers.PeerError):
+                    self._unreachable(n)
+            if not self._moved_on(asked) and not await self.catch_up():
                 break
         unknown = [
-            f"{n.id} ({a})"
-            for n, a in zip(targets, answers, strict=True)
-            if isinstance(a, peers.PeerError) and n.id not in self._drained
+            f"{n} ({a})"
+            for n, (a, when) in answers.items()
+            if isinstance(a, peers.PeerError) and self._silent_counts(n, when)
         ]
-        for a in answers:
+        for a, _ in answers.values():
             if isinstance(a, BaseException) and not isinstance(a, peers.PeerError):
                 raise a
-        if existed or any(a is True for a in answers):
+        if existed or any(a is True for a, _ in answers.values()):
             return True
         if unknown:
             raise Unavailable(f"deleted where it could be, but {', '.join(unknown)} could not say whether it held it")
@@ -481,44 +526,53 @@ class Node:
         takes for drained may already be receiving objects again. A drained node that does not answer (shut
         down) holds nothing and is left out; any other that does not answer makes the listing unavailable.
         """
-        nodes = self.others()
         for _attempt in range(8):
+            asked, nodes = self._asking(), self._askable()
             # read this node's counter before the peers' pages too: an object it hands to a peer while those
             # pages are in flight is missing from both the peer's page and the local one
             mine_before = self.store.moved_out
             before = await asyncio.gather(*(self.peers.moved_out(n) for n in nodes), return_exceptions=True)
-            nodes = self._answered(nodes, before)
-            before = [b for b in before if not isinstance(b, BaseException)]
+            if self._moved_on(asked):
+                continue  # a map arrived meanwhile: a node may be at another address, or no longer drained
+            nodes, counters = self._answered(nodes, before, asked)
             pages = await asyncio.gather(
                 *(self.peers.list_local(n, bucket, prefix, after, limit) for n in nodes), return_exceptions=True
             )
-            if any(isinstance(p, BaseException) for p in pages):
-                nodes = self._answered(nodes, pages)
+            if self._moved_on(asked):
+                continue
+            nodes, answered = self._answered(nodes, pages, asked)
+            if len(answered) != len(counters):
                 continue  # a drained node went away between the two rounds: ask again without it
             local = self.list_local(bucket, prefix, after, limit)
             if self.store.moved_out != mine_before:
                 continue
             if await self.catch_up():
-                nodes = self.others()  # a peer holds a newer map: objects may be on nodes this one did not know
-                continue
-            answered = [p for p in pages if not isinstance(p, BaseException)]
-            if any(b != moved for b, (_, moved) in zip(before, answered, strict=True)):
+                continue  # a peer holds a newer map: objects may be on nodes this one did not know
+            if any(b != moved for b, (_, moved) in zip(counters, answered, strict=True)):
                 continue
             return _merge([local, *(entries for entries, _ in answered)], limit)
         raise Unavailable("objects kept moving during the listing; retry")
 
-    def _answered(self, nodes: list[NodeEntry], answers: Sequence[object]) -> list[NodeEntry]:
-        """The nodes that answered; Unavailable if one that may hold objects did not (a drained one may)."""
+    def _answered(
+        self, nodes: list[NodeEntry], answers: Sequence[T | BaseException], asked: tuple[int, frozenset[str]]
+    ) -> tuple[list[NodeEntry], list[T]]:
+        """The nodes that answered and their answers; Unavailable if one that may hold objects did not.
+
+        A node drained when asked, and still, holds nothing: its silence is no doubt.
+        """
         kept: list[NodeEntry] = []
+        out: list[T] = []
         for node, answer in zip(nodes, answers, strict=True):
             if isinstance(answer, peers.PeerError):
-                if node.id not in self._drained:
-                    raise Unavailable(str(answer)) from answer
+                if self._silent_counts(node.id, asked):
+                    raise Unavailable(f"{node.id}: {answer}") from answer
+                self._unreachable(node)
                 continue
             if isinstance(answer, BaseException):
                 raise answer
             kept.append(node)
-        return kept
+            out.append(answer)
+        return kept, out
 
     # ---- admin -------------------------------------------------------------------------------------
 
