@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -13,26 +14,32 @@ from storage_node import auth, maps, metrics, names
 from storage_node.config import Config
 from storage_node.node import Node, Unavailable
 from storage_node.routes import admin, data, health, internal
+from storage_node.store import NoSpace, out_of_space
+
+_UNMATCHED = "unmatched"  # the route label of a request no route matched (a 404 or 405 of the router)
 
 
-def _route_label(path: str) -> str:
-    parts = path.split("/", 3)
-    return "/".join(parts[:3]) if len(parts) > 2 else path
+def _route_label(scope: Scope) -> str:
+    """The template of the route that served the request (never the raw path: bounded label values)."""
+    route = scope.get("route")
+    template = getattr(route, "path_format", None) or getattr(route, "path", None)
+    return template if isinstance(template, str) else _UNMATCHED
 
 
 class MetricsMiddleware:
-    """Counts requests by method, coarse route and status code."""
+    """Counts and times requests by method, route template and status code (the body's end ends the time)."""
 
     def __init__(self, app: ASGIApp) -> None:
         """Wrap an ASGI app."""
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Serve and count."""
+        """Serve, count and time."""
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         code = 500
+        started = time.perf_counter()
 
         async def sending(message: Message) -> None:
             nonlocal code
@@ -43,7 +50,9 @@ class MetricsMiddleware:
         try:
             await self.app(scope, receive, sending)
         finally:
-            metrics.REQUESTS.labels(scope["method"], _route_label(scope["path"]), str(code)).inc()
+            method, route = scope["method"], _route_label(scope)
+            metrics.HTTP_REQUESTS.labels(method, route, str(code)).inc()
+            metrics.HTTP_DURATION.labels(method, route).observe(time.perf_counter() - started)
 
 
 def create_app(cfg: Config) -> FastAPI:
@@ -78,6 +87,16 @@ def create_app(cfg: Config) -> FastAPI:
     @app.exception_handler(maps.MapConflict)
     async def _conflict(_: Request, exc: maps.MapConflict) -> JSONResponse:
         return JSONResponse({"error": "map conflict", "detail": str(exc)}, status_code=409)
+
+    @app.exception_handler(NoSpace)
+    async def _no_space(_: Request, exc: NoSpace) -> JSONResponse:
+        return JSONResponse({"error": "insufficient storage", "detail": str(exc)}, status_code=507)
+
+    @app.exception_handler(OSError)
+    async def _full(_: Request, exc: OSError) -> JSONResponse:
+        if not out_of_space(exc):  # any other I/O error stays a 500 (and is logged)
+            raise exc
+        return JSONResponse({"error": "insufficient storage", "detail": str(exc)}, status_code=507)
 
     @app.exception_handler(Unavailable)
     async def _unavailable(_: Request, exc: Unavailable) -> JSONResponse:

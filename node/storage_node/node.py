@@ -11,9 +11,9 @@ from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
-from storage_node import auth, buckets, maps, metrics, peers
+from storage_node import auth, buckets, capacity, maps, metrics, peers
 from storage_node.config import Config
-from storage_node.rebalance import receiving
+from storage_node.rebalance import receiving, stages
 from storage_node.rebalance.engine import Rebalancer
 from storage_node.schemas import (
     ClusterMap,
@@ -92,6 +92,7 @@ class Node:
         self._spread: tuple[int, asyncio.Task[None]] | None = None  # (map version, its spreading to the others)
         self._map_arrived = asyncio.Event()  # set (and replaced) whenever a map is installed
         self.rebalancer.on_done = self._rebalance_done
+        metrics.bind(self.id, self.reading)
 
     # ---- lifecycle ---------------------------------------------------------------------------------
 
@@ -113,7 +114,6 @@ class Node:
         self._watch_settling()
         if any(True for _ in self.store.misplaced_locally()) or self.store._legacy:
             self.spawn(self._resilver())
-        self.update_gauges()
         self._start_bundle_server()
         self.ready = True
         log.info("node %s ready: %d objects, %d bytes", self.id, self.store.total_objects, self.store.total_bytes)
@@ -157,10 +157,17 @@ class Node:
         moved = await self.store.resilver()
         log.info("resilver moved %d objects to their proper mountpaths", moved)
 
-    def update_gauges(self) -> None:
-        """Refresh the object/byte gauges."""
-        metrics.OBJECTS.set(self.store.total_objects)
-        metrics.BYTES.set(self.store.total_bytes)
+    def reading(self) -> metrics.Reading:
+        """What this node reports to Prometheus now (read at every scrape)."""
+        st = self.rebalancer.status
+        running = stages.active(st)
+        return metrics.Reading(
+            objects=self.store.total_objects,
+            stored_bytes=self.store.total_bytes,
+            capacity=capacity.measure(self.store.mountpaths),
+            rebalance_running=running,
+            rebalance_remaining_bytes=max(0, st.bytes_to_send - st.bytes_sent) if running else 0,
+        )
 
     # ---- map ---------------------------------------------------------------------------------------
 
@@ -357,7 +364,6 @@ class Node:
             for meta in list(self.store.objects_of(name).values()):
                 if meta.version < rec.version:
                     self.store.remove_moved(meta.bucket, meta.name, meta.version)
-        self.update_gauges()
 
     async def sync_buckets(self) -> None:
         """Pull the bucket registries of all peers and merge them."""
@@ -389,7 +395,6 @@ class Node:
         if rec is None:
             return False
         self.store.drop_bucket(bucket)
-        self.update_gauges()
         await self._push_buckets({bucket: rec}, self.others())
         return True
 
@@ -470,7 +475,6 @@ class Node:
         """
         existed = self.store.delete(bucket, name)
         version = self.store.tombstone(bucket, name)
-        self.update_gauges()
         if version is None:
             return existed  # a newer write than this delete is already here
         answers: dict[str, tuple[bool | BaseException, tuple[int, frozenset[str]]]] = {}
@@ -593,6 +597,7 @@ class Node:
             bytes=self.store.total_bytes,
             map_version=None if self.map is None else self.map.version,
             rebalance=self.rebalancer.status,
+            capacity=capacity.measure(self.store.mountpaths),
         )
 
     def cleanup(self, rm_user_data: bool) -> int:
@@ -605,7 +610,6 @@ class Node:
         self.settling.clear()
         self.map = None
         self.placement = None
-        self.update_gauges()
         return removed
 
 

@@ -116,8 +116,34 @@ class RebalanceStatus(BaseModel):
     finished_at: datetime | None = None
 
 
+class MountpathCapacity(BaseModel):
+    """Space of the filesystem holding one mountpath, in bytes (``os.statvfs``, as ``df`` shows it).
+
+    capacity = f_blocks, used = f_blocks - f_bfree, free = f_bavail (what the node may still write); used + free
+    may fall short of capacity by the blocks the filesystem reserves for root.
+    """
+
+    path: str
+    capacity_bytes: int = Field(ge=0)
+    used_bytes: int = Field(ge=0)
+    free_bytes: int = Field(ge=0)
+
+
+class NodeCapacity(BaseModel):
+    """A node's space in bytes: totals count each filesystem once (mountpaths may share one), and per mountpath."""
+
+    capacity_bytes: int = Field(ge=0)
+    used_bytes: int = Field(ge=0)
+    free_bytes: int = Field(ge=0)
+    mountpaths: list[MountpathCapacity] = Field(default_factory=list)
+
+
 class NodeStatus(BaseModel):
-    """A node's own view: its mountpaths, what it stores, its map and its rebalance."""
+    """A node's own view: its mountpaths, what it stores, its space, its map and its rebalance.
+
+    `capacity` is None from nodes older than the field (and unknown fields are ignored), so old and new
+    clients and nodes read each other's bodies.
+    """
 
     id: str
     mountpaths: list[str]
@@ -125,6 +151,7 @@ class NodeStatus(BaseModel):
     bytes: int
     map_version: int | None
     rebalance: RebalanceStatus
+    capacity: NodeCapacity | None = None
 
 
 class Settings(BaseModel):

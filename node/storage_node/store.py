@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import enum
+import errno
 import json
 import logging
 import os
@@ -63,6 +64,24 @@ class Verdict(enum.StrEnum):
     newer = "newer"  # the store has a newer object or tombstone: the copy is stale
     gone = "gone"  # the bucket does not exist (any more) for this copy
     bad = "bad"  # checksum mismatch
+    nospace = "nospace"  # the receiver's mountpath is full: nothing installed, the sender keeps its copy
+
+
+_NO_SPACE = frozenset({errno.ENOSPC, errno.EDQUOT})
+
+
+def out_of_space(exc: BaseException) -> bool:
+    """Whether an error says the filesystem (or the user's quota on it) is full."""
+    return isinstance(exc, OSError) and exc.errno in _NO_SPACE
+
+
+class NoSpace(Exception):
+    """A mountpath ran out of space while an object was written: the write left nothing behind (HTTP 507)."""
+
+    def __init__(self, mountpath: str, exc: OSError) -> None:
+        """Name the full mountpath."""
+        super().__init__(f"no space left on mountpath {mountpath} ({exc.strerror or exc})")
+        self.mountpath = mountpath
 
 
 def digest(name: str) -> str:
@@ -89,6 +108,7 @@ _RESERVE = 4096  # header space of a streamed (large) object; names <= 1 KiB alw
 
 
 def _write_all(fd: int, data: bytes | bytearray | memoryview) -> None:
+    """Write all of `data`: a filesystem filling up writes short first, then fails (ENOSPC) on the next write."""
     view = memoryview(data)
     while view:
         view = view[os.write(fd, view) :]
@@ -109,34 +129,52 @@ class Tmp:
         self.name = name
         self.mountpath = store.proper_mountpath(bucket, name)
         self.path = Path(self.mountpath, "ferry", "tmp", uuid.uuid4().hex)
-        self._fh = open(self.path, "wb", buffering=0)  # noqa: SIM115 - closed by finish/abort
+        try:
+            self._fh = open(self.path, "wb", buffering=0)  # noqa: SIM115 - closed by finish/abort
+        except OSError as exc:
+            if out_of_space(exc):
+                raise NoSpace(self.mountpath, exc) from exc
+            raise
         self._fd = self._fh.fileno()
         self.hasher = fileio.Hasher()
         self.size = 0
         self._chunks: list[bytes] = []
         self._known = header
         self._streaming = size_hint > _SMALL or header is not None
-        if header is not None:
-            header.mountpath = self.mountpath
-            _write_all(self._fd, header.header())
-        elif self._streaming:
-            self._fh.write(b"\0" * _RESERVE)
+        with self.writing():
+            if header is not None:
+                header.mountpath = self.mountpath
+                _write_all(self._fd, header.header())
+            elif self._streaming:
+                _write_all(self._fd, b"\0" * _RESERVE)
+
+    @contextlib.contextmanager
+    def writing(self) -> Iterator[None]:
+        """Around a write: any OSError drops the temp file; a full filesystem raises `NoSpace`."""
+        try:
+            yield
+        except OSError as exc:
+            self.abort()
+            if out_of_space(exc):
+                raise NoSpace(self.mountpath, exc) from exc
+            raise
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
         """Append data: small objects are buffered (header and data in one write), large ones streamed."""
         self.hasher.update(data)
         self.size += len(data)
-        if self._known is not None:
-            _write_all(self._fd, data)
-            return
-        if not self._streaming:
-            if self.size <= _SMALL:
-                self._chunks.append(bytes(data))
+        with self.writing():
+            if self._known is not None:
+                _write_all(self._fd, data)
                 return
-            self._streaming = True
-            self._fh.write(b"".join([b"\0" * _RESERVE, *self._chunks]))
-            self._chunks = []
-        self._fh.write(data)
+            if not self._streaming:
+                if self.size <= _SMALL:
+                    self._chunks.append(bytes(data))
+                    return
+                self._streaming = True
+                _write_all(self._fd, b"".join([b"\0" * _RESERVE, *self._chunks]))
+                self._chunks = []
+            _write_all(self._fd, data)
 
     def abort(self) -> None:
         """Drop the temp file."""
@@ -146,7 +184,15 @@ class Tmp:
             self.path.unlink()
 
     def finish(self, version: int, cksum: str) -> ObjMeta:
-        """Write the header, optionally fsync, close; the meta of the finished temp object."""
+        """Write the header, optionally fsync, close; the meta of the finished temp object.
+
+        ValueError if a migrating copy does not match its header; `NoSpace` (the temp file dropped) if the
+        filesystem is full.
+        """
+        with self.writing():
+            return self._finish(version, cksum)
+
+    def _finish(self, version: int, cksum: str) -> ObjMeta:
         known = self._known
         if known is not None:
             if (known.size, known.cksum, known.version) != (self.size, cksum, version):
@@ -164,7 +210,7 @@ class Tmp:
                 raise ValueError("object header too large")
             os.pwrite(self._fh.fileno(), _HEAD.pack(MAGIC, room) + body + b" " * (room - len(body)), 0)
         else:
-            self._fh.write(b"".join([header, *self._chunks]))
+            _write_all(self._fd, b"".join([header, *self._chunks]))
             self._chunks = []
         if self.store.fsync:
             os.fsync(self._fh.fileno())
@@ -370,12 +416,14 @@ class Store:
         return Tmp(self, bucket, name, size, ObjMeta(bucket, name, size, cksum, version, ""))
 
     def _install(self, meta: ObjMeta, tmp: Tmp) -> None:
+        """Rename the finished temp file into place and index it (`NoSpace` if a new directory does not fit)."""
         path = self.path_of(meta.mountpath, meta.bucket, meta.name)
-        try:
-            os.replace(tmp.path, path)
-        except FileNotFoundError:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(tmp.path, path)
+        with tmp.writing():
+            try:
+                os.replace(tmp.path, path)
+            except FileNotFoundError:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(tmp.path, path)
         if self.fsync:
             fileio.fsync_dir(path.parent)
         old = self.get(meta.bucket, meta.name)
@@ -384,7 +432,11 @@ class Store:
         self._index(meta)
 
     def commit_client(self, tmp: Tmp, expected_cksum: str | None = None) -> ObjMeta:
-        """Install a client write as the newest version (it always wins); ValueError on checksum mismatch."""
+        """Install a client write as the newest version (it always wins).
+
+        ValueError on checksum mismatch; `NoSpace` if the mountpath is full. Either way nothing of the write
+        stays behind and the previous version, if any, is untouched.
+        """
         cksum = tmp.hasher.hexdigest()
         if expected_cksum is not None and expected_cksum != cksum:
             tmp.abort()
@@ -407,7 +459,7 @@ class Store:
         return Verdict.ok
 
     def commit_migrating(self, tmp: Tmp, version: int, cksum: str) -> Verdict:
-        """Install a migrated copy unless it is corrupt or something newer is here."""
+        """Install a migrated copy unless it is corrupt, something newer is here, or it does not fit (`nospace`)."""
         if tmp.hasher.hexdigest() != cksum or (tmp._known is not None and tmp.size != tmp._known.size):
             tmp.abort()
             return Verdict.bad
@@ -416,8 +468,11 @@ class Store:
             tmp.abort()
             return verdict
         clock.observe(version)
-        meta = tmp.finish(version, cksum)
-        self._install(meta, tmp)
+        try:
+            meta = tmp.finish(version, cksum)
+            self._install(meta, tmp)
+        except NoSpace:
+            return Verdict.nospace
         return Verdict.ok
 
     # ---- deleting ----------------------------------------------------------------------------------
@@ -513,9 +568,14 @@ class Store:
             src = self.path_of(meta.mountpath, meta.bucket, meta.name)
             tmp = Path(target, "ferry", "tmp", uuid.uuid4().hex)
             try:
-                os.link(src, tmp)
-            except OSError:
-                await asyncio.to_thread(shutil.copyfile, src, tmp)
+                try:
+                    os.link(src, tmp)
+                except OSError:
+                    await asyncio.to_thread(shutil.copyfile, src, tmp)
+            except OSError as exc:  # e.g. the target is full: the object stays where it is, readable
+                tmp.unlink(missing_ok=True)
+                log.warning("resilver: cannot move %s/%s to %s: %s", meta.bucket, meta.name, target, exc)
+                continue
             if self.get(meta.bucket, meta.name) is not meta:
                 tmp.unlink(missing_ok=True)
                 continue

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -26,3 +27,27 @@ def cluster(tmp_path: Path) -> Iterator[Cluster]:
         yield c
     finally:
         c.stop_all()
+
+
+@pytest.fixture
+def tmpfs(cluster: Cluster) -> Iterator[Callable[[Path, str], Path]]:
+    """Mount a small tmpfs (a filesystem that fills up) at a directory: ``tmpfs(path, "4m")``.
+
+    Needs root. At teardown, always, even after a failure: the cluster's processes stop first (a busy
+    filesystem cannot be unmounted), then every tmpfs mounted here is unmounted.
+    """
+    mounted: list[Path] = []
+
+    def mount(path: Path, size: str) -> Path:
+        path.mkdir(parents=True, exist_ok=True)
+        subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], check=True)
+        mounted.append(path)
+        return path
+
+    try:
+        yield mount
+    finally:
+        cluster.stop_all()
+        for path in reversed(mounted):
+            if subprocess.run(["umount", str(path)], check=False).returncode != 0:
+                subprocess.run(["umount", "--lazy", str(path)], check=True)

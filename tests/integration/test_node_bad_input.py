@@ -93,7 +93,7 @@ def test_map_versions_and_auth(cluster: Cluster) -> None:
         assert http.get("/v1/admin/map", headers=admin_headers()).json()["version"] == 2
         assert http.get("/health/live").status_code == 200
         metrics = http.get("/metrics").text
-        assert "ferry_requests_total" in metrics and "ferry_objects" in metrics
+        assert "ferry_node_http_requests_total" in metrics and "ferry_node_objects" in metrics
 
 
 def test_redirects_work_for_curl_and_httpx(cluster: Cluster, tmp_path: Path) -> None:

@@ -23,7 +23,8 @@ log = logging.getLogger(__name__)
 
 BATCH_OBJECTS = 2000
 BATCH_BYTES = 64 << 20
-_MAX_ERRORS = 50
+_MAX_ERRORS = 50  # the most recent errors kept in the status (older ones drop off: a stall shows what fails now)
+_IDLE_PASS_S = (0.2, 5.0)  # a pass that moved nothing (every receiver refused): first and longest wait before the next
 _PORT_RETRY_S = 30.0
 _PLACE_TIMEOUT_S = 10.0
 
@@ -146,11 +147,12 @@ class Rebalancer:
             self._notify()
         self._marker.save(status, force=force)
 
-    def _error(self, status: RebalanceStatus, message: str) -> None:
-        metrics.REB_ERRORS.inc()
+    def _error(self, status: RebalanceStatus, message: str, count: int = 1) -> None:
+        """Record `count` transfer errors under one message (metric, log, the status's most recent errors)."""
+        metrics.REB_ERRORS.inc(count)
         log.warning("rebalance %s: %s", status.id, message)
-        if len(status.errors) < _MAX_ERRORS:
-            status.errors.append(f"{stages.now().isoformat()} {message}")
+        status.errors.append(f"{stages.now().isoformat()} {message}")
+        del status.errors[:-_MAX_ERRORS]
 
     async def place(self, meta: ObjMeta) -> None:
         """Hand a client write that landed here to its proper node now (the map changed while it was written).
@@ -168,6 +170,9 @@ class Rebalancer:
         except TimeoutError:
             log.warning("could not hand %s/%s to %s now: the rebalance moves it", meta.bucket, meta.name, owner)
             self.retraverse()
+            return
+        if self.host.store.get(meta.bucket, meta.name) is meta:  # refused (e.g. the owner is full): keep trying
+            self.retraverse()
 
     def retraverse(self) -> None:
         """Traverse again (a finished part of the current rebalance found an object out of place)."""
@@ -182,6 +187,7 @@ class Rebalancer:
         try:
             st.stage = RebalanceStage.traverse
             self._save(st, force=True)
+            idle = _IDLE_PASS_S[0]
             while True:
                 placement = self.host.placement
                 if placement is None:
@@ -192,7 +198,15 @@ class Rebalancer:
                 st.bytes_to_send = max(st.bytes_to_send, st.bytes_sent + size)
                 if count == 0:
                     break
+                before = st.objects_sent
                 await self._send_plan(st, plan)
+                if st.objects_sent == before:
+                    # nothing moved (refused, e.g. a full receiver): the rebalance stalls visibly, its errors
+                    # say why, and it goes on by itself once the receiver has room again
+                    await asyncio.sleep(idle)
+                    idle = min(idle * 2, _IDLE_PASS_S[1])
+                else:
+                    idle = _IDLE_PASS_S[0]
             st.stage = RebalanceStage.fin
             self._save(st, force=True)
             if st is self.status and st.id is not None:
@@ -287,6 +301,7 @@ class Rebalancer:
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 3.0)
                 continue
+            rejected: dict[str, list[ObjMeta]] = {}
             for item, verdict in zip(sent, verdicts, strict=False):
                 meta = metas[id(item)]
                 if verdict in (Verdict.ok, Verdict.newer, Verdict.gone):
@@ -295,9 +310,13 @@ class Rebalancer:
                     st.bytes_sent += meta.size
                     metrics.REB_OBJECTS_SENT.inc()
                     metrics.REB_BYTES_SENT.inc(meta.size)
-                else:
-                    self._error(st, f"{peer_id} rejected {meta.bucket}/{meta.name}: {verdict}")
-            self.host.update_gauges()
+                else:  # the copy stays here (invariant 1); the next pass offers it again
+                    rejected.setdefault(verdict, []).append(meta)
+            for verdict, objs in rejected.items():
+                what = f"{objs[0].bucket}/{objs[0].name}"
+                what = what if len(objs) == 1 else f"{len(objs)} objects, e.g. {what}"
+                why = " (no space left on its mountpath)" if verdict == Verdict.nospace else ""
+                self._error(st, f"{peer_id} rejected {what}: {verdict}{why}", len(objs))
             self._save(st)
             return
 

@@ -31,6 +31,9 @@ class Objects(Protocol):
     def begin_migrating(self, bucket: str, name: str, size: int, version: int, cksum: str) -> Tmp:
         """A temp file for an arriving copy."""
 
+    def verdict(self, bucket: str, name: str, version: int) -> Verdict:
+        """Whether a copy of this version may be installed (`newer`: something as new or newer is here)."""
+
     def commit_migrating(self, tmp: Tmp, version: int, cksum: str) -> Verdict:
         """Install an arrived copy unless it is corrupt or something newer is here."""
 
@@ -105,9 +108,6 @@ class Host(Protocol):
 
     def apply_bucket_records(self, records: dict[str, BucketRecord]) -> None:
         """Merge bucket records (a copy of a bucket created elsewhere arrived first)."""
-
-    def update_gauges(self) -> None:
-        """Refresh the object/byte gauges."""
 
     async def adopt_newer_map(self, from_id: str | None, version: int) -> None:
         """Fetch a newer map from the node that routes by it."""

@@ -25,7 +25,7 @@ from storage_node import auth, names
 from storage_node.buckets import BucketRecord
 from storage_node.rebalance import bundles, hosts
 from storage_node.schemas import rebalance_number
-from storage_node.store import Tmp, Verdict
+from storage_node.store import NoSpace, Tmp, Verdict
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +34,33 @@ _FLUSH_BYTES = 16 << 20
 _TIMEOUT = 120.0
 _MAX_CONNECTIONS = 64
 
-Batch = list[tuple[bundles.FrameHeader, Tmp]]
+Batch = list[tuple[bundles.FrameHeader, Tmp | None]]  # None: refused, the mountpath is full
+
+
+class _Sink:
+    """Where one frame's data goes: its temp file, or nowhere once the mountpath is full (the rest is read and dropped).
+
+    A full mountpath refuses that object only: its temp file is gone, the session goes on (the sender keeps its
+    copy and retries later), and the objects that still fit (smaller, or on another mountpath) are installed.
+    """
+
+    def __init__(self, begin: Callable[[], Tmp]) -> None:
+        """Open the temp file with `begin` (a full mountpath refuses the object now)."""
+        self.tmp: Tmp | None = None
+        self.full: NoSpace | None = None
+        try:
+            self.tmp = begin()
+        except NoSpace as exc:
+            self.full = exc
+
+    def __call__(self, piece: memoryview) -> None:
+        """Write a piece of the frame's data (or drop it once refused)."""
+        if self.tmp is None:
+            return
+        try:
+            self.tmp.write(piece)
+        except NoSpace as exc:  # the temp file dropped itself
+            self.tmp, self.full = None, exc
 
 
 class Receiver:
@@ -55,14 +81,18 @@ class Receiver:
 
     # ---- installing (the event loop) ---------------------------------------------------------------
 
-    def _install(self, reb: str, head: bundles.FrameHeader, tmp: Tmp) -> str:
-        """Check-and-install one received copy (invariant 2: synchronous, on the event loop)."""
+    def _install(self, reb: str, head: bundles.FrameHeader, tmp: Tmp | None) -> str:
+        """Check-and-install one received copy (invariant 2: synchronous, on the event loop); None: it did not fit."""
         bucketset = self._host.buckets
         if head.bucket_version and not bucketset.exists(head.bucket):
             self._host.apply_bucket_records({head.bucket: BucketRecord(head.bucket_version, True)})
         if not bucketset.accepts(head.bucket, head.version):
-            tmp.abort()
+            if tmp is not None:
+                tmp.abort()
             return Verdict.gone
+        if tmp is None:  # did not fit; if something newer is here anyway, the sender may drop its copy
+            newer = self._host.store.verdict(head.bucket, head.name, head.version) is Verdict.newer
+            return Verdict.newer if newer else Verdict.nospace
         verdict = self._host.store.commit_migrating(tmp, head.version, head.cksum)
         if verdict is Verdict.ok:
             self._counted(reb, head.size)
@@ -76,10 +106,10 @@ class Receiver:
                 verdicts.append(self._install(reb, head, tmp))
         except BaseException:
             for _, tmp in batch[len(verdicts) :]:
-                tmp.abort()
+                if tmp is not None:
+                    tmp.abort()
             raise
         self._committed()
-        self._host.update_gauges()
         return verdicts
 
     # ---- a session (its own thread) ----------------------------------------------------------------
@@ -130,6 +160,7 @@ class Receiver:
         futures: list[concurrent.futures.Future[list[str]]] = []
         batch: Batch = []
         batch_bytes = 0
+        refused = 0
 
         def flush() -> None:
             nonlocal batch, batch_bytes
@@ -139,19 +170,25 @@ class Receiver:
 
         try:
             while (head := reader.frame()) is not None:
-                tmp = self._begin(head)
+                sink = _Sink(functools.partial(self._begin, head))
                 try:
-                    reader.stream(head.size, tmp.write)
+                    reader.stream(head.size, sink)
                 except BaseException:
-                    tmp.abort()
+                    if sink.tmp is not None:
+                        sink.tmp.abort()
                     raise
-                batch.append((head, tmp))
+                if sink.full is not None:
+                    refused += 1
+                    if refused == 1:
+                        log.warning("refusing rebalance copies from %s: %s", hello.get("from"), sink.full)
+                batch.append((head, sink.tmp))
                 batch_bytes += head.size
                 if len(batch) >= _FLUSH_OBJECTS or batch_bytes >= _FLUSH_BYTES:
                     flush()
         except BaseException:
             for _, tmp in batch:
-                tmp.abort()
+                if tmp is not None:
+                    tmp.abort()
             raise
         flush()
         verdicts: list[str] = []

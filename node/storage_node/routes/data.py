@@ -14,6 +14,7 @@ from storage_node.node import Node, Unavailable
 from storage_node.peers import Presence, object_path
 from storage_node.routes.common import error, node_of, object_headers, serve_object
 from storage_node.schemas import BucketList
+from storage_node.store import NoSpace, Tmp
 
 router = APIRouter()
 
@@ -54,18 +55,30 @@ async def _prologue(request: Request, bucket: str, name: str) -> tuple[Node, Res
 
 @router.put("/v1/objects/{bucket}/{name:path}")
 async def put_object(request: Request, bucket: str, name: str) -> Response:
-    """Store an object (body = bytes); answers its size, checksum and version."""
+    """Store an object (body = bytes); answers its size, checksum and version (507 if its mountpath is full)."""
     node, early = await _prologue(request, bucket, name)
     if early is not None:
         return early
-    tmp = node.store.begin(bucket, name)
+    tmp: Tmp | None = None
+    full: NoSpace | None = None
+    try:
+        tmp = node.store.begin(bucket, name)
+    except NoSpace as exc:
+        full = exc
     try:
         async for chunk in request.stream():
-            if chunk:
-                tmp.write(chunk)
+            if chunk and tmp is not None:
+                try:
+                    tmp.write(chunk)
+                except NoSpace as exc:  # the temp file is gone; the rest of the body is read and dropped
+                    tmp, full = None, exc
     except BaseException:
-        tmp.abort()
+        if tmp is not None:
+            tmp.abort()
         raise
+    if tmp is None:
+        # read to its end, so the client hears why instead of a reset; the previous version stays
+        return error(507, "insufficient storage", str(full))
     if not node.buckets.exists(bucket):
         tmp.abort()
         return error(404, "no such bucket", bucket)
@@ -74,7 +87,6 @@ async def put_object(request: Request, bucket: str, name: str) -> Response:
         meta = node.store.commit_client(tmp, request.headers.get("x-ferry-checksum"))
     except ValueError as exc:
         return error(400, "bad checksum", str(exc))
-    node.update_gauges()
     await node.rebalancer.place(meta)  # the map changed while the body came in: the owner gets it now
     body = {
         "bucket": bucket,

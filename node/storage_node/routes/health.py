@@ -28,7 +28,6 @@ async def ready(request: Request) -> Response:
 
 
 @router.get("/metrics")
-async def prometheus(request: Request) -> Response:
-    """Prometheus exposition."""
-    node_of(request).update_gauges()
+async def prometheus() -> Response:
+    """Prometheus exposition (the gauges are read now: `metrics.NodeCollector`)."""
     return Response(generate_latest(metrics.REGISTRY), media_type=CONTENT_TYPE_LATEST)

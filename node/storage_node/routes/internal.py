@@ -58,7 +58,6 @@ async def delete_local(request: Request, bucket: str, name: str, version: int) -
     names.check_object(name)
     node = node_of(request)
     existed = node.store.delete(bucket, name, version)
-    node.update_gauges()
     return _stamped(node, JSONResponse({"existed": existed}))
 
 
