@@ -56,3 +56,13 @@ def ready_since(pod: Mapping[str, Any] | None) -> datetime | None:
 def restarts(pod: Mapping[str, Any]) -> int:
     """How often the pod's containers restarted."""
     return sum(int(c.get("restartCount", 0)) for c in (pod.get("status") or {}).get("containerStatuses") or [])
+
+
+def spec_changed_at(body: Mapping[str, Any]) -> datetime | None:
+    """When someone last changed the object's spec (its managed fields' times; status writes aside)."""
+    times = [
+        clock.parse(entry.get("time"))
+        for entry in body["metadata"].get("managedFields") or ()
+        if entry.get("subresource") != "status" and "f:spec" in (entry.get("fieldsV1") or {})
+    ]
+    return max((t for t in times if t is not None), default=None)

@@ -38,4 +38,3 @@ def merge(
             }
         )
     return merged
-

@@ -17,7 +17,7 @@ from dataclasses import replace
 from storage_node.schemas import ClusterMap, NodeEntry
 
 from storage_operator import builders, clock, concurrency, events, lifecycle, maps, metrics, progress, records
-from storage_operator.bodies import Body, desired_state, is_deleted, name_of, pod_ready, ready_since
+from storage_operator.bodies import Body, desired_state, is_deleted, name_of, pod_ready, ready_since, spec_changed_at
 from storage_operator.kube import Kube
 from storage_operator.lifecycle import Action
 from storage_operator.nodes import Fleet
@@ -28,6 +28,7 @@ from storage_operator.states import NodeState, RebalanceState
 FORMING_GRACE_SECONDS = 30.0  # a new cluster waits at least this long for all its nodes to be ready ...
 FORMING_QUIET_SECONDS = 10.0  # ... and longer while nodes keep becoming ready, until none did for this long
 JOIN_GRACE_SECONDS = 5.0  # a new node ready to join waits this long for other new nodes still starting
+LEAVE_GRACE_SECONDS = 2.0  # a node asked to leave waits, from the request, for others asked with it (one apply)
 
 log = logging.getLogger(__name__)
 
@@ -183,12 +184,23 @@ async def advance(kube: Kube, fleet: Fleet, p: Pass) -> Outcome:
 
 
 def _pick(p: Pass) -> Body | None:
-    """The node whose membership change is carried out now: the one in progress, else the oldest request."""
+    """The node whose membership change is carried out now: the one in progress, else the oldest request.
+
+    Nodes asked to leave whose data would not fit on the nodes that stay are held back (`capacity`): the
+    others go on meanwhile (a node that joins makes room).
+    """
+    held = p.held_back()
     t = p.status.transition
     current = next((n for n in p.nodes if t is not None and name_of(n) == t.node), None)
-    if current is not None and lifecycle.next_step(p.view(current)).action is not Action.NOTHING:
+    if (
+        current is not None
+        and name_of(current) not in held
+        and lifecycle.next_step(p.view(current)).action is not Action.NOTHING
+    ):
         return current
-    pending = [n for n in p.nodes if lifecycle.next_step(p.view(n)).action is not Action.NOTHING]
+    pending = [
+        n for n in p.nodes if name_of(n) not in held and lifecycle.next_step(p.view(n)).action is not Action.NOTHING
+    ]
     if not pending:
         return None
     pending.sort(key=lambda n: (p.node_statuses[name_of(n)].pending_since or "~", name_of(n)))
@@ -260,14 +272,23 @@ async def _publish_step(
     if url is None:
         return Outcome(), False
     entries = [NodeEntry(id=n, url=url, flags=list(step.flags))]
+    at = clock.now()
     if view.effective is None:
         fellows, starting = p.fellow_joiners(n, step)
-        at = clock.now()
         if starting and clock.seconds_since(ready_since(p.pods.get(n)) or at, at) < JOIN_GRACE_SECONDS:
             return Outcome(pace=Pace.HURRY), False  # other new nodes are starting: they join in the same map version
         entries += fellows
+    elif p.leaving(node):
+        asked = spec_changed_at(node)
+        if asked is not None and clock.seconds_since(asked, at) < LEAVE_GRACE_SECONDS:
+            return Outcome(pace=Pace.HURRY), False  # others asked to leave with it leave in the same map version
+        entries += [
+            NodeEntry(id=name_of(f), url=smap.nodes[name_of(f)].url, flags=list(lifecycle.next_step(p.view(f)).flags))
+            for f in p.fellow_leavers(n)
+        ]
     why = f"{n}: {t.operation}"
     if len(entries) > 1:
-        why = f"{len(entries)} new nodes join together ({n}, {entries[1].id}, ...)"
+        together = "new nodes join" if view.effective is None else "nodes leave"
+        why = f"{len(entries)} {together} together ({', '.join(e.id for e in entries)})"
     new_map = maps.with_nodes(smap, entries, rebalance=step.rebalance)
     return await publish(kube, fleet, p, new_map, rebalance=step.rebalance, why=why), not step.rebalance

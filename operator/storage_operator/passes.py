@@ -15,7 +15,7 @@ from typing import Any
 from storage_node.schemas import NodeEntry
 from storage_node.schemas import NodeStatus as Report
 
-from storage_operator import clock, lifecycle, maps, records
+from storage_operator import capacity, clock, lifecycle, maps, records
 from storage_operator.bodies import Body, desired_state, name_of, namespace_of, pod_ready
 from storage_operator.records import ClusterStatus
 from storage_operator.states import NodeState
@@ -192,6 +192,46 @@ class Pass:
             elif url is None and view.desired in SERVING and self.pod_wanted(node):
                 starting = True
         return out, starting
+
+    def leaving(self, node: Body) -> bool:
+        """Whether the node's next step takes it out of placement: its data moves to the others."""
+        view = self.view(node)
+        step = lifecycle.next_step(view)
+        return step.action is lifecycle.Action.PUBLISH and step.rebalance and bool(step.flags) and view.flags == ()
+
+    def fellow_leavers(self, head: str) -> list[Body]:
+        """Members asked to leave placement too (as `head`): they leave in the same map version, one rebalance.
+
+        Each then finishes its own transition in its turn (its flags are in place and the rebalance is over).
+        """
+        return [n for n in self.nodes if name_of(n) != head and self.leaving(n)]
+
+    def departure(self, leaving: list[Body]) -> capacity.Verdict:
+        """Whether the data of `leaving` fits on the members that stay in placement (see `capacity`)."""
+        if self.status.map is None or all(n.get("spec", {}).get("skipCapacityCheck") for n in leaving):
+            return capacity.Verdict(True)
+        gone = {name_of(n) for n in leaving}
+        stay = [k for k, e in self.status.map.nodes.items() if not e.flags and k not in gone]
+        out, kept = [self._space(name_of(n)) for n in leaving], [self._space(k) for k in stay]
+        if any(s is None for s in [*out, *kept]):
+            return capacity.Verdict(True)  # a node's figures are not known (yet): nothing to hold it back on
+        headroom = float(self.spec.get("capacity", {}).get("headroomPercent", capacity.DEFAULT_HEADROOM_PERCENT))
+        return capacity.departure([s for s in out if s], [s for s in kept if s], headroom)
+
+    def held_back(self) -> dict[str, str]:
+        """The nodes asked to leave, if together they do not fit on the nodes that stay: why, by node name."""
+        leaving = [n for n in self.nodes if self.leaving(n)]
+        verdict = self.departure(leaving) if leaving else None
+        if verdict is None or verdict.fits:
+            return {}
+        return {name_of(n): verdict.message for n in leaving}
+
+    def _space(self, n: str) -> capacity.Space | None:
+        report = self.reports.get(n)
+        if report is None or report.capacity is None:
+            return None
+        c = report.capacity
+        return capacity.Space(node=n, stored=report.bytes, capacity=c.capacity_bytes, free=c.free_bytes)
 
     def stalled_since(self, limit_seconds: float) -> str | None:
         """When the running rebalance last progressed, if that is longer ago than `limit_seconds`."""

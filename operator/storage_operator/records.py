@@ -252,6 +252,7 @@ class NodeStatus:
     map_version: int | None = None
     objects: int | None = None
     bytes: int | None = None
+    capacity: Mapping[str, Any] | None = None  # its volume's space, as the node reports it
     rebalance: Mapping[str, Any] | None = None  # its progress in the current global rebalance
     pending_since: str | None = None  # when its requested change started waiting for its turn
     conditions: tuple[Mapping[str, Any], ...] = ()
@@ -265,6 +266,7 @@ class NodeStatus:
         ("map_version", "mapVersion"),
         ("objects", "objects"),
         ("bytes", "bytes"),
+        ("capacity", "capacity"),
         ("rebalance", "rebalance"),
         ("pending_since", "pendingSince"),
     )
@@ -292,11 +294,11 @@ class NodeStatus:
         raw = {key: getattr(self, attr) for attr, key in self._KEYS}
         raw["state"] = self.state.value if self.state else None
         raw["rebalance"] = None if self.rebalance is None else dict(self.rebalance)
+        raw["capacity"] = None if self.capacity is None else dict(self.capacity)
         out = _compact(raw)
         if self.conditions:
             out["conditions"] = [dict(c) for c in self.conditions]
         return out
-
 
 
 def patch(held: Mapping[str, Any], body: Mapping[str, Any]) -> tuple[Raw | None, Raw]:

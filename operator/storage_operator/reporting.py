@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from storage_operator import builders, clock, concurrency, conditions, lifecycle, progress, records, statuses
+from storage_operator import builders, capacity, clock, concurrency, conditions, lifecycle, progress, records, statuses
 from storage_operator.bodies import Body, name_of, pod_ready
 from storage_operator.kube import Kube
 from storage_operator.lifecycle import Action
@@ -31,6 +31,7 @@ async def report(kube: Kube, p: Pass, *, stall_seconds: float) -> None:
         rebalance_id=p.status.rebalance_id,
         percent=p.status.rebalance.percent if p.status.rebalance else None,
         now=clock.iso(at),
+        held_back=p.held_back(),
     )
     writes = []
     for node in p.nodes:
@@ -50,6 +51,7 @@ class _Shared:
     rebalance_id: str | None
     percent: int | None
     now: str  # the report's timestamp, as written
+    held_back: Mapping[str, str]  # nodes whose departure waits for room, and why
 
 
 def _situation(p: Pass, node: Body, shared: _Shared) -> statuses.NodeSituation:
@@ -69,20 +71,20 @@ def _situation(p: Pass, node: Body, shared: _Shared) -> statuses.NodeSituation:
         percent=shared.percent,
         stalled_since=shared.stalled_since,
         skip_note=statuses.skip_note(node.get("spec", {}), p.spec),
+        held_back=shared.held_back.get(n, "") if online else "",
     )
 
 
-def _node_status(
-    p: Pass, node: Body, s: statuses.NodeSituation, at: datetime, stamp: str
-) -> records.NodeStatus:
+def _node_status(p: Pass, node: Body, s: statuses.NodeSituation, at: datetime, stamp: str) -> records.NodeStatus:
     n = name_of(node)
     old = p.node_statuses[n]
     gen = int(node["metadata"].get("generation", 0))
     report = p.reports.get(n)
     member = p.status.map.nodes.get(n) if p.status.map else None
-    objects, size, progressed = old.objects, old.bytes, old.rebalance
+    objects, size, progressed, space = old.objects, old.bytes, old.rebalance, old.capacity
     if report is not None:
         objects, size = report.objects, report.bytes
+        space = capacity.status_of(report.capacity) if report.capacity is not None else space
         if report.rebalance.id is not None and report.rebalance.id == s.rebalance_id:
             progressed = progress.node_progress(report.rebalance, s.percent or 100, at)
     return records.NodeStatus(
@@ -94,6 +96,7 @@ def _node_status(
         map_version=report.map_version if report else old.map_version,
         objects=objects,
         bytes=size,
+        capacity=space,
         rebalance=progressed,
         pending_since=statuses.pending_since(s.step, is_turn=s.is_turn, old=old.pending_since, now=stamp),
         conditions=tuple(conditions.merge(old.conditions, statuses.node_conditions(s), generation=gen, now=stamp)),
@@ -128,9 +131,7 @@ def _cluster_status(p: Pass, shared: _Shared) -> records.ClusterStatus:
         ).value,
         observed_generation=p.generation,
         node_counts=statuses.node_counts([p.effective(node) for node in p.nodes]),
-        conditions=tuple(
-            conditions.merge(p.status.conditions or (), found, generation=p.generation, now=shared.now)
-        ),
+        conditions=tuple(conditions.merge(p.status.conditions or (), found, generation=p.generation, now=shared.now)),
     )
 
 

@@ -79,3 +79,4 @@ class Reason(StrEnum):
     CLUSTER_SHUT_DOWN = "ClusterShutDown"
     HEALTHY = "Healthy"
     SKIPPED_BY_REQUEST = "SkippedByRequest"
+    INSUFFICIENT_CAPACITY = "InsufficientCapacity"

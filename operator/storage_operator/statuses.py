@@ -36,6 +36,7 @@ class NodeSituation:
     percent: int | None
     stalled_since: str | None
     skip_note: str  # why data is not migrated for this node ("" when it is)
+    held_back: str = ""  # why its departure waits although it could be its turn (no room), "" otherwise
 
 
 def node_phase(s: NodeSituation) -> NodePhase:
@@ -82,6 +83,8 @@ def node_conditions(s: NodeSituation) -> list[Condition]:
         ready = Condition(ConditionType.READY, False, reason, msg)
     elif s.is_turn:
         ready = Condition(ConditionType.READY, False, Reason.TRANSITION_IN_PROGRESS, _describe(s))
+    elif s.held_back:
+        ready = Condition(ConditionType.READY, False, Reason.INSUFFICIENT_CAPACITY, s.held_back)
     else:
         ready = Condition(ConditionType.READY, False, Reason.WAITING_FOR_TURN, s.waiting_for)
 
@@ -90,6 +93,8 @@ def node_conditions(s: NodeSituation) -> list[Condition]:
     elif s.is_turn:
         reason = Reason.REBALANCING if s.step.action is Action.AWAIT_REBALANCE else Reason.TRANSITION_IN_PROGRESS
         progressing = Condition(ConditionType.PROGRESSING, True, reason, _describe(s))
+    elif s.held_back:
+        progressing = Condition(ConditionType.PROGRESSING, False, Reason.INSUFFICIENT_CAPACITY, s.held_back)
     else:
         progressing = Condition(ConditionType.PROGRESSING, False, Reason.WAITING_FOR_TURN, s.waiting_for)
 

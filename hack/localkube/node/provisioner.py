@@ -1,7 +1,10 @@
-"""The node's volume provisioner: a ``local`` PersistentVolume (a directory, pinned to the node) per claim.
+"""The node's volume provisioner: a ``local`` PersistentVolume (its own filesystem, pinned to the node) per claim.
 
 ``local`` volumes, unlike the built-in hostPath provisioner's root-only directories, honour a pod's fsGroup:
-the kubelet makes the directory group-writable for it. The directory goes with its PV when the claim does.
+the kubelet makes the directory group-writable for it. Each volume is a tmpfs of the claim's requested size,
+so a pod sees the capacity it asked for (``df``, ``statvfs``) and a full volume answers ENOSPC, as a real disk
+of that size would; only what is written takes memory. The filesystem and its directory go with the PV when
+the claim does (and with ``localkube down``, which unmounts everything under the state dir).
 Run: ``python -m localkube.node.provisioner --kubeconfig K --root DIR --node NAME``.
 """
 
@@ -11,6 +14,7 @@ import argparse
 import asyncio
 import logging
 import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +22,7 @@ from lightkube import AsyncClient, KubeConfig, codecs
 from lightkube.core.exceptions import ApiError
 from lightkube.resources.core_v1 import PersistentVolume, PersistentVolumeClaim
 from lightkube.types import on_error_retry
+from lightkube.utils.quantity import parse_quantity
 
 STORAGE_CLASS = "ferry-local"
 PROVISIONER = "ferry.dev/local-dir"
@@ -66,10 +71,29 @@ def volume(pvc: PersistentVolumeClaim, path: Path, node: str) -> dict[str, Any]:
     }
 
 
+def size_of(pvc: PersistentVolumeClaim) -> int:
+    """The claim's requested storage in bytes (1 GiB when it asks for none)."""
+    requests = pvc.spec.resources.requests if pvc.spec and pvc.spec.resources and pvc.spec.resources.requests else {}
+    return int(parse_quantity(str(requests.get("storage", "1Gi"))) or 0) or 1 << 30
+
+
+def _mount(path: Path, size: int) -> None:
+    """A filesystem of `size` bytes at `path` (unless one is there already: the provisioner restarted)."""
+    if path.is_mount():
+        return
+    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size},mode=0755", "ferry-pv", str(path)], check=True)
+
+
+def _unmount(path: Path) -> None:
+    if path.is_mount():
+        subprocess.run(["umount", "-l", str(path)], check=False)
+
+
 async def _provision(client: AsyncClient, root: Path, node: str, pvc: PersistentVolumeClaim) -> None:
     assert pvc.metadata is not None
     path = root / f"pvc-{pvc.metadata.uid}"
     path.mkdir(parents=True, exist_ok=True)
+    await asyncio.to_thread(_mount, path, size_of(pvc))
     try:
         await client.create(codecs.from_dict(volume(pvc, path, node)))
         log.info("provisioned %s for %s/%s", path.name, pvc.metadata.namespace, pvc.metadata.name)
@@ -82,6 +106,7 @@ async def _reclaim(client: AsyncClient, root: Path, pv: PersistentVolume) -> Non
     assert pv.metadata is not None and pv.spec is not None
     path = Path(pv.spec.local.path) if pv.spec.local else None
     if path is not None and path.parent == root:
+        await asyncio.to_thread(_unmount, path)
         shutil.rmtree(path, ignore_errors=True)
     try:
         await client.delete(PersistentVolume, pv.metadata.name or "")
