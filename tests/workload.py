@@ -44,7 +44,7 @@ class _Client:
     cid: int
     keys: list[str]
     model: dict[str, str | None] = field(default_factory=dict)
-    unknown: set[str] = field(default_factory=set)  # a failed PUT may or may not have landed: not checked again
+    unknown: set[str] = field(default_factory=set)  # a failed PUT or DELETE may or may not have landed: not checked
     spans: list[tuple[float, float]] = field(default_factory=list)
 
 
@@ -251,6 +251,11 @@ class Workload:
             self._fail("DELETE", key, url, resp.status_code, f"expected {want}: {resp.text}", told)
         if resp.status_code in (200, 404):
             c.model[key] = None
+        else:  # the node could not tell whether every copy went: it may be gone or not, not checked again
+            c.model.pop(key, None)
+            c.unknown.add(key)
+            if len(c.keys) > 1:
+                c.keys.remove(key)
 
     def _list(self, http: httpx.Client, c: _Client, url: str) -> None:
         prefix = f"{self.prefix}/c{c.cid}/"
