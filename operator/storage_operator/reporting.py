@@ -31,7 +31,7 @@ async def report(kube: Kube, p: Pass, *, stall_seconds: float) -> None:
         rebalance_id=p.status.rebalance_id,
         percent=p.status.rebalance.percent if p.status.rebalance else None,
         now=clock.iso(at),
-        held_back=p.held_back(),
+        held_back=p.held_back() if state is ClusterState.ONLINE else {},
     )
     writes = []
     for node in p.nodes:
