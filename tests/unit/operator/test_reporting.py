@@ -84,3 +84,14 @@ def test_a_new_rebalance_replaces_the_old_one_whole() -> None:
     patch = kube.patches[0][2]["lastRebalance"]
     assert patch == {"id": "g4", "state": "superseded", "finishedAt": None, "objectsSent": None}
     assert held["lastRebalance"] == {"id": "g4", "state": "superseded"}
+
+
+def test_a_cluster_being_decommissioned_is_reported_although_its_nodes_cannot_go_there_one_by_one() -> None:
+    # a cluster-wide decommission takes every node to decommissioned whatever its spec says (online here);
+    # node-level planning refuses decommissioned -> online, so the report must not ask the planner (nor the
+    # capacity check) about such a node
+    kube = RecordingKube()
+    n1 = node("n1", "decommissioned")
+    cluster = {"metadata": {"name": "c1", "namespace": "ns", "generation": 2}, "spec": {"state": "decommissioned"}}
+    run(kube, Pass.observed(cluster, [n1], pods={}, pvcs={}, reports={}))
+    assert any(kind == "StorageCluster" for kind, _, _ in kube.patches)
