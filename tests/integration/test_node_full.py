@@ -75,6 +75,11 @@ def test_client_writes_on_a_full_mountpath(cluster: Cluster, tmpfs: Callable[[Pa
         assert r.status_code == 507
         assert os.statvfs(node.state_dir).f_bavail == 0
 
+        # the node's own state shares the volume: a new bucket does not fit either, and nothing changes
+        r = http.put("/v1/buckets/other")
+        assert r.status_code == 507, r.text
+        assert http.get("/v1/buckets/other").status_code == 404
+
         # the node restarts on its full volume with every acknowledged object whole
         cluster.terminate(node)
         cluster.start(node)
