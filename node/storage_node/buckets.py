@@ -32,8 +32,11 @@ class Buckets:
         for rec in self._records.values():
             clock.observe(rec.version)
 
-    def _save(self) -> None:
-        fileio.write_json(self._path, {n: [r.version, r.exists] for n, r in self._records.items()}, fsync=self._fsync)
+    def _save(self, changes: dict[str, BucketRecord]) -> None:
+        """Persist the registry with `changes`, then adopt them: a failed write (a full volume) changes nothing."""
+        records = {**self._records, **changes}
+        fileio.write_json(self._path, {n: [r.version, r.exists] for n, r in records.items()}, fsync=self._fsync)
+        self._records = records
 
     def get(self, name: str) -> BucketRecord | None:
         """The record of a bucket, if known."""
@@ -55,8 +58,7 @@ class Buckets:
         if rec is not None and rec.exists:
             return rec, False
         rec = BucketRecord(clock.next_version(), True)
-        self._records[name] = rec
-        self._save()
+        self._save({name: rec})
         return rec, True
 
     def destroy(self, name: str) -> BucketRecord | None:
@@ -64,22 +66,20 @@ class Buckets:
         if not self.exists(name):
             return None
         rec = BucketRecord(clock.next_version(), False)
-        self._records[name] = rec
-        self._save()
+        self._save({name: rec})
         return rec
 
     def merge(self, records: dict[str, BucketRecord]) -> list[str]:
         """Adopt newer records; the names whose record changed (their old objects may need dropping)."""
-        changed = []
+        changed: dict[str, BucketRecord] = {}
         for name, rec in records.items():
             mine = self._records.get(name)
             if mine is None or rec.version > mine.version:
-                self._records[name] = rec
+                changed[name] = rec
                 clock.observe(rec.version)
-                changed.append(name)
         if changed:
-            self._save()
-        return changed
+            self._save(changed)
+        return list(changed)
 
     def records(self) -> dict[str, BucketRecord]:
         """All records (copy)."""

@@ -250,7 +250,7 @@ class NodeClient:
         return await self._run(_Api.get_map())
 
     async def status(self) -> NodeStatus:
-        """NodeStatus."""
+        """NodeStatus: mountpaths, objects, bytes, map version, rebalance, and `capacity` (None from older nodes)."""
         return await self._run(_Api.status())
 
     async def rebalance_status(self, settled: str | None = None, wait: float = 0.0) -> RebalanceStatus:

@@ -260,16 +260,20 @@ class Store:
         for mp in self.mountpaths:
             for sub in ("objs", "tmp", "trash"):
                 Path(mp, "ferry", sub).mkdir(parents=True, exist_ok=True)
-            shutil.rmtree(Path(mp, "ferry", "tmp"), ignore_errors=True)
-            Path(mp, "ferry", "tmp").mkdir(exist_ok=True)
-            shutil.rmtree(Path(mp, "ferry", "trash"), ignore_errors=True)
-            Path(mp, "ferry", "trash").mkdir(exist_ok=True)
+            for sub in ("tmp", "trash"):  # emptied, not re-created: a node must start on a full volume
+                for left in Path(mp, "ferry", sub).iterdir():
+                    if left.is_dir():
+                        shutil.rmtree(left, ignore_errors=True)
+                    else:
+                        left.unlink(missing_ok=True)
         known = fileio.read_json(self.state_dir / "mountpaths.json") or []
         self._legacy = [mp for mp in known if mp not in self.mountpaths and Path(mp, "ferry", "objs").is_dir()]
         self._load_tombs()
         for mp in [*self.mountpaths, *self._legacy]:
             self._scan(mp)
-        fileio.write_json(self.state_dir / "mountpaths.json", sorted({*self.mountpaths, *self._legacy}), fsync=True)
+        current = sorted({*self.mountpaths, *self._legacy})
+        if known != current:  # only when it changed: a node must start on a full volume
+            fileio.write_json(self.state_dir / "mountpaths.json", current, fsync=True)
 
     def _load_tombs(self) -> None:
         root = self.state_dir / "tombs"
@@ -487,13 +491,25 @@ class Store:
         tomb = self.tombstone(bucket, name)
         in_flight = self.handed_over(bucket, name)
         if tomb is None or tomb < version:
-            self._tombs.setdefault(bucket, {})[name] = version
-            fileio.write_json(self._tomb_path(bucket, name), {"n": name, "v": version}, fsync=self.fsync)
+            try:
+                self._write_tomb(bucket, name, version)
+            except OSError as exc:
+                if old is None or not out_of_space(exc):
+                    raise
+                # the volume is full and the node's state shares it: the object's own space makes room for its
+                # tombstone (should that still fail, the delete is not acknowledged: the object went only here)
+                self._unindex(old)
+                self.path_of(old.mountpath, bucket, name).unlink(missing_ok=True)
+                self._write_tomb(bucket, name, version)
         if old is None:
             return in_flight is not None and in_flight < version
         self._unindex(old)
         self.path_of(old.mountpath, bucket, name).unlink(missing_ok=True)
         return True
+
+    def _write_tomb(self, bucket: str, name: str, version: int) -> None:
+        fileio.write_json(self._tomb_path(bucket, name), {"n": name, "v": version}, fsync=self.fsync)
+        self._tombs.setdefault(bucket, {})[name] = version
 
     def handed_over(self, bucket: str, name: str) -> int | None:
         """Version of a copy this node handed to a peer and that no later delete seen here removed, if any."""

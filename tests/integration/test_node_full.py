@@ -6,6 +6,7 @@ visibly (errors in its status, no progress, the senders keep their copies) and c
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -26,7 +27,7 @@ def temp_files(node: NodeProc) -> list[Path]:
 
 
 def test_client_writes_on_a_full_mountpath(cluster: Cluster, tmpfs: Callable[[Path, str], Path]) -> None:
-    tmpfs(cluster.root / "n0" / "mp0", "4m")
+    tmpfs(cluster.root / "n0", "4m")  # its mountpath and its state directory on one volume, as in a pod
     node = cluster.add_node("n0")
     cluster.push_map(cluster.make_map(1, 1))
     with cluster.client(node) as c:
@@ -63,7 +64,23 @@ def test_client_writes_on_a_full_mountpath(cluster: Cluster, tmpfs: Callable[[Pa
             r = http.get(f"/v1/objects/{BUCKET}/{name}")
             assert r.status_code == 200 and r.content == data, name
 
-        # the node restarts on its full mountpath with every acknowledged object whole
+        # to the last block: the node's own state (tombstones) shares the volume
+        for i in range(2000):
+            name, data = f"tiny-{i}", payload(f"tiny-{i}", KIB)
+            r = http.put(f"/v1/objects/{BUCKET}/{name}", content=data)
+            if r.status_code == 507:
+                break
+            assert r.status_code == 200, r.text
+            stored[name] = data
+        assert r.status_code == 507
+        assert os.statvfs(node.state_dir).f_bavail == 0
+
+        # the node's own state shares the volume: a new bucket does not fit either, and nothing changes
+        r = http.put("/v1/buckets/other")
+        assert r.status_code == 507, r.text
+        assert http.get("/v1/buckets/other").status_code == 404
+
+        # the node restarts on its full volume with every acknowledged object whole
         cluster.terminate(node)
         cluster.start(node)
         for name, data in stored.items():

@@ -6,7 +6,9 @@ Stages (forward only): idle -> init -> traverse -> fin -> done; or -> aborted (a
 Invariants:
 1. A sender removes its copy only after the receiver answered for that exact version: ``ok`` (installed,
    checksum verified), ``newer`` (it holds a newer object or tombstone) or ``gone`` (bucket destroyed or
-   re-created after the copy was written). Until then both may hold it; never neither.
+   re-created after the copy was written). Until then both may hold it; never neither. A copy the receiver
+   refuses (``bad``; ``nospace``: its mountpath is full, nothing of it stays there) remains with the sender,
+   which offers it again on its next pass: the rebalance stalls visibly rather than finish without it.
 2. A receiver installs a migrating copy only if it has neither an object nor a tombstone of an equal or
    newer version, and the bucket's current incarnation is older than the copy. The check and the install
    run without yielding to the event loop, so no client write can slip in between.
