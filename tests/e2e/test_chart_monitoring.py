@@ -52,7 +52,9 @@ def test_monitoring_objects_pass_the_api_servers_validation(
     proc = dry_run(kube, objects, namespace)
     assert proc.returncode == 0, proc.stderr
     for m in objects:
-        assert f"{m['kind'].lower()}/{m['metadata']['name']} created (server dry run)" in proc.stdout, proc.stdout
+        group = m["apiVersion"].rpartition("/")[0]
+        kind = m["kind"].lower() + (f".{group}" if group else "")
+        assert f"{kind}/{m['metadata']['name']} created (server dry run)" in proc.stdout.splitlines(), proc.stdout
 
     # the server really checks them against the CRDs' schemas: a wrong field type or value is refused
     pod_monitor = next(m for m in objects if m["kind"] == "PodMonitor")
