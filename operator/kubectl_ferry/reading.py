@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 from collections.abc import Sequence
@@ -13,6 +14,7 @@ from typing import Any
 CLUSTERS = "storageclusters.ferry.dev"
 NODES = "storagenodes.ferry.dev"
 TIMEOUT = 30.0
+_KLOG = re.compile(r"^(error: )?[EWI]\d{4} ")  # client-go's log lines, not kubectl's message
 
 
 class Unavailable(Exception):
@@ -60,7 +62,10 @@ class Kubectl:
 def explain(stderr: str, resource: str, name: str | None) -> str:
     """kubectl's error, said plainly for the cases a user meets (missing object, no access, Ferry not installed)."""
     kind = "StorageCluster" if resource == CLUSTERS else "StorageNode"
-    text = stderr.strip()
+    said = [line for line in stderr.splitlines() if line.strip() and not _KLOG.match(line)]
+    text = said[-1].strip() if said else stderr.strip()
+    if "connection to the server" in text or "Unable to connect to the server" in text:
+        return f"cannot reach the Kubernetes API server ({text})"
     if "(NotFound)" in text and name:
         return f"no {kind} named {name!r} here (check the name and the namespace, -n)"
     if "(Forbidden)" in text:

@@ -121,6 +121,12 @@ def test_sizes_and_durations_read_like_kubectl() -> None:
             "no access: you may not read StorageClusters",
         ),
         ('error: the server doesn\'t have a resource type "storageclusters"', None, "Ferry is not installed"),
+        (
+            'error: E1126 04:02:20.438546 25079 memcache.go:265] "Unhandled Error" err="couldn\'t get..."\n'
+            "The connection to the server localhost:8080 was refused - did you specify the right host or port?",
+            None,
+            "cannot reach the Kubernetes API server (The connection to the server localhost:8080 was refused",
+        ),
     ],
 )
 def test_kubectl_failures_are_explained(stderr: str, name: str | None, says: str) -> None:
