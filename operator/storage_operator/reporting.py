@@ -12,17 +12,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from storage_operator import (
-    builders,
-    clock,
-    concurrency,
-    conditions,
-    lifecycle,
-    metrics,
-    progress,
-    records,
-    statuses,
-)
+from storage_operator import builders, clock, concurrency, conditions, lifecycle, metrics, progress, records, statuses
 from storage_operator.bodies import Body, name_of, pod_ready
 from storage_operator.kube import Kube
 from storage_operator.lifecycle import Action
