@@ -69,7 +69,9 @@ def test_monitoring_objects_pass_the_api_servers_validation(
 def test_defaults_need_no_prometheus_operator(kube: Cluster, namespace: str) -> None:
     """Without prometheus-operator's CRDs the chart's default objects are accepted; monitoring ones would not be."""
     assert kube.kubectl("get", "crd", "podmonitors.monitoring.coreos.com", check=False).returncode != 0
-    manifests = helm_template(kube.bin_dir / "helm", "--set", "cluster.create=true", "--skip-tests", namespace=namespace)
+    manifests = helm_template(
+        kube.bin_dir / "helm", "--set", "cluster.create=true", "--skip-tests", namespace=namespace
+    )
     namespaced = [m for m in manifests if m["metadata"].get("namespace") == namespace]
     proc = dry_run(kube, namespaced, namespace)
     assert proc.returncode == 0, proc.stderr
