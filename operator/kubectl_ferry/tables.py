@@ -61,7 +61,7 @@ def _headline(view: ClusterView) -> str:
     counts = ", ".join(f"{n} {state}" for state, n in sorted(view.node_counts.items()) if n)
     parts.append(f"nodes: {counts or len(view.nodes)}")
     if view.revision is not None:
-        parts.append(f"updated {view.revision}")
+        parts.append(f"revision {view.revision}")
     return "   ".join(parts)
 
 

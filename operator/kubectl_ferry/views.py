@@ -197,6 +197,14 @@ class Rebalance:
         return eta(self.started, now, self.bytes_sent, self.bytes_to_send)
 
 
+def _revision(status: Mapping[str, Any], updated: int | None, total: int) -> str | None:
+    current, update = status.get("currentRevision"), status.get("updateRevision")
+    progress = f"updated {updated}/{total}" if updated is not None else None
+    if current and update and current != update:
+        return f"{current} -> {update}" + (f", {progress}" if progress else "")
+    return str(update or current or "") or progress
+
+
 @dataclass(frozen=True)
 class ClusterView:
     """A StorageCluster with its nodes, as both commands show it."""
@@ -209,7 +217,7 @@ class ClusterView:
     node_counts: Mapping[str, int]
     rebalance: Rebalance | None  # the running one, else the last one
     conditions: tuple[tuple[str, str, str, str], ...]  # (type, status, reason, message) of the notable ones
-    revision: str | None  # rolling upgrades: "updated/total" when the operator reports it
+    revision: str | None  # rolling upgrades, when the operator reports them: "rev" or "old -> new, updated k/n"
     nodes: tuple[NodeRow, ...]
 
     @classmethod
@@ -236,7 +244,7 @@ class ClusterView:
             rebalance=Rebalance.from_status(status.get("rebalance"))
             or Rebalance.from_status(status.get("lastRebalance")),
             conditions=notable,
-            revision=None if updated is None else f"{updated}/{len(rows)}",
+            revision=_revision(status, updated, len(rows)),
             nodes=rows,
         )
 

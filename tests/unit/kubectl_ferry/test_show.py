@@ -37,6 +37,7 @@ def test_show_cluster_lists_each_node_of_the_cluster_with_its_figures() -> None:
     head = text.splitlines()[0]
     assert "store/c1" in head and "phase Rebalancing" in head and "map v5" in head
     assert "2 online" in head and "1 maintenance" in head
+    assert "revision" not in head  # an operator without rolling upgrades: nothing said about them
     table = rows(text)
     assert list(table) == ["n1", "n2", "n3", "n4"]  # other-1 belongs to c2
     n1 = table["n1"]
@@ -56,10 +57,13 @@ def test_show_cluster_surfaces_a_degraded_cluster() -> None:
         "reason": "RolloutStuck",
         "message": "n2 not Ready on revision 7f9c",
     }
-    cluster["status"]["updatedNodes"] = 1
+    cluster["status"] |= {"updatedNodes": 1, "currentRevision": "5d2a", "updateRevision": "7f9c"}
     text = tables.cluster(views.ClusterView.from_resources(cluster, RECORDED["nodes"]["items"]))
     assert "Degraded=True RolloutStuck: n2 not Ready on revision 7f9c" in text
-    assert "updated 1/4" in text.splitlines()[0]
+    assert "revision 5d2a -> 7f9c, updated 1/4" in text.splitlines()[0]
+    cluster["status"] |= {"updatedNodes": 4, "currentRevision": "7f9c"}
+    text = tables.cluster(views.ClusterView.from_resources(cluster, RECORDED["nodes"]["items"]))
+    assert "revision 7f9c" in text.splitlines()[0] and "updated" not in text.splitlines()[0]
 
 
 def test_show_rebalance_gives_bytes_sent_of_to_send_and_etas() -> None:
