@@ -98,6 +98,7 @@ async def cluster_loop(
                 await asyncio.wait_for(wakeup.wait(), delay)
     finally:
         await reconciler.close()
+        metrics.STATUSES.forget(namespace, name)  # no loop, no fresh status: its gauges would go stale
         if stopped.reason is not None and stopped.reason & kopf.DaemonStoppingReason.RESOURCE_DELETED:
             # kopf stops the loop when the StorageCluster is marked for deletion, possibly before a pass saw
             # it; in a terminating namespace kopf's own deletion handlers may never run: release it here

@@ -1,10 +1,22 @@
-"""The operator's Prometheus metrics (prometheus-client) and the HTTP endpoint that serves them."""
+"""The operator's Prometheus metrics (prometheus-client) and the HTTP endpoint that serves them.
+
+Besides counters of its own work, the operator exports what its status writes say, so that alerts need not
+read the API: ``ferry_operator_condition`` (1 for each current condition of each StorageCluster and
+StorageNode) and ``ferry_operator_storagenode_state`` (1 for each node's effective state and phase). Both are
+a snapshot per StorageCluster, replaced whole by each report (``observe``) and dropped when the cluster goes
+(``forget``): a changed condition or a removed node leaves no stale series behind.
+"""
 
 from __future__ import annotations
 
 import os
+import threading
+from collections.abc import Iterator, Mapping
+from typing import Any
 
-from prometheus_client import Counter, Histogram, start_http_server
+from prometheus_client import REGISTRY, Counter, Histogram, start_http_server
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
 
 TRANSITIONS = Counter("ferry_transitions_total", "Completed node lifecycle transitions", ["operation"])
 REBALANCE_SECONDS = Histogram(
@@ -14,6 +26,82 @@ REBALANCE_SECONDS = Histogram(
 )
 RECONCILE_SECONDS = Histogram("ferry_reconcile_duration_seconds", "Duration of one StorageCluster reconcile pass")
 RECONCILE_ERRORS = Counter("ferry_reconcile_errors_total", "Reconcile passes that raised an error")
+
+CONDITION = "ferry_operator_condition"
+NODE_STATE = "ferry_operator_storagenode_state"
+CONDITION_LABELS = ("kind", "namespace", "cluster", "name", "type", "status", "reason")
+NODE_STATE_LABELS = ("namespace", "cluster", "name", "state", "phase")
+
+Labels = tuple[str, ...]
+
+
+class Snapshot:
+    """The series of both gauges as the last report of each StorageCluster left them (thread-safe)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._conditions: dict[tuple[str, str], list[Labels]] = {}
+        self._states: dict[tuple[str, str], list[Labels]] = {}
+
+    def observe(
+        self, namespace: str, cluster: str, status: Mapping[str, Any], nodes: Mapping[str, Mapping[str, Any]]
+    ) -> None:
+        """Replace the cluster's series with those of its status and its nodes' statuses (by node name)."""
+        conds = _conditions("StorageCluster", namespace, cluster, cluster, status)
+        states: list[Labels] = []
+        for name, node in sorted(nodes.items()):
+            conds += _conditions("StorageNode", namespace, cluster, name, node)
+            states.append((namespace, cluster, name, str(node.get("state") or ""), str(node.get("phase") or "")))
+        with self._lock:
+            self._conditions[(namespace, cluster)] = conds
+            self._states[(namespace, cluster)] = states
+
+    def forget(self, namespace: str, cluster: str) -> None:
+        """Drop the series of a StorageCluster that is gone."""
+        with self._lock:
+            self._conditions.pop((namespace, cluster), None)
+            self._states.pop((namespace, cluster), None)
+
+    def series(self) -> tuple[list[Labels], list[Labels]]:
+        """The current label sets of both gauges (conditions, node states)."""
+        with self._lock:
+            return (
+                [s for key in sorted(self._conditions) for s in self._conditions[key]],
+                [s for key in sorted(self._states) for s in self._states[key]],
+            )
+
+
+def _conditions(kind: str, namespace: str, cluster: str, name: str, status: Mapping[str, Any]) -> list[Labels]:
+    return [
+        (kind, namespace, cluster, name, str(c.get("type", "")), str(c.get("status", "")), str(c.get("reason") or ""))
+        for c in status.get("conditions") or ()
+    ]
+
+
+class _StatusCollector(Collector):
+    """Collects both gauges from a snapshot at scrape time."""
+
+    def __init__(self, snapshot: Snapshot) -> None:
+        self.snapshot = snapshot
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        conds, states = self.snapshot.series()
+        condition = GaugeMetricFamily(
+            CONDITION, "Current status conditions of StorageClusters and StorageNodes (1)", labels=CONDITION_LABELS
+        )
+        for labels in conds:
+            condition.add_metric(labels, 1)
+        node_state = GaugeMetricFamily(
+            NODE_STATE, "Effective lifecycle state and phase of each StorageNode (1)", labels=NODE_STATE_LABELS
+        )
+        for labels in states:
+            node_state.add_metric(labels, 1)
+        yield condition
+        yield node_state
+
+
+STATUSES = Snapshot()
+REGISTRY.register(_StatusCollector(STATUSES))
 
 
 def serve_from_env() -> int | None:

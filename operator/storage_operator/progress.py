@@ -7,6 +7,8 @@ from datetime import datetime
 
 from storage_node.schemas import RebalanceStage, RebalanceStatus
 
+from storage_operator import clock
+
 
 def _percent(done: int, total: int) -> int:
     return 100 if total <= 0 else min(100, (100 * done) // total)
@@ -77,10 +79,15 @@ def node_progress(report: RebalanceStatus, cluster_percent: int, now: datetime) 
         "bytesMoved": moved_bytes,
         "objectsRemaining": remaining_objects,
         "bytesRemaining": remaining_bytes,
+        "objectsSent": report.objects_sent,
+        "objectsToSend": report.objects_to_send,
+        "bytesSent": report.bytes_sent,
+        "bytesToSend": report.bytes_to_send,
         "percent": percent,
         "progress": f"{percent}%",
     }
     if report.started_at is not None:
+        out["startedAt"] = clock.iso(report.started_at)
         end = report.finished_at if done and report.finished_at is not None else now
         elapsed = max((end - report.started_at).total_seconds(), 1e-3)
         rate = moved_bytes / elapsed

@@ -2,7 +2,7 @@
 
 Everything is decided by the pure modules (``statuses`` for phases and conditions, ``progress`` for rebalance
 figures, ``records`` for the status form and its patch); this module builds the new statuses and writes what
-changed, nothing else.
+changed, then hands what it wrote to ``metrics`` (the conditions and states as gauges), nothing else.
 """
 
 from __future__ import annotations
@@ -12,7 +12,18 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from storage_operator import builders, capacity, clock, concurrency, conditions, lifecycle, progress, records, statuses
+from storage_operator import (
+    builders,
+    capacity,
+    clock,
+    concurrency,
+    conditions,
+    lifecycle,
+    metrics,
+    progress,
+    records,
+    statuses,
+)
 from storage_operator.bodies import Body, name_of, pod_ready
 from storage_operator.kube import Kube
 from storage_operator.lifecycle import Action
@@ -33,12 +44,11 @@ async def report(kube: Kube, p: Pass, *, stall_seconds: float) -> None:
         now=clock.iso(at),
         held_back=p.held_back() if state is ClusterState.ONLINE else {},
     )
-    writes = []
-    for node in p.nodes:
-        s = _situation(p, node, shared)
-        writes.append(_write_node(kube, p, node, _node_status(p, node, s, at, shared.now)))
-    await concurrency.bounded(writes)
-    await write_cluster(kube, p.namespace, p.name, p.held, _cluster_status(p, shared).to_status())
+    nodes = {name_of(node): _node_status(p, node, _situation(p, node, shared), at, shared.now) for node in p.nodes}
+    await concurrency.bounded([_write_node(kube, p, node, nodes[name_of(node)]) for node in p.nodes])
+    cluster = _cluster_status(p, shared).to_status()
+    await write_cluster(kube, p.namespace, p.name, p.held, cluster)
+    metrics.STATUSES.observe(p.namespace, p.name, cluster, {n: s.to_status() for n, s in nodes.items()})
 
 
 @dataclass(frozen=True)

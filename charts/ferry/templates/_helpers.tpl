@@ -97,3 +97,29 @@ overrides the state by name.
 {{- end }}
 {{- toJson $out }}
 {{- end }}
+
+{{/* Labels of a monitoring object: the chart's, monitoring.labels, then the object's own `labels`. */}}
+{{- define "ferry.monitoringLabels" -}}
+{{ include "ferry.labels" .root }}
+{{- with .root.Values.monitoring.labels }}
+{{ toYaml . }}
+{{- end }}
+{{- with .own }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+
+{{/*
+The PodMonitor's namespaceSelector: monitoring.podMonitor.namespaceSelector when given, else the watched
+namespaces when they are all exact names, else any namespace.
+*/}}
+{{- define "ferry.podMonitorNamespaces" -}}
+{{- if .Values.monitoring.podMonitor.namespaceSelector }}
+{{- toYaml .Values.monitoring.podMonitor.namespaceSelector }}
+{{- else if and .Values.operator.watchNamespaces (not (include "ferry.watchPatterns" .)) }}
+matchNames:
+{{- toYaml .Values.operator.watchNamespaces | nindent 2 }}
+{{- else }}
+any: true
+{{- end }}
+{{- end }}

@@ -80,6 +80,9 @@ def test_node_progress_reports_remaining_rate_and_eta() -> None:
     p = progress.node_progress(report, cluster_percent=10, now=start + timedelta(seconds=4))
     assert p["percent"] == 40 and p["objectsRemaining"] == 6 and p["bytesRemaining"] == 600
     assert p["rateBytesPerSecond"] == 100 and p["eta"] == "6s"
+    # what `kubectl ferry show rebalance` reads: sent out of to-send, and since when
+    assert (p["bytesSent"], p["bytesToSend"], p["objectsSent"], p["objectsToSend"]) == (400, 1000, 4, 10)
+    assert p["startedAt"] == "2026-01-01T00:00:00Z"
     reports = {"a": report, "b": report.model_copy(update={"stage": RebalanceStage.done})}
     assert not progress.completed(reports, "g4", {"a", "b"})
     assert progress.completed(reports, "g4", {"b"})
