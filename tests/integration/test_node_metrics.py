@@ -11,6 +11,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
 from tests.integration.harness import BUCKET, Cluster, payload
+from tests.monitoring import NODE_METRICS
 
 # family name (as the parser gives it: counters without _total) -> type; docs/metrics.md lists the same
 DOCUMENTED = {
@@ -72,6 +73,12 @@ def test_names_types_requests_and_space(cluster: Cluster) -> None:
         assert http.get("/no/such/route").status_code == 404
 
     types, samples = scrape(node.url)
+    exported = {
+        n + ("_total" if t == "counter" else "")
+        for n, t in types.items()
+        if n.startswith("ferry_node_") and not n.endswith("_created")  # a counter's creation time, not a metric
+    }
+    assert exported == NODE_METRICS, "the chart's dashboard and alerts are checked against tests/monitoring.py"
     for name, kind in DOCUMENTED.items():
         assert types.get(name) == kind, (name, types.get(name))
 
