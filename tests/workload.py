@@ -173,6 +173,8 @@ class Workload:
                         self._list(http, c, url)
                 except Exception as exc:  # every exception is a counted failure, the thread goes on
                     self._fail("error", key, url, 0, f"{type(exc).__name__}: {exc}")
+                    if r < 0.30 or 0.60 <= r < 0.72:  # a PUT or DELETE cut off: it may or may not have landed
+                        self._forget(c, key)
 
     def _span(self, c: _Client, start: float) -> None:
         c.spans.append((start, time.monotonic()))
@@ -190,10 +192,7 @@ class Workload:
         want = fileio.checksum(data)
         if resp.status_code != 200:
             self._fail("PUT", key, url, resp.status_code, resp.text)
-            c.model.pop(key, None)
-            c.unknown.add(key)
-            if len(c.keys) > 1:
-                c.keys.remove(key)
+            self._forget(c, key)
             return
         if resp.json().get("checksum") != want:
             self._fail("PUT", key, url, 200, "acknowledged a different checksum")
@@ -252,10 +251,14 @@ class Workload:
         if resp.status_code in (200, 404):
             c.model[key] = None
         else:  # the node could not tell whether every copy went: it may be gone or not, not checked again
-            c.model.pop(key, None)
-            c.unknown.add(key)
-            if len(c.keys) > 1:
-                c.keys.remove(key)
+            self._forget(c, key)
+
+    def _forget(self, c: _Client, key: str) -> None:
+        """A write whose outcome the client cannot know: the key is not checked (nor used) again."""
+        c.model.pop(key, None)
+        c.unknown.add(key)
+        if len(c.keys) > 1:
+            c.keys.remove(key)
 
     def _list(self, http: httpx.Client, c: _Client, url: str) -> None:
         prefix = f"{self.prefix}/c{c.cid}/"
