@@ -120,6 +120,10 @@ class Workload:
         """Every key a client wrote and did not delete since, with the checksum it must read back."""
         return {k: v for c in self._clients for k, v in c.model.items() if v is not None}
 
+    def uncertain(self) -> set[str]:
+        """Keys whose last write the client cannot know the outcome of (503, cut off): there or not, any version."""
+        return {k for c in self._clients for k in c.unknown if k not in c.model}
+
     def deleted(self) -> list[str]:
         """Every key a client wrote at some point and deleted last."""
         return [k for c in self._clients for k, v in c.model.items() if v is None]

@@ -44,7 +44,7 @@ def test_clients_see_no_failure_through_every_transition(cluster: Cluster, throt
     assert during >= clients.requests // (2 if throttle else 5), (during, clients.requests)
 
     expected = {**stable, **clients.live()}
-    cluster.assert_in_place(expected)
+    cluster.assert_in_place(expected, uncertain=clients.uncertain())
     running = walk.targets()
     verify_readable(running[:2], expected)
     with httpx.Client(follow_redirects=True, timeout=30) as http:
@@ -96,7 +96,7 @@ def test_clients_through_a_superseded_rebalance_and_a_node_killed_mid_way(cluste
     assert not unexpected, clients.summary()
     assert clients.overlapping(walk.windows) > 300, clients.overlapping(walk.windows)
     expected = {**stable, **clients.live()}
-    cluster.assert_in_place(expected)
+    cluster.assert_in_place(expected, uncertain=clients.uncertain())
     verify_readable(walk.targets()[:2], expected)
     with httpx.Client(follow_redirects=True, timeout=30) as http:
         for key in clients.deleted():

@@ -56,4 +56,3 @@ def test_answers_asked_by_an_older_map_are_asked_again_not_taken_for_doubt(clust
     finally:
         old.proc.send_signal(signal.SIGKILL)
         old.proc.wait(10)
-

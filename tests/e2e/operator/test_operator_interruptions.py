@@ -42,7 +42,8 @@ def test_operator_killed_mid_rebalance_resumes_and_completes(ferry: Ferry, opera
     assert not load.failures, load.summary()
     assert load.overlapping(windows) > 100, load.overlapping(windows)
     held = ferry.holdings()
-    assert held["node-1"] == 0 and sum(held.values()) == COUNT + len(load.live())
+    assert held["node-1"] == 0
+    assert COUNT + len(load.live()) <= sum(held.values()) <= COUNT + len(load.live()) + len(load.uncertain())
     ferry.verify(ds)
 
 
@@ -58,7 +59,8 @@ def test_node_pod_killed_mid_rebalance_is_restarted_and_the_transition_completes
         ferry.wait_ready("node-2", timeout=240)
         windows.append((start, time.monotonic()))
     assert not ferry.pod_exists("node-2")
-    assert sum(ferry.holdings().values()) == COUNT + len(load.live())
+    held = sum(ferry.holdings().values())
+    assert COUNT + len(load.live()) <= held <= COUNT + len(load.live()) + len(load.uncertain())
     assert load.overlapping(windows) > 100
     # while the killed pod is away (it still holds data: its rebalance was cut short), no node can tell whether
     # an object it does not hold is on it: such requests get 503 with Retry-After, never a wrong 404, and
@@ -162,7 +164,8 @@ def test_clients_see_no_errors_and_lose_nothing_during_transitions(ferry: Ferry)
     ferry.verify(ds)
     with ferry.client("node-1") as c:
         listed = {o.name: o.checksum for o in c.list_all(ds.bucket)}
-        assert {k: v for k, v in listed.items() if k.startswith("clients/")} == load.live()
+        mine = {k: v for k, v in listed.items() if k.startswith("clients/") and k not in load.uncertain()}
+        assert mine == load.live()
         for name in load.deleted():
             with pytest.raises(NodeError) as err:
                 c.get_object(ds.bucket, name)
