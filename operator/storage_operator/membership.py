@@ -44,7 +44,10 @@ async def ensure_objects(kube: Kube, p: Pass, pods_wanted: Mapping[str, bool]) -
             await kube.create(builders.node_service(p.cluster, node))
         pod = p.pods.get(n)
         if wanted and pod is None:
-            await kube.create(builders.node_pod(p.cluster, node))
+            rejected = await kube.create(builders.node_pod(p.cluster, node))
+            if rejected is not None:  # e.g. an affinity the schema passes through unchecked: tried again at idle pace
+                events.warn(node, reason="PodRejected", message=f"the API server rejects the node pod: {rejected}")
+                return
             events.info(node, reason="PodCreated", message=f"created pod {builders.pod_name(n)}")
             paces.append(Pace.HURRY)
         elif not wanted and pod is not None and not is_deleted(pod):

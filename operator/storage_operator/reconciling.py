@@ -3,7 +3,8 @@
 Flow of a pass (``Reconciler.reconcile``), each step a function returning its ``passes.Outcome``:
 
     observe (API objects, node reports) -> cluster-wide state (``clusterwide``: shutdown / decommission)
-        or the online steps (``membership``: owned objects -> map -> rebalance tracking -> the one transition)
+        or the online steps (``membership``: owned objects -> map -> rebalance tracking -> [the disruption
+        budget (``budgets``)] -> the one transition)
         -> report (``reporting``, the one status write) -> follow the running rebalance (``watching``)
         -> the delay before the next pass, from the most urgent outcome
 
@@ -21,7 +22,7 @@ from typing import Any
 
 from storage_node.schemas import SettingsUpdate, rebalance_settled
 
-from storage_operator import builders, clusterwide, events, membership, reporting, watching
+from storage_operator import budgets, builders, clusterwide, events, membership, reporting, watching
 from storage_operator.bodies import Body, is_deleted, namespace_of, restarts
 from storage_operator.kube import Kube
 from storage_operator.nodes import Fleet
@@ -75,14 +76,15 @@ class Reconciler:
     async def _observe(self, cluster: Body, *, ask_nodes: bool) -> tuple[Pass, Fleet]:
         """The pass's one look at the cluster: its objects in the API and (online) what its nodes report."""
         namespace, name = namespace_of(cluster), str(cluster["metadata"]["name"])
-        nodes, pods, pvcs, key = await asyncio.gather(
+        nodes, pods, pvcs, key, budget = await asyncio.gather(
             self.kube.list_nodes(namespace, name),
             self.kube.list_pods(namespace, name),
             self.kube.list_pvcs(namespace, name),
             self._auth_key(cluster),
+            self.kube.get_budget(namespace, builders.budget_name(name)),
         )
         fleet = await self._fleet_for(key)
-        p = Pass.observed(cluster, nodes, pods, pvcs, reports={})
+        p = Pass.observed(cluster, nodes, pods, pvcs, reports={}, budget=budget)
         if ask_nodes:
             p = p.after(Outcome(reports=await fleet.statuses({n: u for n in p.pods if (u := p.url(n))})))
         return p, fleet
@@ -92,11 +94,13 @@ class Reconciler:
         wanted = p.pods_wanted()
         p = p.after(await membership.ensure_objects(self.kube, p, wanted))
         if p.status.map is None:
+            await budgets.keep(self.kube, p, wanted)
             return p.after(await membership.bootstrap(self.kube, fleet, p))
         p = p.after(await membership.readdress(self.kube, fleet, p))
         p = p.after(await membership.push(fleet, p))
         await self._settings(p, fleet)
         p = p.after(await membership.track_rebalance(self.kube, fleet, p, wanted))
+        await budgets.keep(self.kube, p, wanted)  # before a change starts (see budgets)
         tracked = p.status.rebalance.id if p.status.rebalance else None
         p = p.after(await membership.advance(self.kube, fleet, p))
         started = p.status.running
