@@ -128,6 +128,7 @@ def test_operator_rbac_is_exactly_the_least_privilege_set(render: Render) -> Non
             ["get", "list", "watch", "create", "delete", "patch"],
         )
         | expand("", ["secrets"], ["get", "create"])
+        | expand("policy", ["poddisruptionbudgets"], ["get", "create", "patch"])
         | expand("", ["events"], ["create", "patch"])
         | expand("events.k8s.io", ["events"], ["create", "patch"])
         | expand("kopf.dev", ["clusterkopfpeerings", "kopfpeerings"], ["get", "list", "watch", "patch"])
