@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.operator.ferry_e2e import Ferry, wait_until
+from tests.e2e.operator.ferry_e2e import Ferry, node_manifest, restricted, wait_until
 
 pytestmark = pytest.mark.e2e
 NODES = ["node-1", "node-2"]
@@ -58,3 +58,29 @@ def test_node_pods_carry_the_clusters_placement_labels_and_resources_and_bad_val
         assert "Invalid value" in out.stderr and f"spec.{field}" in out.stderr, out.stderr
     spec = ferry.get("storagecluster", ferry.cluster)["spec"]
     assert {k: spec[k] for k in SPEC} == SPEC, "nothing of the refused changes was stored"
+
+
+def test_a_pod_the_api_server_rejects_is_a_warning_on_its_node_until_the_spec_is_fixed(ferry: Ferry) -> None:
+    term = {"matchExpressions": [{"key": "disk", "operator": "Bogus", "values": ["ssd"]}]}
+    bad_affinity = {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [term]}}}
+    ferry.kubectl_("create", "namespace", ferry.namespace)
+    restricted(ferry.kubectl_, ferry.namespace)
+    cluster = {
+        "apiVersion": "ferry.dev/v1alpha1",
+        "kind": "StorageCluster",
+        "metadata": {"name": ferry.cluster},
+        "spec": {"affinity": bad_affinity},
+    }
+    ferry.apply(cluster, node_manifest("node-1", ferry.cluster))
+
+    def rejections() -> list[str]:
+        out = ferry.kubectl("get", "events", "--field-selector", "involvedObject.name=node-1", "-o", "json").stdout
+        return [e["message"] for e in json.loads(out)["items"] if e.get("reason") == "PodRejected"]
+
+    wait_until("a PodRejected warning on node-1", lambda: bool(rejections()), timeout=60)
+    assert "Bogus" in rejections()[0], rejections()
+    assert not ferry.pod_exists("node-1")
+
+    ferry.kubectl("patch", "storagecluster", ferry.cluster, "--type", "merge", "-p", '{"spec":{"affinity":null}}')
+    ferry.wait_ready("node-1")
+    assert ferry.pod_exists("node-1")
