@@ -46,8 +46,13 @@ def _differs(observed: Body | None, manifest: Body) -> bool:
     return observed is None or any(held.get(k) != v for k, v in manifest["spec"].items())
 
 
-async def keep(kube: Kube, p: Pass, pods_wanted: Mapping[str, bool]) -> None:
-    """Write the budget the rule asks for, when the observed one differs (or there is none)."""
+async def keep(kube: Kube, p: Pass, pods_wanted: Mapping[str, bool]) -> str | None:
+    """Write the budget the rule asks for, when the observed one differs (or there is none).
+
+    Returns the API server's message if it refuses the write (e.g. RBAC without the right to): the pass goes
+    on without a budget rather than stopping every lifecycle operation for it.
+    """
     manifest = builders.node_budget(p.cluster, min_available(p, pods_wanted))
-    if _differs(p.budget, manifest):
-        await kube.apply(manifest)
+    if not _differs(p.budget, manifest):
+        return None
+    return await kube.apply(manifest)

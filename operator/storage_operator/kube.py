@@ -94,14 +94,20 @@ class Kube:
             return None
         return _dict(obj)
 
-    async def apply(self, manifest: Body) -> None:
-        """Server-side apply of a manifest the operator owns whole (created when missing)."""
+    async def apply(self, manifest: Body) -> str | None:
+        """Server-side apply of a manifest the operator owns whole (created when missing).
+
+        Returns the API server's message when it refuses (403: no right to, 422: invalid), None otherwise.
+        """
         try:
             await self._client.apply(codecs.from_dict(manifest), force=True)
         except ApiError as err:
             if err.status.code == 403 and "being terminated" in (err.status.message or ""):
-                return
+                return None
+            if err.status.code in (403, 422):
+                return err.status.message or str(err.status.code)
             raise
+        return None
 
     async def delete_pod(self, namespace: str, name: str) -> None:
         """Delete a pod (graceful); a missing one is fine."""

@@ -15,6 +15,7 @@ the StorageCluster's status, effective states in the StorageNodes' statuses. No 
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import secrets
 from collections.abc import Callable
@@ -35,6 +36,8 @@ REBALANCE_DELAY = 1.0  # while only a rebalance runs: progress is reported this 
 IDLE_DELAY = 5.0
 STALL_SECONDS = float(os.environ.get("FERRY_STALL_SECONDS", "60"))  # no progress for this long: Degraded
 
+log = logging.getLogger(__name__)
+
 
 class Reconciler:
     """Carries out StorageCluster passes with the two narrow clients."""
@@ -44,6 +47,7 @@ class Reconciler:
         self._pushed: dict[tuple[str, str], tuple[str, int, Any]] = {}  # node -> settings key last pushed
         self._fleet: Fleet | None = None  # kept across passes: keep-alive connections to the nodes
         self._watch = watching.SettleWatch(wake)
+        self._budget_refused: str | None = None  # the API server's last refusal of the disruption budget
 
     async def close(self) -> None:
         """Stop the long polls and close the connections to the nodes."""
@@ -94,13 +98,13 @@ class Reconciler:
         wanted = p.pods_wanted()
         p = p.after(await membership.ensure_objects(self.kube, p, wanted))
         if p.status.map is None:
-            await budgets.keep(self.kube, p, wanted)
+            await self._budget(p, wanted)
             return p.after(await membership.bootstrap(self.kube, fleet, p))
         p = p.after(await membership.readdress(self.kube, fleet, p))
         p = p.after(await membership.push(fleet, p))
         await self._settings(p, fleet)
         p = p.after(await membership.track_rebalance(self.kube, fleet, p, wanted))
-        await budgets.keep(self.kube, p, wanted)  # before a change starts (see budgets)
+        await self._budget(p, wanted)  # before a change starts (see budgets)
         tracked = p.status.rebalance.id if p.status.rebalance else None
         p = p.after(await membership.advance(self.kube, fleet, p))
         started = p.status.running
@@ -111,6 +115,14 @@ class Reconciler:
             if p.status.running is None:
                 p = p.after(await membership.advance(self.kube, fleet, p))
         return p
+
+    async def _budget(self, p: Pass, wanted: dict[str, bool]) -> None:
+        """Keep the node pods' disruption budget; a refusal is a Warning event once, not a failed pass."""
+        refused = await budgets.keep(self.kube, p, wanted)
+        if refused is not None and refused != self._budget_refused:
+            log.warning("the PodDisruptionBudget of %s/%s is refused: %s", p.namespace, p.name, refused)
+            events.warn(p.cluster, reason="DisruptionBudgetRefused", message=refused)
+        self._budget_refused = refused
 
     def _delay(self, pace: Pace, *, followed: bool) -> float:
         """Seconds before the next pass: soon while something nobody announces is in progress."""

@@ -66,18 +66,20 @@ def test_only_the_pods_meant_to_run_count_and_a_lone_node_may_go() -> None:
 
 
 class RecordingKube:
-    """Stands in for the API server: records what is applied."""
+    """Stands in for the API server: records what is applied, refuses it with `refusal` if given."""
 
-    def __init__(self) -> None:
+    def __init__(self, refusal: str | None = None) -> None:
         self.applied: list[Body] = []
+        self.refusal = refusal
 
-    async def apply(self, manifest: Body) -> None:
+    async def apply(self, manifest: Body) -> str | None:
         self.applied.append(manifest)
+        return self.refusal
 
 
 def keep(p: Pass) -> list[Body]:
     kube = RecordingKube()
-    asyncio.run(budgets.keep(cast(Kube, kube), p, p.pods_wanted()))
+    assert asyncio.run(budgets.keep(cast(Kube, kube), p, p.pods_wanted())) is None
     return kube.applied
 
 
@@ -89,3 +91,9 @@ def test_the_budget_is_written_when_missing_or_different_and_left_alone_when_it_
     tightened = keep(a_pass(QUIET, {"rebalance": RUNNING}, budget=held))
     assert [m["spec"]["minAvailable"] for m in tightened] == [3]
     assert tightened[0]["metadata"]["name"] == builders.budget_name("c1")
+
+
+def test_a_refused_budget_is_reported_back_instead_of_failing_the_pass() -> None:
+    kube = RecordingKube(refusal='poddisruptionbudgets.policy "c1-nodes" is forbidden')
+    refused = asyncio.run(budgets.keep(cast(Kube, kube), a_pass(QUIET), a_pass(QUIET).pods_wanted()))
+    assert refused is not None and "forbidden" in refused
