@@ -62,7 +62,7 @@ def labels(cluster: str, node: str | None = None) -> dict[str, str]:
     """Labels of everything the operator creates for a cluster (and a node): Kubernetes' recommended ones and ours.
 
     None of them ever changes for an object, so selectors may use them; the version is on pods only
-    (:func:`pod_labels`) and no selector uses it.
+    (:func:`node_pod`) and no selector uses it.
     """
     out = {
         "app.kubernetes.io/name": NAME,
@@ -178,7 +178,8 @@ def node_pod(cluster: Mapping[str, Any], node: Mapping[str, Any]) -> dict[str, A
     }
     meta = _meta(pod_name(name), node, cname, name)
     version = image_version(container["image"])
-    meta["labels"] = {**spec.get("podLabels", {}), **meta["labels"], **({VERSION_LABEL: version} if version else {})}
+    ours = {**meta["labels"], **({VERSION_LABEL: version} if version else {})}
+    meta["labels"] = {**(spec.get("podLabels") or {}), **ours}  # the operator's labels win
     if spec.get("podAnnotations"):
         meta["annotations"] = dict(spec["podAnnotations"])
     return {
@@ -226,10 +227,10 @@ def placement(spec: Mapping[str, Any], cluster: str) -> dict[str, Any]:
     `topologySpreadConstraints` unset spreads the pods across hosts (:func:`spread`); an empty list turns that off.
     """
     out = {k: copy.deepcopy(spec[k]) for k in PASSED_THROUGH if spec.get(k)}
-    tsc = spec.get("topologySpreadConstraints")
-    out["topologySpreadConstraints"] = spread(cluster) if tsc is None else copy.deepcopy(tsc)
-    if not out["topologySpreadConstraints"]:
-        del out["topologySpreadConstraints"]
+    given = spec.get("topologySpreadConstraints")
+    constraints = spread(cluster) if given is None else copy.deepcopy(given)
+    if constraints:
+        out["topologySpreadConstraints"] = constraints
     return out
 
 
