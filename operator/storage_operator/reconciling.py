@@ -158,7 +158,9 @@ class Reconciler:
         secret_name = builders.auth_secret_name(cluster)
         key = await self.kube.secret_value(namespace, secret_name, builders.AUTH_KEY)
         if key is None:
-            await self.kube.create(builders.auth_secret(cluster, secrets.token_hex(32)))
+            rejected = await self.kube.create(builders.auth_secret(cluster, secrets.token_hex(32)))
+            if rejected is not None:
+                raise RuntimeError(f"the API server rejects Secret {secret_name}: {rejected}")
             events.info(cluster, reason="AuthSecretCreated", message=f"created Secret {secret_name}")
             key = await self.kube.secret_value(namespace, secret_name, builders.AUTH_KEY)
         return key
