@@ -42,6 +42,8 @@ REPS = int(os.environ.get("FERRY_BENCH_OP_REPS", "5"))  # transition-overhead re
 CYCLES = int(os.environ.get("FERRY_BENCH_OP_CYCLES", "3"))  # drain + refill cycles, operator and node level
 FLEET = int(os.environ.get("FERRY_BENCH_OP_FLEET", "100"))  # StorageNodes of the large cluster
 GROW = int(os.environ.get("FERRY_BENCH_OP_GROW", "10"))  # StorageNodes added at once to it afterwards
+# the default requests (100m cpu, 256Mi) of FLEET + GROW pods would not fit on one machine of a few cores
+FLEET_SPEC = {"storage": {"mountpaths": 1}, "resources": {"requests": {"cpu": "5m", "memory": "48Mi"}}}
 NODES = ["node-1", "node-2", "node-3"]
 SETTLE_S = 3.0  # before scraping the pass histogram after transitions
 QUIET_S = 1.0  # before each timed move: the nodes finish their after-work, as between a user's commands
@@ -528,7 +530,7 @@ def large_cluster(kube: Cluster, op: Operator) -> Large:
     h0 = scrape(op)
     print(f"{FLEET}-node cluster ...", flush=True)
     try:
-        formed = create_cluster(ferry, names, {"storage": {"mountpaths": 1}}, timeout=1800)
+        formed = create_cluster(ferry, names, FLEET_SPEC, timeout=1800)
         print(f"  formed in {formed:.1f}s", flush=True)
         h1 = scrape(op)
         rss_formed = op.memory()

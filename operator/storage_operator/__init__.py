@@ -6,9 +6,10 @@ One pass, top-down (each layer imports only the layers below it)::
 
     handlers        kopf glue: every event wakes the cluster's one loop
     reconciling     one pass: observe once -> fold the steps' outcomes -> report once -> pace
-    clusterwide | membership | reporting
+    clusterwide | membership | reporting | budgets
                     the steps of a pass: cluster-wide states (shutdown, decommission) | an online cluster's
                     steps (owned objects, map, rebalance tracking, the one transition) | the one status write
+                    | the node pods' disruption budget
     kube | nodes | watching | events | metrics
                     the I/O: Kubernetes reads/writes | the storage nodes' admin API (the node's own `client`,
                     a token from `auth`) | long polls on the nodes | Kubernetes events | Prometheus

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -49,17 +51,52 @@ def owner_reference(owner: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+NAME = "ferry-storage-node"
+COMPONENT = "storage-node"
+PART_OF = "ferry"
+MANAGED_BY = "ferry-operator"
+VERSION_LABEL = "app.kubernetes.io/version"
+
+
 def labels(cluster: str, node: str | None = None) -> dict[str, str]:
-    """Labels of everything the operator creates for a cluster (and a node)."""
+    """Labels of everything the operator creates for a cluster (and a node): Kubernetes' recommended ones and ours.
+
+    None of them ever changes for an object, so selectors may use them; the version is on pods only
+    (:func:`node_pod`) and no selector uses it.
+    """
     out = {
-        "app.kubernetes.io/name": "ferry-storage-node",
-        "app.kubernetes.io/managed-by": "ferry-operator",
+        "app.kubernetes.io/name": NAME,
         "app.kubernetes.io/instance": cluster,
+        "app.kubernetes.io/component": COMPONENT,
+        "app.kubernetes.io/part-of": PART_OF,
+        "app.kubernetes.io/managed-by": MANAGED_BY,
         CLUSTER_LABEL: cluster,
     }
     if node is not None:
         out[NODE_LABEL] = node
     return out
+
+
+def pod_selector(cluster: str) -> dict[str, str]:
+    """The labels that select the cluster's node pods (the disruption budget, the spread constraint).
+
+    Only labels every node pod has carried since the first release, so pods created before an upgrade of the
+    operator are selected too, and never the version, which changes with the image.
+    """
+    return {"app.kubernetes.io/name": NAME, CLUSTER_LABEL: cluster}
+
+
+_LABEL_VALUE = re.compile(r"[^A-Za-z0-9._-]")
+
+
+def image_version(image: str) -> str | None:
+    """The version label of `image`: its tag (`latest` when it has neither tag nor digest), a label-safe value."""
+    ref = image.split("@", 1)[0]
+    name, _, tag = ref.rpartition(":")
+    if not name or "/" in tag:  # no tag: the colon (if any) belongs to a registry's port
+        tag = "" if "@" in image else "latest"
+    value = _LABEL_VALUE.sub("-", tag)[:63].strip("-_.")
+    return value or None
 
 
 def _meta(name: str, owner: Mapping[str, Any], cluster: str, node: str | None) -> dict[str, Any]:
@@ -95,7 +132,9 @@ def node_pod(cluster: Mapping[str, Any], node: Mapping[str, Any]) -> dict[str, A
     """The storage-node pod of `node`: `python -m storage_node` on the pod IP, data on the node's PVC.
 
     It passes Pod Security "restricted": non-root, no privilege escalation, no capabilities, RuntimeDefault
-    seccomp; the volume is written through fsGroup.
+    seccomp; the volume is written through fsGroup. The cluster's spec adds resources (default requests when
+    unset), placement, priority, pull secrets, labels and annotations; none of them can change the security
+    context, and the operator's labels win over the user's `podLabels` of the same key.
     """
     spec = cluster.get("spec", {})
     name = node["metadata"]["name"]
@@ -135,13 +174,18 @@ def node_pod(cluster: Mapping[str, Any], node: Mapping[str, Any]) -> dict[str, A
         },
         "volumeMounts": mounts,
         "securityContext": dict(CONTAINER_SECURITY_CONTEXT),
+        "resources": resources(spec),
     }
-    if spec.get("resources"):
-        container["resources"] = dict(spec["resources"])
+    meta = _meta(pod_name(name), node, cname, name)
+    version = image_version(container["image"])
+    ours = {**meta["labels"], **({VERSION_LABEL: version} if version else {})}
+    meta["labels"] = {**(spec.get("podLabels") or {}), **ours}  # the operator's labels win
+    if spec.get("podAnnotations"):
+        meta["annotations"] = dict(spec["podAnnotations"])
     return {
         "apiVersion": "v1",
         "kind": "Pod",
-        "metadata": _meta(pod_name(name), node, cname, name),
+        "metadata": meta,
         "spec": {
             "restartPolicy": "Always",
             "automountServiceAccountToken": False,
@@ -149,8 +193,45 @@ def node_pod(cluster: Mapping[str, Any], node: Mapping[str, Any]) -> dict[str, A
             "securityContext": dict(POD_SECURITY_CONTEXT),
             "containers": [container],
             "volumes": volumes,
+            **placement(spec, cname),
         },
     }
+
+
+# Requests of a node pod whose cluster sets no resources: enough to schedule it honestly (not BestEffort).
+DEFAULT_RESOURCES: dict[str, Any] = {"requests": {"cpu": "100m", "memory": "256Mi"}}
+# The pod-spec fields the StorageCluster spec passes through as they are, under the same names.
+PASSED_THROUGH = ("nodeSelector", "tolerations", "affinity", "priorityClassName", "imagePullSecrets")
+
+
+def resources(spec: Mapping[str, Any]) -> dict[str, Any]:
+    """The node container's resources: the cluster's `resources` when set (not empty), else the default requests."""
+    return copy.deepcopy(dict(spec.get("resources") or DEFAULT_RESOURCES))
+
+
+def spread(cluster: str) -> list[dict[str, Any]]:
+    """The default spread: node pods of one cluster on different hosts where possible (preferred, not required)."""
+    return [
+        {
+            "maxSkew": 1,
+            "topologyKey": "kubernetes.io/hostname",
+            "whenUnsatisfiable": "ScheduleAnyway",
+            "labelSelector": {"matchLabels": pod_selector(cluster)},
+        }
+    ]
+
+
+def placement(spec: Mapping[str, Any], cluster: str) -> dict[str, Any]:
+    """The pod-spec fields the cluster's spec sets (scheduling, priority, pull secrets); the default spread.
+
+    `topologySpreadConstraints` unset spreads the pods across hosts (:func:`spread`); an empty list turns that off.
+    """
+    out = {k: copy.deepcopy(spec[k]) for k in PASSED_THROUGH if spec.get(k)}
+    given = spec.get("topologySpreadConstraints")
+    constraints = spread(cluster) if given is None else copy.deepcopy(given)
+    if constraints:
+        out["topologySpreadConstraints"] = constraints
+    return out
 
 
 def node_pvc(cluster: Mapping[str, Any], node: Mapping[str, Any]) -> dict[str, Any]:
@@ -198,4 +279,23 @@ def auth_secret(cluster: Mapping[str, Any], key: str) -> dict[str, Any]:
         "type": "Opaque",
         "metadata": _meta(auth_secret_name(cluster), cluster, cname, None),
         "stringData": {AUTH_KEY: key},
+    }
+
+
+def budget_name(cluster: str) -> str:
+    """The PodDisruptionBudget of the cluster's node pods."""
+    return f"{cluster}-nodes"
+
+
+def node_budget(cluster: Mapping[str, Any], min_available: int) -> dict[str, Any]:
+    """The PodDisruptionBudget of the cluster's node pods (owned by the StorageCluster).
+
+    An integer `minAvailable`, the one form Kubernetes honours for pods that no scalable workload owns.
+    """
+    cname = cluster["metadata"]["name"]
+    return {
+        "apiVersion": "policy/v1",
+        "kind": "PodDisruptionBudget",
+        "metadata": _meta(budget_name(cname), cluster, cname, None),
+        "spec": {"minAvailable": min_available, "selector": {"matchLabels": pod_selector(cname)}},
     }

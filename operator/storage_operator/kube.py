@@ -8,6 +8,7 @@ from typing import Any, cast
 from lightkube import ApiError, AsyncClient, codecs
 from lightkube.generic_resource import create_namespaced_resource
 from lightkube.resources.core_v1 import PersistentVolumeClaim, Pod, Secret
+from lightkube.resources.policy_v1 import PodDisruptionBudget
 from lightkube.types import PatchType
 
 from storage_operator import builders
@@ -69,14 +70,44 @@ class Kube:
         ]
         return {c["metadata"]["labels"][builders.NODE_LABEL]: c for c in claims}
 
-    async def create(self, manifest: Body) -> None:
-        """Create an object from its manifest; one that already exists is left as it is."""
+    async def create(self, manifest: Body) -> str | None:
+        """Create an object from its manifest; one that already exists is left as it is.
+
+        Returns the API server's message when it rejects the manifest as invalid (422), None otherwise.
+        """
         try:
             await self._client.create(codecs.from_dict(manifest))
         except ApiError as err:
             if err.status.code == 403 and "being terminated" in (err.status.message or ""):
-                return  # the namespace is being deleted: nothing may be created there any more
+                return None  # the namespace is being deleted: nothing may be created there any more
+            if err.status.code == 422:
+                return err.status.message or "invalid"
             _ignore(err, 409)
+        return None
+
+    async def get_budget(self, namespace: str, name: str) -> Body | None:
+        """A PodDisruptionBudget, or None when it does not exist."""
+        try:
+            obj = await self._client.get(PodDisruptionBudget, name, namespace=namespace)
+        except ApiError as err:
+            _ignore(err, 404)
+            return None
+        return _dict(obj)
+
+    async def apply(self, manifest: Body) -> str | None:
+        """Server-side apply of a manifest the operator owns whole (created when missing).
+
+        Returns the API server's message when it refuses (403: no right to, 422: invalid), None otherwise.
+        """
+        try:
+            await self._client.apply(codecs.from_dict(manifest), force=True)
+        except ApiError as err:
+            if err.status.code == 403 and "being terminated" in (err.status.message or ""):
+                return None
+            if err.status.code in (403, 422):
+                return err.status.message or str(err.status.code)
+            raise
+        return None
 
     async def delete_pod(self, namespace: str, name: str) -> None:
         """Delete a pod (graceful); a missing one is fine."""

@@ -41,11 +41,12 @@ async def ensure_objects(kube: Kube, p: Pass, pods_wanted: Mapping[str, bool]) -
         n = name_of(node)
         wanted = pods_wanted[n]
         if n not in p.pvcs and wanted:
-            await kube.create(builders.node_pvc(p.cluster, node))
-            await kube.create(builders.node_service(p.cluster, node))
+            await _create(kube, node, builders.node_pvc(p.cluster, node))
+            await _create(kube, node, builders.node_service(p.cluster, node))
         pod = p.pods.get(n)
         if wanted and pod is None:
-            await kube.create(builders.node_pod(p.cluster, node))
+            if not await _create(kube, node, builders.node_pod(p.cluster, node)):
+                return  # e.g. an affinity the CRD keeps as given: tried again at idle pace
             events.info(node, reason="PodCreated", message=f"created pod {builders.pod_name(n)}")
             paces.append(Pace.HURRY)
         elif not wanted and pod is not None and not is_deleted(pod):
@@ -57,6 +58,15 @@ async def ensure_objects(kube: Kube, p: Pass, pods_wanted: Mapping[str, bool]) -
 
     await concurrency.bounded(one(node) for node in p.nodes)
     return Outcome(pace=max(paces, default=Pace.IDLE))
+
+
+async def _create(kube: Kube, node: Body, manifest: Body) -> bool:
+    """Create one of the node's objects; one the API server rejects as invalid is a Warning event on the node."""
+    rejected = await kube.create(manifest)
+    if rejected is not None:
+        kind, name = manifest["kind"], manifest["metadata"]["name"]
+        events.warn(node, reason=f"{kind}Rejected", message=f"the API server rejects {kind} {name}: {rejected}")
+    return rejected is None
 
 
 async def bootstrap(kube: Kube, fleet: Fleet, p: Pass) -> Outcome:

@@ -64,12 +64,19 @@ class Pass:
     status: ClusterStatus
     held: records.Raw  # the cluster's status as the API holds it (what a write compares with)
     node_statuses: Mapping[str, records.NodeStatus]  # the StorageNodes' statuses as observed
+    budget: Body | None = None  # the node pods' PodDisruptionBudget as observed (None: there is none)
     reached: Mapping[str, NodeState] = field(default_factory=dict)  # effective states reached in this pass
     pace: Pace = Pace.IDLE
 
     @classmethod
     def observed(
-        cls, cluster: Body, nodes: list[Body], pods: dict[str, Body], pvcs: dict[str, Body], reports: dict[str, Report]
+        cls,
+        cluster: Body,
+        nodes: list[Body],
+        pods: dict[str, Body],
+        pvcs: dict[str, Body],
+        reports: dict[str, Report],
+        budget: Body | None = None,
     ) -> Pass:
         """The pass's start: the objects as listed and the statuses read from them."""
         held = dict(cluster.get("status") or {})
@@ -82,6 +89,7 @@ class Pass:
             status=ClusterStatus.from_status(held),
             held=held,
             node_statuses={name_of(n): records.NodeStatus.from_status(n.get("status")) for n in nodes},
+            budget=budget,
         )
 
     def after(self, outcome: Outcome) -> Pass:

@@ -3,7 +3,8 @@
 Flow of a pass (``Reconciler.reconcile``), each step a function returning its ``passes.Outcome``:
 
     observe (API objects, node reports) -> cluster-wide state (``clusterwide``: shutdown / decommission)
-        or the online steps (``membership``: owned objects -> map -> rebalance tracking -> the one transition)
+        or the online steps (``membership``: owned objects -> map -> rebalance tracking -> [the disruption
+        budget (``budgets``)] -> the one transition)
         -> report (``reporting``, the one status write) -> follow the running rebalance (``watching``)
         -> the delay before the next pass, from the most urgent outcome
 
@@ -14,6 +15,7 @@ the StorageCluster's status, effective states in the StorageNodes' statuses. No 
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import secrets
 from collections.abc import Callable
@@ -21,7 +23,7 @@ from typing import Any
 
 from storage_node.schemas import SettingsUpdate, rebalance_settled
 
-from storage_operator import builders, clusterwide, events, membership, reporting, watching
+from storage_operator import budgets, builders, clusterwide, events, membership, reporting, watching
 from storage_operator.bodies import Body, is_deleted, namespace_of, restarts
 from storage_operator.kube import Kube
 from storage_operator.nodes import Fleet
@@ -34,6 +36,8 @@ REBALANCE_DELAY = 1.0  # while only a rebalance runs: progress is reported this 
 IDLE_DELAY = 5.0
 STALL_SECONDS = float(os.environ.get("FERRY_STALL_SECONDS", "60"))  # no progress for this long: Degraded
 
+log = logging.getLogger(__name__)
+
 
 class Reconciler:
     """Carries out StorageCluster passes with the two narrow clients."""
@@ -43,6 +47,7 @@ class Reconciler:
         self._pushed: dict[tuple[str, str], tuple[str, int, Any]] = {}  # node -> settings key last pushed
         self._fleet: Fleet | None = None  # kept across passes: keep-alive connections to the nodes
         self._watch = watching.SettleWatch(wake)
+        self._budget_refused: str | None = None  # the API server's last refusal of the disruption budget
 
     async def close(self) -> None:
         """Stop the long polls and close the connections to the nodes."""
@@ -75,14 +80,15 @@ class Reconciler:
     async def _observe(self, cluster: Body, *, ask_nodes: bool) -> tuple[Pass, Fleet]:
         """The pass's one look at the cluster: its objects in the API and (online) what its nodes report."""
         namespace, name = namespace_of(cluster), str(cluster["metadata"]["name"])
-        nodes, pods, pvcs, key = await asyncio.gather(
+        nodes, pods, pvcs, key, budget = await asyncio.gather(
             self.kube.list_nodes(namespace, name),
             self.kube.list_pods(namespace, name),
             self.kube.list_pvcs(namespace, name),
             self._auth_key(cluster),
+            self.kube.get_budget(namespace, builders.budget_name(name)),
         )
         fleet = await self._fleet_for(key)
-        p = Pass.observed(cluster, nodes, pods, pvcs, reports={})
+        p = Pass.observed(cluster, nodes, pods, pvcs, reports={}, budget=budget)
         if ask_nodes:
             p = p.after(Outcome(reports=await fleet.statuses({n: u for n in p.pods if (u := p.url(n))})))
         return p, fleet
@@ -92,11 +98,13 @@ class Reconciler:
         wanted = p.pods_wanted()
         p = p.after(await membership.ensure_objects(self.kube, p, wanted))
         if p.status.map is None:
+            await self._budget(p, wanted)
             return p.after(await membership.bootstrap(self.kube, fleet, p))
         p = p.after(await membership.readdress(self.kube, fleet, p))
         p = p.after(await membership.push(fleet, p))
         await self._settings(p, fleet)
         p = p.after(await membership.track_rebalance(self.kube, fleet, p, wanted))
+        await self._budget(p, wanted)  # before a change starts (see budgets)
         tracked = p.status.rebalance.id if p.status.rebalance else None
         p = p.after(await membership.advance(self.kube, fleet, p))
         started = p.status.running
@@ -107,6 +115,14 @@ class Reconciler:
             if p.status.running is None:
                 p = p.after(await membership.advance(self.kube, fleet, p))
         return p
+
+    async def _budget(self, p: Pass, wanted: dict[str, bool]) -> None:
+        """Keep the node pods' disruption budget; a refusal is a Warning event once, not a failed pass."""
+        refused = await budgets.keep(self.kube, p, wanted)
+        if refused is not None and refused != self._budget_refused:
+            log.warning("the PodDisruptionBudget of %s/%s is refused: %s", p.namespace, p.name, refused)
+            events.warn(p.cluster, reason="DisruptionBudgetRefused", message=refused)
+        self._budget_refused = refused
 
     def _delay(self, pace: Pace, *, followed: bool) -> float:
         """Seconds before the next pass: soon while something nobody announces is in progress."""
@@ -142,7 +158,9 @@ class Reconciler:
         secret_name = builders.auth_secret_name(cluster)
         key = await self.kube.secret_value(namespace, secret_name, builders.AUTH_KEY)
         if key is None:
-            await self.kube.create(builders.auth_secret(cluster, secrets.token_hex(32)))
+            rejected = await self.kube.create(builders.auth_secret(cluster, secrets.token_hex(32)))
+            if rejected is not None:
+                raise RuntimeError(f"the API server rejects Secret {secret_name}: {rejected}")
             events.info(cluster, reason="AuthSecretCreated", message=f"created Secret {secret_name}")
             key = await self.kube.secret_value(namespace, secret_name, builders.AUTH_KEY)
         return key

@@ -128,6 +128,7 @@ def test_operator_rbac_is_exactly_the_least_privilege_set(render: Render) -> Non
             ["get", "list", "watch", "create", "delete", "patch"],
         )
         | expand("", ["secrets"], ["get", "create"])
+        | expand("policy", ["poddisruptionbudgets"], ["get", "create", "patch"])
         | expand("", ["events"], ["create", "patch"])
         | expand("events.k8s.io", ["events"], ["create", "patch"])
         | expand("kopf.dev", ["clusterkopfpeerings", "kopfpeerings"], ["get", "list", "watch", "patch"])
@@ -193,6 +194,25 @@ def test_cluster_from_values_with_node_count(render: Render) -> None:
     assert sorted(nodes) == ["objects-node-1", "objects-node-2", "objects-node-3", "objects-node-4"]
     assert {n["spec"]["cluster"] for n in nodes.values()} == {"objects"}
     assert {n["spec"]["state"] for n in nodes.values()} == {"online"}
+
+
+def test_cluster_values_pass_the_node_pod_fields_to_the_storage_cluster(render: Render) -> None:
+    pod_fields: dict[str, Any] = {
+        "nodeSelector": {"disk": "ssd"},
+        "tolerations": [{"key": "dedicated", "operator": "Exists", "effect": "NoSchedule"}],
+        "affinity": {"nodeAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": []}},
+        "topologySpreadConstraints": [
+            {"maxSkew": 1, "topologyKey": "topology.kubernetes.io/zone", "whenUnsatisfiable": "DoNotSchedule"}
+        ],
+        "priorityClassName": "storage",
+        "imagePullSecrets": [{"name": "regcred"}],
+        "podLabels": {"team": "storage"},
+        "podAnnotations": {"example.com/owner": "storage-team"},
+    }
+    spec = one(render({"cluster": {"create": True, **pod_fields}}), "StorageCluster")["spec"]
+    assert {k: spec.get(k) for k in pod_fields} == pod_fields
+    plain = one(render({"cluster.create": True}), "StorageCluster")["spec"]
+    assert not set(plain) & set(pod_fields), "unset values leave the operator's defaults in place"
 
 
 def test_cluster_name_defaults_to_the_release(render: Render) -> None:

@@ -36,12 +36,14 @@ def violations(value: Any, schema: dict[str, Any], where: str) -> list[str]:
     if kind in types and not isinstance(value, types[kind]):
         found.append(f"{where}: {value!r} is not {kind}")
     if isinstance(value, dict) and not schema.get("x-kubernetes-preserve-unknown-fields"):
-        props = schema.get("properties", {})
+        props, extra = schema.get("properties", {}), schema.get("additionalProperties")
         for key, sub in value.items():
-            if key not in props:
-                found.append(f"{where}.{key}: unknown field")
-            else:
+            if key in props:
                 found += violations(sub, props[key], f"{where}.{key}")
+            elif isinstance(extra, dict):
+                found += violations(sub, extra, f"{where}.{key}")
+            else:
+                found.append(f"{where}.{key}: unknown field")
     return found
 
 

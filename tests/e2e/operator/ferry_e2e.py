@@ -148,6 +148,27 @@ class Ferry:
         """Whether the node's pod exists."""
         return self.exists("pod", f"{name}-pod")
 
+    def evict(self, pod: str) -> subprocess.CompletedProcess[str]:
+        """The Eviction API on a pod (what `kubectl drain` calls); not checked: a refusal is an answer too."""
+        meta = {"name": pod, "namespace": self.namespace}
+        eviction = {"apiVersion": "policy/v1", "kind": "Eviction", "metadata": meta}
+        path = f"/api/v1/namespaces/{self.namespace}/pods/{pod}/eviction"
+        return self.kubectl_("create", "--raw", path, "-f", "-", input=json.dumps(eviction), check=False)
+
+    def budget(self) -> dict[str, Any]:
+        """The node pods' PodDisruptionBudget (kept by the operator)."""
+        return self.get("poddisruptionbudget", f"{self.cluster}-nodes")
+
+    def disruptions_allowed(self) -> int | None:
+        """How many node pods the budget lets go now (None before the disruption controller saw its last change)."""
+        if not self.exists("poddisruptionbudget", f"{self.cluster}-nodes"):
+            return None
+        pdb = self.budget()
+        st = pdb.get("status") or {}
+        if st.get("observedGeneration") != pdb["metadata"].get("generation"):
+            return None
+        return int(st.get("disruptionsAllowed", 0))
+
     # -- data ------------------------------------------------------------------------------------
 
     def secret(self) -> str:

@@ -1,0 +1,58 @@
+"""The node pods' PodDisruptionBudget, kept by each online pass: one voluntary disruption while quiet, none in a change.
+
+The rule (:func:`min_available`), with N the number of node pods meant to run (``Pass.pods_wanted``):
+
+- quiet (no rebalance running, no membership change in progress or asked for): ``minAvailable: N-1``, so the
+  Eviction API (``kubectl drain``) may take one Ready node pod at a time, and none while one is missing or not
+  Ready (the PDB counts Ready pods); an evicted pod comes back on its volume like a restart;
+- changing: ``minAvailable: N``, so no eviction is permitted while data moves or a node joins or leaves.
+
+This is ``maxUnavailable: 1`` / ``maxUnavailable: 0`` written the one way Kubernetes honours for pods that no
+scalable workload owns (a node pod's owner is its StorageNode): an integer ``minAvailable``.
+
+Order: a pass keeps the budget after tracking the rebalance and before it starts a change, and a change that
+is only asked for already counts, so the budget is tightened before any rebalance starts; the API server
+refuses evictions until the disruption controller has seen the new budget. Loosening waits for the next pass.
+The operator's own pod deletions (shutdown, decommission) are not evictions: the budget never holds them up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from storage_operator import builders, lifecycle
+from storage_operator.bodies import Body
+from storage_operator.kube import Kube
+from storage_operator.lifecycle import Action
+from storage_operator.passes import Pass
+
+
+def changing(p: Pass) -> bool:
+    """Whether the cluster is changing: a rebalance runs, or a membership change is in progress or asked for."""
+    if p.status.running is not None or p.status.transition is not None:
+        return True
+    return any(lifecycle.next_step(p.view(n)).action is not Action.NOTHING for n in p.nodes)
+
+
+def min_available(p: Pass, pods_wanted: Mapping[str, bool]) -> int:
+    """How many node pods must stay available: all of them while the cluster changes, all but one when quiet."""
+    wanted = sum(pods_wanted.values())
+    return wanted if changing(p) else max(wanted - 1, 0)
+
+
+def _differs(observed: Body | None, manifest: Body) -> bool:
+    """Whether the observed budget lacks the manifest's spec (fields the API server adds are not compared)."""
+    held = (observed or {}).get("spec") or {}
+    return observed is None or any(held.get(k) != v for k, v in manifest["spec"].items())
+
+
+async def keep(kube: Kube, p: Pass, pods_wanted: Mapping[str, bool]) -> str | None:
+    """Write the budget the rule asks for, when the observed one differs (or there is none).
+
+    Returns the API server's message if it refuses the write (e.g. RBAC without the right to): the pass goes
+    on without a budget rather than stopping every lifecycle operation for it.
+    """
+    manifest = builders.node_budget(p.cluster, min_available(p, pods_wanted))
+    if not _differs(p.budget, manifest):
+        return None
+    return await kube.apply(manifest)
