@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from storage_node.schemas import ClusterMap, MountpathCapacity, NodeCapacity, NodeEntry, NodeStatus, RebalanceStatus
-from storage_operator import bodies, capacity, clock, lifecycle, maps, statuses
+from storage_operator import bodies, budgets, capacity, clock, lifecycle, maps, statuses
 from storage_operator.conditions import Condition
 from storage_operator.passes import Pass
 from storage_operator.states import ConditionType, NodeState, Reason
@@ -149,3 +149,14 @@ def test_the_request_time_is_the_last_spec_change_not_a_status_write() -> None:
     changed = bodies.spec_changed_at(body)
     assert changed is not None and clock.iso(changed) == "2026-11-26T10:00:03Z"
     assert bodies.spec_changed_at(node("node-2")) is None
+
+
+def test_a_departure_held_back_for_room_leaves_the_disruption_budget_open_and_one_that_fits_closes_it() -> None:
+    figures = {"node-1": (60 * MiB, 100 * MiB, 40 * MiB), "node-2": (60 * MiB, 100 * MiB, 35 * MiB),
+               "node-3": (60 * MiB, 100 * MiB, 40 * MiB)}  # fmt: skip
+    held = a_pass({"node-1": "maintenance", "node-2": "online", "node-3": "online"}, figures)
+    assert held.held_back() and not budgets.changing(held), "it may wait for hours: evictions stay possible"
+    fits = a_pass(
+        {"node-1": "maintenance", "node-2": "online", "node-3": "online"}, figures, capacity={"headroomPercent": 0}
+    )
+    assert budgets.changing(fits)
