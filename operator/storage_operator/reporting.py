@@ -12,12 +12,12 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from storage_operator import builders, clock, concurrency, conditions, lifecycle, progress, records, statuses
+from storage_operator import builders, clock, concurrency, conditions, lifecycle, progress, records, rollouts, statuses
 from storage_operator.bodies import Body, name_of, pod_ready
 from storage_operator.kube import Kube
 from storage_operator.lifecycle import Action
 from storage_operator.passes import Pass
-from storage_operator.states import ClusterState
+from storage_operator.states import ClusterPhase, ClusterState
 
 
 async def report(kube: Kube, p: Pass, *, stall_seconds: float) -> None:
@@ -31,6 +31,7 @@ async def report(kube: Kube, p: Pass, *, stall_seconds: float) -> None:
         rebalance_id=p.status.rebalance_id,
         percent=p.status.rebalance.percent if p.status.rebalance else None,
         now=clock.iso(at),
+        rollout=_Rollout.of(p) if state is ClusterState.ONLINE and p.status.map is not None else None,
     )
     writes = []
     for node in p.nodes:
@@ -50,12 +51,39 @@ class _Shared:
     rebalance_id: str | None
     percent: int | None
     now: str  # the report's timestamp, as written
+    rollout: _Rollout | None  # the rolling upgrade as it stands (None: the cluster is not online)
+
+
+@dataclass(frozen=True)
+class _Rollout:
+    """The rolling upgrade as this report tells it."""
+
+    decision: rollouts.Decision
+    target: str
+    members: Mapping[str, rollouts.Member]
+    message: str  # "" when every online node runs the target revision
+
+    @classmethod
+    def of(cls, p: Pass) -> _Rollout:
+        d, target, members = p.rollout_decision(), p.target_revision, p.rollout_members()
+        message = ""
+        if rollouts.rolling(d):
+            done = rollouts.updated(members, target)
+            message = f"rolling upgrade to revision {target}, {done} of {len(members)} nodes updated: {d.why}"
+        return cls(decision=d, target=target, members=members, message=message)
+
+    def about(self, node: str) -> tuple[str, bool]:
+        """What the rollout tells of `node` ("" unless it is the one rolled), and whether it is stuck there."""
+        if self.decision.node != node or self.decision.act in (rollouts.Act.NONE, rollouts.Act.FINISH):
+            return "", False
+        return self.message, self.decision.act is rollouts.Act.STUCK
 
 
 def _situation(p: Pass, node: Body, shared: _Shared) -> statuses.NodeSituation:
     n = name_of(node)
     online = shared.state is ClusterState.ONLINE
     view = p.view(node)
+    upgrading, stuck = shared.rollout.about(n) if shared.rollout is not None else ("", False)
     return statuses.NodeSituation(
         view=view,
         step=lifecycle.next_step(view) if online else lifecycle.Step(Action.NOTHING),
@@ -69,6 +97,8 @@ def _situation(p: Pass, node: Body, shared: _Shared) -> statuses.NodeSituation:
         percent=shared.percent,
         stalled_since=shared.stalled_since,
         skip_note=statuses.skip_note(node.get("spec", {}), p.spec),
+        upgrading=upgrading,
+        stuck=stuck,
     )
 
 
@@ -116,16 +146,26 @@ def _cluster_status(p: Pass, shared: _Shared) -> records.ClusterStatus:
         stalled_since=shared.stalled_since,
         rebalance_id=shared.rebalance_id,
     )
+    phase = statuses.cluster_phase(
+        state=state, formed=p.status.map is not None, transition=transition, rebalancing=running, pods_left=pods_left
+    )
+    target = p.target_revision
+    members = p.rollout_members()
+    current = rollouts.current_revision(members, target, p.status.current_revision)
+    ro = shared.rollout
+    if ro is not None and ro.message:
+        d = ro.decision
+        stuck, paused = d.act is rollouts.Act.STUCK, d.act is rollouts.Act.PAUSED
+        found = statuses.with_rollout(found, message=ro.message, paused=paused, stuck=stuck)
+        if p.status.rollout is not None:
+            phase = ClusterPhase.UPGRADING
     return replace(
         p.status,
+        current_revision=current,
+        update_revision=target,
+        updated_nodes=rollouts.updated(members, target),
         state=statuses.cluster_state(state, pods_left=pods_left, previous=p.status.state),
-        phase=statuses.cluster_phase(
-            state=state,
-            formed=p.status.map is not None,
-            transition=transition,
-            rebalancing=running,
-            pods_left=pods_left,
-        ).value,
+        phase=phase.value,
         observed_generation=p.generation,
         node_counts=statuses.node_counts([p.effective(node) for node in p.nodes]),
         conditions=tuple(
