@@ -100,9 +100,9 @@ def report(rows: list[dict[str, Any]], started: str, wall: float) -> str:
         )
     lines += [
         "",
-        "`restart` moves no data; each node's objects are unreadable while its pod is re-created (clients get",
-        "`503` with `Retry-After` or no connection, and retry). `drain` moves each node's data off and back (two",
-        "rebalances a node, the data moved twice) and no request fails; it takes longer, in proportion to the data.",
+        "`restart` re-creates each pod on its volume: no data moves, and the node's objects are unreadable while",
+        "it restarts (a failure window per node). `drain` moves each node's data off before its pod is re-created",
+        "and back after (two rebalances a node: the data moves twice), so its time grows with the data held.",
         "",
     ]
     return "\n".join(lines)
