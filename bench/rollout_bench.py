@@ -21,6 +21,7 @@ import hostinfo
 from localkube import binaries, processes
 from localkube.cluster import Cluster
 from operator_bench import NS_PREFIX, Operator, destroy_cluster
+from storage_node.schemas import rebalance_number
 
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
@@ -47,6 +48,7 @@ def one(kube: Cluster, strategy: str) -> dict[str, Any]:
     ferry = Ferry(kube.kubectl, namespace=f"{NS_PREFIX}rollout-{strategy}")
     ferry.create(NODES, cluster_spec={"upgrade": {"strategy": strategy}})
     ds = ferry.write(OBJECTS, sizes=(262_144,))
+    first = rebalance_number(ferry.cluster_map().rebalance_id)
     try:
         with clients(ferry, ds) as (load, windows), watching(ferry) as w:
             time.sleep(2.0)
@@ -67,8 +69,8 @@ def one(kube: Cluster, strategy: str) -> dict[str, Any]:
             "failed": len(load.failures),
             "kinds": kinds,
             "windows": [(e - s, n) for s, e, n in failure_windows(load.failures)],
-            "rebalances": len(w.moved),
-            "moved": sum(w.moved.values()),
+            "rebalances": rebalance_number(ferry.cluster_map().rebalance_id) - first,
+            "moved": sum(w.moved.values()),  # bytes sent, summed over the rebalances the watcher saw
             "order": list(w.rolled),
         }
     finally:
