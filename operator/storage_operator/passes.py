@@ -16,7 +16,7 @@ from storage_node.schemas import NodeEntry
 from storage_node.schemas import NodeStatus as Report
 
 from storage_operator import builders, clock, lifecycle, maps, records, revisions, rollouts
-from storage_operator.bodies import Body, desired_state, is_deleted, name_of, namespace_of, pod_ready
+from storage_operator.bodies import Body, desired_state, is_deleted, name_of, namespace_of, pod_ready, ready_since
 from storage_operator.records import ClusterStatus
 from storage_operator.states import NodeState
 
@@ -234,6 +234,7 @@ class Pass:
                 deleting=pod is not None and is_deleted(pod),
                 answering=n in self.reports and pod_ready(pod),
                 age_s=clock.seconds_since(born, at) if born is not None else 0.0,
+                ready_s=clock.seconds_since(up, at) if (up := ready_since(pod)) is not None else 0.0,
                 flags=maps.flags_of(self.status.map, n),
             )
         return out
@@ -251,4 +252,11 @@ class Pass:
             busy=busy,
             rebalancing=self.status.running is not None,
             can_drain=self.rebalance_enabled and online > 1,
+            quiet_s=self.quiet_seconds(),
         )
+
+    def quiet_seconds(self) -> float:
+        """How long ago the last global rebalance finished (infinite when none did or one runs)."""
+        last = self.status.last_rebalance
+        done = clock.parse(last.finished_at) if last is not None and self.status.running is None else None
+        return float("inf") if done is None else clock.seconds_since(done, clock.now())

@@ -60,7 +60,7 @@ async def _act(kube: Kube, fleet: Fleet, p: Pass) -> tuple[Outcome, bool]:
         if node is not None:
             events.info(node, reason="UpgradeCompleted", message=f"pod at revision {p.target_revision}")
         return Outcome(status=finished, held=held, pace=Pace.HURRY), True
-    if d.act is Act.AWAIT_POD:
+    if d.act is Act.AWAIT_POD or d.act is Act.GRACE:
         return Outcome(pace=Pace.HURRY), False
     if d.act is Act.AWAIT_REBALANCE:
         return Outcome(pace=Pace.BUSY), False

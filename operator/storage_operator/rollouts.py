@@ -2,10 +2,10 @@
 
 A node is rolled in one short flow, one node at a time; ``drain`` adds the bracketed steps:
 
-    start (record the node) -> [map flags it maintenance + rebalance -> the rebalance runs its full way]
+    start (record the node) -> [map flags it maintenance + rebalance -> the rebalance runs its full way -> grace]
         -> delete its pod -> the pod is re-created at the new revision (``membership.ensure_objects``)
-        -> Ready within readyTimeoutSeconds -> [map flags it online + rebalance -> the rebalance runs its full way]
-        -> finish (clear the record) -> the next node
+        -> Ready within readyTimeoutSeconds -> [grace -> map flags it online + rebalance -> the rebalance runs
+        its full way] -> finish (clear the record) -> the next node
 
 Invariants:
 - one change at a time: a node is started only while no membership change is in progress or pending and no
@@ -34,6 +34,10 @@ from storage_node.schemas import NodeFlag
 from storage_operator.records import Rollout
 from storage_operator.states import UpgradeStrategy
 
+# drain: after the rebalance that emptied the node, and after its new pod answers, this long before the next
+# step: clients that pick nodes from the status (phase Upgrading) and the other nodes (the map with its new
+# address, who is drained) catch up first, as a preStop sleep lets endpoints catch up
+DRAIN_GRACE_S = 5.0
 DEFAULT_STRATEGY = UpgradeStrategy.DRAIN
 DEFAULT_READY_TIMEOUT_S = 300.0
 OUT = (NodeFlag.maintenance,)  # a drained node's flags in the map while its pod is re-created
@@ -68,6 +72,7 @@ class Member:
     deleting: bool = False  # its pod is going away
     answering: bool = False  # its pod is Ready and the node answered this pass
     age_s: float = 0.0  # seconds since its pod was created
+    ready_s: float = 0.0  # seconds since its pod became Ready (0 when it is not)
     flags: tuple[NodeFlag, ...] | None = ()  # its flags in the map (None: not a member)
 
 
@@ -80,6 +85,7 @@ class Act(StrEnum):
     START = "start"  # record the node as the one being rolled
     LEAVE = "leave"  # drain: the node flagged maintenance in a new map, with a rebalance
     AWAIT_REBALANCE = "await-rebalance"
+    GRACE = "grace"  # drain: a few seconds for clients and nodes to catch up before the next step
     DELETE_POD = "delete-pod"
     AWAIT_POD = "await-pod"  # its pod is going, or coming at the target revision and not Ready yet
     STUCK = "stuck"  # its new pod was not Ready within the deadline: the rollout stops here
@@ -106,14 +112,16 @@ def decide(
     busy: str = "",
     rebalancing: bool = False,
     can_drain: bool = True,
+    quiet_s: float = float("inf"),
 ) -> Decision:
     """The next act of the rollout towards revision `target`.
 
     `busy` names the membership change in progress ("" when none), `rebalancing` whether a global rebalance
-    runs, `can_drain` whether the cluster can move a node's data off (rebalance enabled, another online node).
+    runs, `can_drain` whether the cluster can move a node's data off (rebalance enabled, another online node),
+    `quiet_s` how long ago the last global rebalance finished.
     """
     if record is not None:
-        return _step(members.get(record.node), target, record, settings, rebalancing=rebalancing)
+        return _step(members.get(record.node), target, record, settings, rebalancing=rebalancing, quiet_s=quiet_s)
     stale = sorted(n for n, m in members.items() if m.online and m.revision != target)
     if not stale:
         return Decision(Act.NONE)
@@ -130,7 +138,9 @@ def decide(
     return Decision(Act.START, stale[0], why=f"rolling {stale[0]} ({strategy.value})", strategy=strategy)
 
 
-def _step(m: Member | None, target: str, record: Rollout, settings: Settings, *, rebalancing: bool) -> Decision:
+def _step(
+    m: Member | None, target: str, record: Rollout, settings: Settings, *, rebalancing: bool, quiet_s: float
+) -> Decision:
     """The next step for the node in progress."""
     n = record.node
     if m is None:
@@ -143,6 +153,8 @@ def _step(m: Member | None, target: str, record: Rollout, settings: Settings, *,
             return Decision(Act.LEAVE, n, why=f"moving {n}'s data off")
         if drain and rebalancing:
             return Decision(Act.AWAIT_REBALANCE, n, why=f"moving {n}'s data off")
+        if drain and m.answering and quiet_s < DRAIN_GRACE_S:
+            return Decision(Act.GRACE, n, why=f"{n} is drained; its pod goes in a moment")
         return Decision(Act.DELETE_POD, n, why=f"re-creating {n}'s pod")
     if not m.answering:
         if m.age_s > settings.ready_timeout_s:
@@ -150,6 +162,8 @@ def _step(m: Member | None, target: str, record: Rollout, settings: Settings, *,
             return Decision(Act.STUCK, n, why=why)
         return Decision(Act.AWAIT_POD, n, why=f"waiting for {n}'s new pod to be ready")
     if drain and m.flags == OUT:
+        if m.ready_s < DRAIN_GRACE_S:
+            return Decision(Act.GRACE, n, why=f"{n}'s new pod is ready; it comes back online in a moment")
         return Decision(Act.RETURN, n, why=f"moving data back to {n}")
     if rebalancing:
         return Decision(Act.AWAIT_REBALANCE, n, why=f"moving data back to {n}")

@@ -86,6 +86,7 @@ def _members(revs: dict[str, str | None], **over: dict[str, Any]) -> dict[str, M
     out = {}
     for n, r in revs.items():
         fields: dict[str, Any] = {"online": True, "revision": r, "answering": r is not None, "age_s": 100.0}
+        fields["ready_s"] = 100.0 if r is not None else 0.0
         fields.update(over.get(n, {}))
         out[n] = Member(name=n, **fields)
     return out
@@ -144,10 +145,13 @@ def test_drain_walks_a_node_out_restarts_it_and_brings_it_back() -> None:
     assert rollouts.decide(_members({"a": OLD}, a={"flags": OUT}), NEW, rec, s, rebalancing=True).act is (
         Act.AWAIT_REBALANCE
     )
+    just_over = rollouts.decide(_members({"a": OLD, "b": NEW}, a={"flags": OUT}), NEW, rec, s, quiet_s=1.0)
+    assert just_over.act is Act.GRACE, "clients and nodes catch up before its pod goes"
     assert step(flags=OUT) is Act.DELETE_POD, "the rebalance is over: the pod goes"
     assert step(flags=OUT, deleting=True) is Act.AWAIT_POD
     assert step(rev=None, flags=OUT) is Act.AWAIT_POD
     assert step(rev=NEW, flags=OUT, answering=False, age_s=5.0) is Act.AWAIT_POD
+    assert step(rev=NEW, flags=OUT, ready_s=1.0) is Act.GRACE, "its new address reaches the others first"
     assert step(rev=NEW, flags=OUT) is Act.RETURN
     assert rollouts.decide(_members({"a": NEW}), NEW, rec, s, rebalancing=True).act is Act.AWAIT_REBALANCE
     assert step(rev=NEW) is Act.FINISH
