@@ -66,6 +66,14 @@ def revisions(ferry: Ferry) -> dict[str, str]:
     }
 
 
+def printed(ferry: Ferry) -> dict[str, str]:
+    """`kubectl get storagecluster` as a user reads it (cells cut at the headers' columns; empty ones stay empty)."""
+    header, row = ferry.kubectl("get", "storagecluster", ferry.cluster).stdout.splitlines()[:2]
+    starts = [i for i, c in enumerate(header) if c != " " and (i == 0 or header[i - 1] == " ")]
+    ends = [*starts[1:], None]
+    return {header[a:b].strip(): row[a:b].strip() for a, b in zip(starts, ends, strict=True)}
+
+
 def conditions(status: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {c["type"]: c for c in status.get("conditions", [])}
 
@@ -199,6 +207,8 @@ def test_a_bad_image_stops_the_rollout_degraded_and_rolling_back_recovers(ferry:
     revs = revisions(ferry)
     assert revs["node-2"] in good and revs["node-3"] in good, "the other nodes stay at the old revision"
     assert ferry.status("node-1")["phase"] == "Upgrading"
+    row = printed(ferry)
+    assert (row["PHASE"], row["UPDATED"]) == ("Upgrading", "1"), row
     time.sleep(5)
     assert set(revisions(ferry).items()) == set(revs.items()), "the rollout stays stopped"
     ferry.verify(ds, nodes=["node-2", "node-3"])  # node-1 was drained first: its objects are on the others
@@ -208,6 +218,8 @@ def test_a_bad_image_stops_the_rollout_degraded_and_rolling_back_recovers(ferry:
     st = ferry.cluster_status()
     assert conditions(st)["Degraded"]["status"] == "False"
     assert set(revisions(ferry).values()) == good
+    row = printed(ferry)
+    assert (row["PHASE"], row["UPDATED"]) == ("Ready", "3"), row
     ferry.wait_ready("node-1")
     ferry.verify(ds)
 

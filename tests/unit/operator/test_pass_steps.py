@@ -169,3 +169,10 @@ def test_a_transition_in_progress_holds_the_rollout_back() -> None:
     outcome = asyncio.run(rolling.roll(cast(Kube, kube), cast(Fleet, fleet), p))
     assert outcome.status is None and kube.calls == []
     assert "node-1's start-maintenance" in p.rollout_decision().why
+
+
+def test_a_membership_change_waits_while_a_node_is_rolled() -> None:
+    rollout = {"node": "node-2", "strategy": "drain", "startedAt": STARTED}
+    p = a_rolling_pass({}, {"rollout": rollout})
+    assert p.waiting_for() == "waiting for the rolling upgrade of node-2 to finish"
+    assert p.rollout_decision().node == "node-2", "the node in progress goes on; no other is started"
