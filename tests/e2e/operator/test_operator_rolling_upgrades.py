@@ -245,3 +245,23 @@ def test_drain_rolls_every_node_to_a_new_image_under_load_with_no_failed_request
     # each node's data moves off and back: two rebalances a node (more only if one had to be restarted)
     assert figures["rebalances"] >= 2 * len(NODES), figures
     assert figures["bytes_moved_seen"] > 0
+
+
+def test_a_paused_rollout_starts_no_node_until_it_is_resumed(ferry: Ferry) -> None:
+    ferry.create(NODES)
+    patch_cluster(ferry, {"upgrade": {"strategy": "restart", "paused": True}})
+    before = revisions(ferry)
+    patch_cluster(ferry, {"env": [{"name": "FERRY_ROLLOUT_TEST", "value": "paused"}]})
+
+    def paused() -> bool:
+        progressing = conditions(ferry.cluster_status()).get("Progressing", {})
+        return progressing.get("status") == "False" and progressing.get("reason") == "RolloutPaused"
+
+    wait_until("Progressing False with RolloutPaused", paused, timeout=60)
+    time.sleep(5)
+    assert revisions(ferry) == before, "no pod was re-created while paused"
+    st = ferry.cluster_status()
+    assert st["updatedNodes"] == 0 and st["currentRevision"] != st["updateRevision"]
+
+    patch_cluster(ferry, {"upgrade": {"paused": False}})
+    wait_until("the rollout to finish", lambda: rolled_out(ferry), timeout=300, interval=1.0)
