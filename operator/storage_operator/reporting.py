@@ -59,7 +59,6 @@ class _Rollout:
     """The rolling upgrade as this report tells it."""
 
     decision: rollouts.Decision
-    target: str
     members: Mapping[str, rollouts.Member]
     message: str  # "" when every online node runs the target revision
 
@@ -70,7 +69,7 @@ class _Rollout:
         if rollouts.rolling(d):
             done = rollouts.updated(members, target)
             message = f"rolling upgrade to revision {target}, {done} of {len(members)} nodes updated: {d.why}"
-        return cls(decision=d, target=target, members=members, message=message)
+        return cls(decision=d, members=members, message=message)
 
     def about(self, node: str) -> tuple[str, bool]:
         """What the rollout tells of `node` ("" unless it is the one rolled), and whether it is stuck there."""
@@ -149,10 +148,10 @@ def _cluster_status(p: Pass, shared: _Shared) -> records.ClusterStatus:
     phase = statuses.cluster_phase(
         state=state, formed=p.status.map is not None, transition=transition, rebalancing=running, pods_left=pods_left
     )
-    target = p.target_revision
-    members = p.rollout_members()
-    current = rollouts.current_revision(members, target, p.status.current_revision)
     ro = shared.rollout
+    target = p.target_revision
+    members = ro.members if ro is not None else p.rollout_members()
+    current = rollouts.current_revision(members, target, p.status.current_revision)
     if ro is not None and ro.message:
         d = ro.decision
         stuck, paused = d.act is rollouts.Act.STUCK, d.act is rollouts.Act.PAUSED
