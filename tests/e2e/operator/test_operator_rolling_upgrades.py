@@ -178,13 +178,24 @@ def roll(ferry: Ferry, spec: dict[str, Any], strategy: str) -> tuple[dict[str, A
     return figures, load
 
 
+def node_logs(ferry: Ferry) -> str:
+    """What the node pods logged about server errors (each traceback), else the tail of their logs."""
+    out = []
+    for n in NODES:
+        lines = ferry.kubectl("logs", f"{n}-pod", "--tail=5000", check=False).stdout.splitlines()
+        starts = [i for i, line in enumerate(lines) if line.startswith("Traceback")]
+        picked = [line for i in starts[:3] for line in lines[max(0, i - 2) : i + 40]] or lines[-20:]
+        out.append(f"--- {n}\n" + "\n".join(picked))
+    return "\n".join(out)
+
+
 def test_restart_rolls_every_node_with_a_short_measured_window_of_retryable_failures(ferry: Ferry) -> None:
     figures, load = roll(ferry, {"env": [{"name": "FERRY_ROLLOUT_TEST", "value": "restart"}]}, "restart")
     assert figures["rebalances"] == 0 and figures["bytes_moved_seen"] == 0, "a restart moves no data"
     # while a node restarts its objects cannot be read: a 503 (with Retry-After) or no connection, never a
     # wrong answer (a 200 with other bytes, a 404 for an object that exists, a deleted object back)
     wrong = [f for f in load.failures if not (f.status == 503 or (f.op == "error" and f.status == 0))]
-    assert not wrong, load.summary()
+    assert not wrong, load.summary() + "\n" + node_logs(ferry)
     assert all(e - s <= 30.0 for s, e, _ in failure_windows(load.failures)), f"each window is bounded: {figures}"
 
 
@@ -222,15 +233,6 @@ def test_a_bad_image_stops_the_rollout_degraded_and_rolling_back_recovers(ferry:
     assert (row["PHASE"], row["UPDATED"]) == ("Ready", "3"), row
     ferry.wait_ready("node-1")
     ferry.verify(ds)
-
-
-def node_logs(ferry: Ferry) -> str:
-    """The tail of every node pod's log (to tell what a server error was)."""
-    out = []
-    for n in NODES:
-        proc = ferry.kubectl("logs", f"{n}-pod", "--tail=40", check=False)
-        out.append(f"--- {n}\n{proc.stdout[-4000:]}")
-    return "\n".join(out)
 
 
 def test_drain_rolls_every_node_to_a_new_image_under_load_with_no_failed_request(ferry: Ferry, kube: Any) -> None:
