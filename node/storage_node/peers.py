@@ -11,6 +11,7 @@ from storage_node import auth, buckets
 from storage_node.schemas import ClusterMap, NodeEntry
 
 MAP_VERSION_HEADER = "x-ferry-map-version"
+NODE_HEADER = "x-ferry-node"  # who answered: a pod address may be another node's by now
 
 
 class PeerError(Exception):
@@ -58,6 +59,11 @@ class Peers:
         await self.http.aclose()
 
     def _note(self, node: NodeEntry, r: httpx.Response) -> None:
+        who = r.headers.get(NODE_HEADER)
+        if who is not None and who != node.id:
+            # the address the asker's map gives is another node's now (a pod came back elsewhere, another took
+            # its address): that node's answer says nothing of `node`
+            raise PeerError(f"{node.id}: {node.url} answered as {who}")
         raw = r.headers.get(MAP_VERSION_HEADER, "")
         if raw.isdigit() and int(raw) > self.newest_map[0]:
             self.newest_map = (int(raw), node.id)
@@ -81,8 +87,11 @@ class Peers:
         moved = h.get("x-ferry-handed-over")
         handed_over = int(moved) if moved is not None and moved.isdigit() else None
         if r.status_code == 200:
-            held = Presence(node, int(h["x-ferry-version"]), False, int(h["content-length"]), h["x-ferry-checksum"])
-            return Sighting(held, handed_over)
+            try:
+                version, size, cksum = int(h["x-ferry-version"]), int(h["content-length"]), h["x-ferry-checksum"]
+            except (KeyError, ValueError) as exc:
+                raise PeerError(f"{node.id}: presence answer without its headers ({exc!r})") from exc
+            return Sighting(Presence(node, version, False, size, cksum), handed_over)
         if r.status_code != 404:
             raise PeerError(f"{node.id}: presence answered {r.status_code}")
         tomb = h.get("x-ferry-tombstone")

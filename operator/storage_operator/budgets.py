@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from storage_operator import builders, lifecycle
+from storage_operator import builders, lifecycle, rollouts
 from storage_operator.bodies import Body, name_of
 from storage_operator.kube import Kube
 from storage_operator.lifecycle import Action
@@ -28,12 +28,14 @@ from storage_operator.passes import Pass
 
 
 def changing(p: Pass) -> bool:
-    """Whether the cluster is changing: a rebalance runs, or a membership change is in progress or asked for.
+    """Whether the cluster is changing: data moves, a node is rolled, or a membership change is asked for.
 
     A departure held back for want of room (`Pass.held_back`) is not a change until it fits: it may wait long.
     """
-    if p.status.running is not None or p.status.transition is not None:
+    if p.status.running is not None or p.status.transition is not None or p.status.rollout is not None:
         return True
+    if p.rollout_decision().act is rollouts.Act.START:
+        return True  # a node is about to be rolled in this pass: the budget closes first
     held = p.held_back()
     return any(name_of(n) not in held and lifecycle.next_step(p.view(n)).action is not Action.NOTHING for n in p.nodes)
 

@@ -7,6 +7,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from storage_operator import revisions
+
 GROUP = "ferry.dev"
 VERSION = "v1alpha1"
 API_VERSION = f"{GROUP}/{VERSION}"
@@ -164,7 +166,7 @@ def node_pod(cluster: Mapping[str, Any], node: Mapping[str, Any]) -> dict[str, A
         "imagePullPolicy": spec.get("imagePullPolicy", "IfNotPresent"),
         "command": ["python", "-m", "storage_node"],
         "args": args,
-        "env": [{"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}}],
+        "env": [{"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}}, *spec.get("env", [])],
         "ports": [{"name": "http", "containerPort": port}],
         "readinessProbe": probe,
         "livenessProbe": {
@@ -232,6 +234,37 @@ def placement(spec: Mapping[str, Any], cluster: str) -> dict[str, Any]:
     if constraints:
         out["topologySpreadConstraints"] = constraints
     return out
+
+
+TEMPLATE_NODE = "node-template"  # the node a cluster's pod revision is computed for (no real node has this name)
+LIVE_SETTINGS = ("concurrency", "bandwidth")  # spec.rebalance keys the nodes take while running
+
+
+def pod_revision(cluster: Mapping[str, Any]) -> str:
+    """The revision the cluster's spec asks node pods to be at: the hash of its pod for a template node.
+
+    Every node's pod differs only by the node's name (arguments, labels, claim), so one template stands for
+    all of them: whatever `node_pod` puts in a pod is part of the revision, and changing it rolls the nodes.
+    """
+    meta = cluster["metadata"]
+    spec = dict(cluster.get("spec") or {})
+    # pushed to running nodes (reconciling._settings): a change needs no restart, so it is no new revision
+    spec["rebalance"] = {k: v for k, v in (spec.get("rebalance") or {}).items() if k not in LIVE_SETTINGS}
+    template = {
+        "apiVersion": API_VERSION,
+        "kind": "StorageNode",
+        "metadata": {"name": TEMPLATE_NODE, "namespace": meta.get("namespace", ""), "uid": ""},
+        "spec": {"cluster": meta["name"]},
+    }
+    return revisions.digest(node_pod({**cluster, "spec": spec}, template))
+
+
+def revised_pod(cluster: Mapping[str, Any], node: Mapping[str, Any]) -> dict[str, Any]:
+    """The node's pod (`node_pod`) marked with the revision it is built at (annotation ``ferry.dev/revision``)."""
+    pod = node_pod(cluster, node)
+    meta = pod["metadata"]
+    meta["annotations"] = {**(meta.get("annotations") or {}), revisions.ANNOTATION: pod_revision(cluster)}
+    return pod
 
 
 def node_pvc(cluster: Mapping[str, Any], node: Mapping[str, Any]) -> dict[str, Any]:

@@ -45,7 +45,7 @@ async def ensure_objects(kube: Kube, p: Pass, pods_wanted: Mapping[str, bool]) -
             await _create(kube, node, builders.node_service(p.cluster, node))
         pod = p.pods.get(n)
         if wanted and pod is None:
-            if not await _create(kube, node, builders.node_pod(p.cluster, node)):
+            if not await _create(kube, node, builders.revised_pod(p.cluster, node)):
                 return  # e.g. an affinity the CRD keeps as given: tried again at idle pace
             events.info(node, reason="PodCreated", message=f"created pod {builders.pod_name(n)}")
             paces.append(Pace.HURRY)
@@ -104,7 +104,7 @@ async def readdress(kube: Kube, fleet: Fleet, p: Pass) -> Outcome:
 async def publish(kube: Kube, fleet: Fleet, p: Pass, smap: ClusterMap, *, rebalance: bool, why: str) -> Outcome:
     """Record the new map (authoritative, in the API) first, then send it to the nodes."""
     status = p.status.with_map(smap, rebalance=rebalance, why=why, now=clock.iso(clock.now()))
-    recorded = Outcome(status=status, held=await _record(kube, p, status), pace=Pace.BUSY)
+    recorded = Outcome(status=status, held=await record(kube, p, status), pace=Pace.BUSY)
     events.info(
         p.cluster,
         reason="MapPublished",
@@ -113,7 +113,7 @@ async def publish(kube: Kube, fleet: Fleet, p: Pass, smap: ClusterMap, *, rebala
     return recorded.then(await push(fleet, p.after(recorded)))
 
 
-async def _record(kube: Kube, p: Pass, status: records.ClusterStatus) -> records.Raw:
+async def record(kube: Kube, p: Pass, status: records.ClusterStatus) -> records.Raw:
     """Write the resumable part of `status` (map, rebalances, transition); the status the API holds after."""
     raw = status.to_status()
     patch, after = records.patch(p.held, {k: raw.get(k) for k in records.RECORD_KEYS})

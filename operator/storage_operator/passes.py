@@ -15,8 +15,8 @@ from typing import Any
 from storage_node.schemas import NodeEntry
 from storage_node.schemas import NodeStatus as Report
 
-from storage_operator import capacity, clock, lifecycle, maps, records
-from storage_operator.bodies import Body, desired_state, name_of, namespace_of, pod_ready
+from storage_operator import builders, capacity, clock, lifecycle, maps, records, revisions, rollouts
+from storage_operator.bodies import Body, desired_state, is_deleted, name_of, namespace_of, pod_ready, ready_since
 from storage_operator.records import ClusterStatus
 from storage_operator.states import NodeState
 
@@ -253,9 +253,58 @@ class Pass:
 
     def waiting_for(self) -> str:
         """What a queued membership change waits for."""
+        if self.status.rollout is not None:
+            return f"waiting for the rolling upgrade of {self.status.rollout.node} to finish"
         t = self.status.transition
         if t is None:
             return "waiting for the current membership change to finish"
         rid = self.status.rebalance.id if self.status.rebalance else None
         tail = f" (global rebalance {rid})" if rid else ""
         return f"waiting for {t.node}'s {t.operation} to finish{tail}"
+
+    @property
+    def target_revision(self) -> str:
+        """The revision the cluster's spec asks node pods to be at."""
+        return builders.pod_revision(self.cluster)
+
+    def rollout_members(self) -> dict[str, rollouts.Member]:
+        """Every node as the rollout sees it: its pod's revision, whether it answers, its map flags."""
+        at = clock.now()
+        out = {}
+        for node in self.nodes:
+            n = name_of(node)
+            pod = self.pods.get(n)
+            born = clock.parse((pod or {}).get("metadata", {}).get("creationTimestamp")) if pod else None
+            out[n] = rollouts.Member(
+                name=n,
+                online=self.effective(node) is NodeState.ONLINE and desired_state(node) is NodeState.ONLINE,
+                revision=revisions.of(pod),
+                deleting=pod is not None and is_deleted(pod),
+                answering=n in self.reports and pod_ready(pod),
+                age_s=clock.seconds_since(born, at) if born is not None else 0.0,
+                ready_s=clock.seconds_since(up, at) if (up := ready_since(pod)) is not None else 0.0,
+                flags=maps.flags_of(self.status.map, n),
+            )
+        return out
+
+    def rollout_decision(self) -> rollouts.Decision:
+        """The rolling upgrade's next act as this pass stands (see ``rollouts.decide``)."""
+        members = self.rollout_members()
+        online = sum(1 for m in members.values() if m.online)
+        busy = self.waiting_for() if self.status.transition is not None else ""
+        return rollouts.decide(
+            members,
+            self.target_revision,
+            self.status.rollout,
+            rollouts.Settings.from_spec(self.spec),
+            busy=busy,
+            rebalancing=self.status.running is not None,
+            can_drain=self.rebalance_enabled and online > 1,
+            quiet_s=self.quiet_seconds(),
+        )
+
+    def quiet_seconds(self) -> float:
+        """How long ago the last global rebalance finished (infinite when none did or one runs)."""
+        last = self.status.last_rebalance
+        done = clock.parse(last.finished_at) if last is not None and self.status.running is None else None
+        return float("inf") if done is None else clock.seconds_since(done, clock.now())

@@ -4,7 +4,8 @@ Flow of a pass (``Reconciler.reconcile``), each step a function returning its ``
 
     observe (API objects, node reports) -> cluster-wide state (``clusterwide``: shutdown / decommission)
         or the online steps (``membership``: owned objects -> map -> rebalance tracking -> [the disruption
-        budget (``budgets``)] -> the one transition)
+        budget (``budgets``)] -> the one transition; then ``rolling``: the rolling upgrade, one node at a
+        time, while no transition is in progress)
         -> report (``reporting``, the one status write) -> follow the running rebalance (``watching``)
         -> the delay before the next pass, from the most urgent outcome
 
@@ -23,7 +24,7 @@ from typing import Any
 
 from storage_node.schemas import SettingsUpdate, rebalance_settled
 
-from storage_operator import budgets, builders, clusterwide, events, membership, reporting, watching
+from storage_operator import budgets, builders, clusterwide, events, membership, reporting, rolling, watching
 from storage_operator.bodies import Body, is_deleted, namespace_of, restarts
 from storage_operator.kube import Kube
 from storage_operator.nodes import Fleet
@@ -105,16 +106,17 @@ class Reconciler:
         await self._settings(p, fleet)
         p = p.after(await membership.track_rebalance(self.kube, fleet, p, wanted))
         await self._budget(p, wanted)  # before a change starts (see budgets)
-        tracked = p.status.rebalance.id if p.status.rebalance else None
-        p = p.after(await membership.advance(self.kube, fleet, p))
-        started = p.status.running
-        if started is not None and started.id != tracked:
-            # a rebalance started in this pass with little or nothing to move may already be over (the
-            # nodes' statuses were read after the map push): finish its transition now
-            p = p.after(await membership.track_rebalance(self.kube, fleet, p, wanted))
-            if p.status.running is None:
-                p = p.after(await membership.advance(self.kube, fleet, p))
-        return p
+        if p.status.rollout is None:  # membership changes wait while a node is rolled
+            tracked = p.status.rebalance.id if p.status.rebalance else None
+            p = p.after(await membership.advance(self.kube, fleet, p))
+            started = p.status.running
+            if started is not None and started.id != tracked:
+                # a rebalance started in this pass with little or nothing to move may already be over (the
+                # nodes' statuses were read after the map push): finish its transition now
+                p = p.after(await membership.track_rebalance(self.kube, fleet, p, wanted))
+                if p.status.running is None:
+                    p = p.after(await membership.advance(self.kube, fleet, p))
+        return p.after(await rolling.roll(self.kube, fleet, p))
 
     async def _budget(self, p: Pass, wanted: dict[str, bool]) -> None:
         """Keep the node pods' disruption budget; a refusal is a Warning event once, not a failed pass."""

@@ -15,7 +15,7 @@ from typing import Any
 from storage_node.schemas import ClusterMap
 
 from storage_operator import maps
-from storage_operator.states import NodeState, RebalanceState
+from storage_operator.states import NodeState, RebalanceState, UpgradeStrategy
 
 Raw = dict[str, Any]
 
@@ -156,10 +156,40 @@ class Transition:
         )
 
 
+@dataclass(frozen=True)
+class Rollout:
+    """The node whose pod a rolling upgrade is re-creating now, and how (`status.rollout`)."""
+
+    node: str
+    strategy: UpgradeStrategy
+    started_at: str
+
+    @classmethod
+    def from_status(cls, raw: Mapping[str, Any] | None) -> Rollout | None:
+        """The record as stored, None when no node is being rolled."""
+        if not raw:
+            return None
+        return cls(node=str(raw["node"]), strategy=UpgradeStrategy(raw["strategy"]), started_at=str(raw["startedAt"]))
+
+    def to_status(self) -> Raw:
+        """The record as stored."""
+        return {"node": self.node, "strategy": self.strategy.value, "startedAt": self.started_at}
+
+
 #: The part of `status` a pass resumes from, written before the nodes are told (the map is authoritative).
-RECORD_KEYS = ("map", "rebalance", "lastRebalance", "transition")
+RECORD_KEYS = ("map", "rebalance", "lastRebalance", "transition", "rollout")
 #: The whole `status` the operator writes.
-STATUS_KEYS = (*RECORD_KEYS, "state", "phase", "observedGeneration", "nodeCounts", "conditions")
+STATUS_KEYS = (
+    *RECORD_KEYS,
+    "state",
+    "phase",
+    "observedGeneration",
+    "nodeCounts",
+    "conditions",
+    "currentRevision",
+    "updateRevision",
+    "updatedNodes",
+)
 
 
 @dataclass(frozen=True)
@@ -175,6 +205,10 @@ class ClusterStatus:
     observed_generation: int | None = None
     node_counts: Mapping[str, int] | None = None
     conditions: tuple[Mapping[str, Any], ...] | None = None
+    rollout: Rollout | None = None  # the node a rolling upgrade is re-creating now
+    current_revision: str | None = None  # the revision of the pods not updated yet (all of them once done)
+    update_revision: str | None = None  # the revision the spec asks for
+    updated_nodes: int | None = None  # nodes whose pod is at update_revision
 
     @classmethod
     def from_status(cls, raw: Mapping[str, Any] | None) -> ClusterStatus:
@@ -192,6 +226,10 @@ class ClusterStatus:
             observed_generation=None if gen is None else int(gen),
             node_counts=raw.get("nodeCounts"),
             conditions=None if conds is None else tuple(conds),
+            rollout=Rollout.from_status(raw.get("rollout")),
+            current_revision=raw.get("currentRevision"),
+            update_revision=raw.get("updateRevision"),
+            updated_nodes=None if raw.get("updatedNodes") is None else int(raw["updatedNodes"]),
         )
 
     def to_status(self) -> Raw:
@@ -207,6 +245,10 @@ class ClusterStatus:
                 "observedGeneration": self.observed_generation,
                 "nodeCounts": None if self.node_counts is None else dict(self.node_counts),
                 "conditions": None if self.conditions is None else [dict(c) for c in self.conditions],
+                "rollout": self.rollout.to_status() if self.rollout else None,
+                "currentRevision": self.current_revision,
+                "updateRevision": self.update_revision,
+                "updatedNodes": self.updated_nodes,
             }
         )
 

@@ -22,13 +22,14 @@ from storage_operator import (
     metrics,
     progress,
     records,
+    rollouts,
     statuses,
 )
 from storage_operator.bodies import Body, name_of, pod_ready
 from storage_operator.kube import Kube
 from storage_operator.lifecycle import Action
 from storage_operator.passes import Pass
-from storage_operator.states import ClusterState
+from storage_operator.states import ClusterPhase, ClusterState
 
 
 async def report(kube: Kube, p: Pass, *, stall_seconds: float) -> None:
@@ -43,6 +44,7 @@ async def report(kube: Kube, p: Pass, *, stall_seconds: float) -> None:
         percent=p.status.rebalance.percent if p.status.rebalance else None,
         now=clock.iso(at),
         held_back=p.held_back() if state is ClusterState.ONLINE else {},
+        rollout=_Rollout.of(p) if state is ClusterState.ONLINE and p.status.map is not None else None,
     )
     nodes = {name_of(node): _node_status(p, node, _situation(p, node, shared), at, shared.now) for node in p.nodes}
     await concurrency.bounded([_write_node(kube, p, node, nodes[name_of(node)]) for node in p.nodes])
@@ -62,12 +64,38 @@ class _Shared:
     percent: int | None
     now: str  # the report's timestamp, as written
     held_back: Mapping[str, str]  # nodes whose departure waits for room, and why
+    rollout: _Rollout | None  # the rolling upgrade as it stands (None: the cluster is not online)
+
+
+@dataclass(frozen=True)
+class _Rollout:
+    """The rolling upgrade as this report tells it."""
+
+    decision: rollouts.Decision
+    members: Mapping[str, rollouts.Member]
+    message: str  # "" when every online node runs the target revision
+
+    @classmethod
+    def of(cls, p: Pass) -> _Rollout:
+        d, target, members = p.rollout_decision(), p.target_revision, p.rollout_members()
+        message = ""
+        if rollouts.rolling(d):
+            done = rollouts.updated(members, target)
+            message = f"rolling upgrade to revision {target}, {done} of {len(members)} nodes updated: {d.why}"
+        return cls(decision=d, members=members, message=message)
+
+    def about(self, node: str) -> tuple[str, bool]:
+        """What the rollout tells of `node` ("" unless it is the one rolled), and whether it is stuck there."""
+        if self.decision.node != node or self.decision.act in (rollouts.Act.NONE, rollouts.Act.FINISH):
+            return "", False
+        return self.message, self.decision.act is rollouts.Act.STUCK
 
 
 def _situation(p: Pass, node: Body, shared: _Shared) -> statuses.NodeSituation:
     n = name_of(node)
     online = shared.state is ClusterState.ONLINE
     view = p.view(node)
+    upgrading, stuck = shared.rollout.about(n) if shared.rollout is not None else ("", False)
     return statuses.NodeSituation(
         view=view,
         step=lifecycle.next_step(view) if online else lifecycle.Step(Action.NOTHING),
@@ -82,6 +110,8 @@ def _situation(p: Pass, node: Body, shared: _Shared) -> statuses.NodeSituation:
         stalled_since=shared.stalled_since,
         skip_note=statuses.skip_note(node.get("spec", {}), p.spec),
         held_back=shared.held_back.get(n, "") if online else "",
+        upgrading=upgrading,
+        stuck=stuck,
     )
 
 
@@ -129,16 +159,26 @@ def _cluster_status(p: Pass, shared: _Shared) -> records.ClusterStatus:
         stalled_since=shared.stalled_since,
         rebalance_id=shared.rebalance_id,
     )
+    phase = statuses.cluster_phase(
+        state=state, formed=p.status.map is not None, transition=transition, rebalancing=running, pods_left=pods_left
+    )
+    ro = shared.rollout
+    target = p.target_revision
+    members = ro.members if ro is not None else p.rollout_members()
+    current = rollouts.current_revision(members, target, p.status.current_revision)
+    if ro is not None and ro.message:
+        d = ro.decision
+        stuck, paused = d.act is rollouts.Act.STUCK, d.act is rollouts.Act.PAUSED
+        found = statuses.with_rollout(found, message=ro.message, paused=paused, stuck=stuck)
+        if p.status.rollout is not None:
+            phase = ClusterPhase.UPGRADING
     return replace(
         p.status,
+        current_revision=current,
+        update_revision=target,
+        updated_nodes=rollouts.updated(members, target),
         state=statuses.cluster_state(state, pods_left=pods_left, previous=p.status.state),
-        phase=statuses.cluster_phase(
-            state=state,
-            formed=p.status.map is not None,
-            transition=transition,
-            rebalancing=running,
-            pods_left=pods_left,
-        ).value,
+        phase=phase.value,
         observed_generation=p.generation,
         node_counts=statuses.node_counts([p.effective(node) for node in p.nodes]),
         conditions=tuple(conditions.merge(p.status.conditions or (), found, generation=p.generation, now=shared.now)),

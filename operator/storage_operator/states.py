@@ -32,6 +32,7 @@ class NodePhase(StrEnum):
     CLEANING_UP = "CleaningUp"
     STOPPING = "Stopping"
     READY = "Ready"
+    UPGRADING = "Upgrading"
     SHUT_DOWN = "ShutDown"
     DECOMMISSIONED = "Decommissioned"
     CLUSTER_DOWN = "ClusterShutDown"
@@ -44,6 +45,7 @@ class ClusterPhase(StrEnum):
     READY = "Ready"
     TRANSITIONING = "Transitioning"
     REBALANCING = "Rebalancing"
+    UPGRADING = "Upgrading"
     SHUTTING_DOWN = "ShuttingDown"
     SHUT_DOWN = "ShutDown"
     DECOMMISSIONED = "Decommissioned"
@@ -80,3 +82,13 @@ class Reason(StrEnum):
     HEALTHY = "Healthy"
     SKIPPED_BY_REQUEST = "SkippedByRequest"
     INSUFFICIENT_CAPACITY = "InsufficientCapacity"
+    ROLLING_UPDATE = "RollingUpdate"
+    ROLLOUT_PAUSED = "RolloutPaused"
+    ROLLOUT_STUCK = "RolloutStuck"
+
+
+class UpgradeStrategy(StrEnum):
+    """How a node's pod is re-created at a new revision (`spec.upgrade.strategy`)."""
+
+    DRAIN = "drain"  # maintenance, rebalance off, re-create, back online, rebalance back: no failed request
+    RESTART = "restart"  # re-created in place: its objects are unreadable for the seconds it restarts

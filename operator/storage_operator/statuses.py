@@ -37,12 +37,16 @@ class NodeSituation:
     stalled_since: str | None
     skip_note: str  # why data is not migrated for this node ("" when it is)
     held_back: str = ""  # why its departure waits although it could be its turn (no room), "" otherwise
+    upgrading: str = ""  # what the rolling upgrade does with this node ("" when it is not the one rolled)
+    stuck: bool = False  # its new pod did not become Ready in time: the rollout stopped here
 
 
 def node_phase(s: NodeSituation) -> NodePhase:
     """The phase column of `kubectl get storagenodes`."""
     if not s.cluster_online:
         return NodePhase.CLUSTER_DOWN
+    if s.upgrading:
+        return NodePhase.UPGRADING
     if s.step.action is Action.NOTHING:
         if s.view.desired is NodeState.SHUTDOWN:
             return NodePhase.STOPPING if s.pod_exists else NodePhase.SHUT_DOWN
@@ -71,6 +75,8 @@ def _describe(s: NodeSituation) -> str:
 
 def node_conditions(s: NodeSituation) -> list[Condition]:
     """Ready, Progressing, Degraded (and RebalanceSkipped when data is not migrated) for one node."""
+    if s.cluster_online and s.upgrading:
+        return _upgrading_conditions(s)
     done = s.step.action is Action.NOTHING
     pod_settled = s.pod_ready if s.pod_wanted else not s.pod_exists
     if not s.cluster_online:
@@ -113,6 +119,18 @@ def node_conditions(s: NodeSituation) -> list[Condition]:
     if s.skip_note:
         out.append(Condition(ConditionType.REBALANCE_SKIPPED, True, Reason.SKIPPED_BY_REQUEST, s.skip_note))
     return out
+
+
+def _upgrading_conditions(s: NodeSituation) -> list[Condition]:
+    """The node a rolling upgrade is re-creating: not Ready until its new pod is; Degraded when that is stuck."""
+    ready = Condition(ConditionType.READY, False, Reason.ROLLING_UPDATE, s.upgrading)
+    if s.stuck:
+        progressing = Condition(ConditionType.PROGRESSING, False, Reason.ROLLOUT_STUCK, s.upgrading)
+        degraded = Condition(ConditionType.DEGRADED, True, Reason.ROLLOUT_STUCK, s.upgrading)
+    else:
+        progressing = Condition(ConditionType.PROGRESSING, True, Reason.ROLLING_UPDATE, s.upgrading)
+        degraded = Condition(ConditionType.DEGRADED, False, Reason.HEALTHY, "")
+    return [ready, progressing, degraded]
 
 
 def node_counts(effective: list[NodeState | None]) -> dict[str, int]:
@@ -202,3 +220,29 @@ def cluster_conditions(
     else:
         degraded = Condition(ConditionType.DEGRADED, False, Reason.HEALTHY, "")
     return [ready, progressing, degraded]
+
+
+def with_rollout(found: list[Condition], *, message: str, paused: bool, stuck: bool) -> list[Condition]:
+    """The cluster's conditions while a rolling upgrade is under way (`message`; "" when none is).
+
+    Ready is False until every online node runs the spec's revision; Progressing says what the rollout does
+    (unless a membership change it waits for says so already), False with RolloutPaused or RolloutStuck when
+    it does nothing; Degraded is True with RolloutStuck when a new pod did not become Ready in time.
+    """
+    if not message:
+        return found
+    out = []
+    for c in found:
+        if c.type is ConditionType.READY and c.status:
+            c = Condition(ConditionType.READY, False, Reason.ROLLING_UPDATE, message)
+        elif c.type is ConditionType.PROGRESSING:
+            if stuck:
+                c = Condition(ConditionType.PROGRESSING, False, Reason.ROLLOUT_STUCK, message)
+            elif paused:
+                c = Condition(ConditionType.PROGRESSING, False, Reason.ROLLOUT_PAUSED, message)
+            elif c.reason is not Reason.TRANSITION_IN_PROGRESS:
+                c = Condition(ConditionType.PROGRESSING, True, Reason.ROLLING_UPDATE, message)
+        elif c.type is ConditionType.DEGRADED and stuck:
+            c = Condition(ConditionType.DEGRADED, True, Reason.ROLLOUT_STUCK, message)
+        out.append(c)
+    return out

@@ -7,9 +7,10 @@ import threading
 import time
 
 import httpx
-from storage_node.schemas import NodeFlag
+from storage_node import maps
+from storage_node.schemas import ClusterMap, NodeFlag
 
-from tests.integration.harness import BUCKET, Cluster, admin_headers, mixed_sizes, upload
+from tests.integration.harness import BUCKET, Cluster, NodeProc, admin_headers, mixed_sizes, upload
 
 
 def test_answers_asked_by_an_older_map_are_asked_again_not_taken_for_doubt(cluster: Cluster) -> None:
@@ -56,3 +57,28 @@ def test_answers_asked_by_an_older_map_are_asked_again_not_taken_for_doubt(clust
     finally:
         old.proc.send_signal(signal.SIGKILL)
         old.proc.wait(10)
+
+
+def test_a_node_at_an_address_another_node_had_does_not_answer_for_it(cluster: Cluster) -> None:
+    """A pod's address is reused by another pod: a node asking by an older map must not take its answer for
+    the node it meant to ask (here: its page of a listing would stand for n1's, and n1's objects be missing)."""
+    urls = cluster.form(3)
+    expected = upload(urls, mixed_sizes(40, seed=8))
+    placement = maps.Placement(cluster.make_map(1, 1))
+    on_n1 = next(n for n in expected if placement.owner(BUCKET, n).id == "n1")
+    n1 = cluster.nodes["n1"]
+    cluster.kill(n1)
+    other = NodeProc(
+        id="nx", host=n1.host, port=n1.port, mountpaths=[cluster.root / "nx" / "mp0"],
+        state_dir=cluster.root / "nx" / "state", log=cluster.root / "nx.log",
+    )  # fmt: skip
+    cluster.nodes["nx"] = other
+    cluster.start(other)  # another node of another cluster, at n1's old address, with the same bucket
+    cluster.push_map(ClusterMap(version=1, rebalance_id="g1", nodes={"nx": other.entry()}), targets=["nx"])
+    with cluster.client(other) as c:
+        c.create_bucket(BUCKET)
+    with httpx.Client(timeout=60.0) as http:
+        r = http.get(f"{cluster.nodes['n0'].url}/v1/buckets/{BUCKET}", params={"limit": "1000"})
+    # n1's objects (on_n1 among them) are on n1's disk, and n1 is down: the listing cannot be complete
+    assert r.status_code == 503 and "answered as nx" in r.text, (on_n1, r.status_code, r.text[:300])
+    assert "retry-after" in r.headers

@@ -7,7 +7,7 @@ from fastapi.responses import JSONResponse, Response
 
 from storage_node import buckets, names
 from storage_node.node import Node
-from storage_node.peers import MAP_VERSION_HEADER
+from storage_node.peers import MAP_VERSION_HEADER, NODE_HEADER
 from storage_node.routes.common import error, node_of, require_token, serve_object
 from storage_node.schemas import SettlingBody
 
@@ -15,8 +15,9 @@ router = APIRouter(prefix="/v1/internal", dependencies=[Depends(require_token)])
 
 
 def _stamped(node: Node, resp: Response) -> Response:
-    """Every intra-cluster answer names the sender's map version: an asker with an older map catches up."""
+    """Every intra-cluster answer names its sender and its map version (an asker with an older map catches up)."""
     resp.headers[MAP_VERSION_HEADER] = str(node.map.version if node.map is not None else 0)
+    resp.headers[NODE_HEADER] = node.id
     return resp
 
 

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from storage_node.schemas import ClusterMap, MountpathCapacity, NodeCapacity, NodeEntry, NodeStatus, RebalanceStatus
-from storage_operator import bodies, budgets, capacity, clock, lifecycle, maps, statuses
+from storage_operator import bodies, budgets, builders, capacity, clock, lifecycle, maps, revisions, statuses
 from storage_operator.conditions import Condition
 from storage_operator.passes import Pass
 from storage_operator.states import ConditionType, NodeState, Reason
@@ -52,7 +52,10 @@ def a_pass(
         "status": {"map": maps.to_status(smap)},
     }
     reports = {n: report(n, *figures[n]) for n in states}
-    return Pass.observed(cluster, nodes, {n: pod(n) for n in states}, pvcs={}, reports=reports)
+    pods = {n: pod(n) for n in states}
+    for body in pods.values():  # at the revision the spec asks for: no rolling upgrade is due
+        body["metadata"]["annotations"] = {revisions.ANNOTATION: builders.pod_revision(cluster)}
+    return Pass.observed(cluster, nodes, pods, pvcs={}, reports=reports)
 
 
 def test_nodes_asked_to_leave_together_are_one_batch_and_the_others_are_not() -> None:

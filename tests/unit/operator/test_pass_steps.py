@@ -7,12 +7,12 @@ from typing import Any, cast
 
 import pytest
 from storage_node.schemas import ClusterMap, NodeEntry, NodeFlag, NodeStatus, RebalanceStage, RebalanceStatus
-from storage_operator import events, maps, membership
+from storage_operator import events, maps, membership, revisions, rolling
 from storage_operator.bodies import Body
 from storage_operator.kube import Kube
 from storage_operator.nodes import Fleet
 from storage_operator.passes import Pace, Pass
-from storage_operator.states import NodeState, RebalanceState
+from storage_operator.states import NodeState, RebalanceState, UpgradeStrategy
 
 NODES = ["node-1", "node-2", "node-3"]
 STARTED = "2026-01-01T00:00:00Z"
@@ -122,3 +122,57 @@ def test_a_change_of_flags_records_the_map_before_the_nodes_get_it_and_starts_a_
     assert running is not None and running.id == "g2" and outcome.status.transition is not None
     assert kube.calls[0][0] == "status" and kube.calls[0][1]["map"]["version"] == 3 and fleet.installed == [3]
     assert outcome.held is not None and outcome.held["rebalance"]["id"] == "g2"
+
+
+class RollingKube(RecordingKube):
+    """RecordingKube that also records pod deletions."""
+
+    async def delete_pod(self, namespace: str, name: str) -> None:
+        self.calls.append(("delete", name))
+
+
+def a_rolling_pass(upgrade: dict[str, Any], status: dict[str, Any]) -> Pass:
+    """Three online nodes whose pods are at an old revision; the spec asks for another one."""
+    reports = {n: report(n, None, RebalanceStage.idle) for n in NODES}
+    p = a_pass({}, {}, status, reports)
+    for pod in p.pods.values():
+        pod["metadata"]["annotations"] = {revisions.ANNOTATION: "old"}
+    p.cluster["spec"] = {"upgrade": upgrade}
+    return p
+
+
+def test_a_new_revision_starts_one_node_and_drains_it_first() -> None:
+    p = a_rolling_pass({}, {})
+    kube, fleet = RollingKube(), FakeFleet(dict(p.reports))
+    outcome = asyncio.run(rolling.roll(cast(Kube, kube), cast(Fleet, fleet), p))
+    st = outcome.status
+    assert st is not None and st.rollout is not None and st.rollout.node == "node-1"
+    assert st.rollout.strategy is UpgradeStrategy.DRAIN
+    assert st.map is not None and st.map.nodes["node-1"].flags == [NodeFlag.maintenance]
+    assert st.map.nodes["node-2"].flags == [] and st.running is not None, "its data moves off by a rebalance"
+    assert kube.calls[0][1]["rollout"]["node"] == "node-1", "the node in progress is recorded first"
+    assert ("delete", "node-1-pod") not in kube.calls, "its pod stays until its data is off"
+
+
+def test_a_restart_deletes_the_first_pod_at_once_and_nothing_else() -> None:
+    p = a_rolling_pass({"strategy": "restart"}, {})
+    kube, fleet = RollingKube(), FakeFleet(dict(p.reports))
+    outcome = asyncio.run(rolling.roll(cast(Kube, kube), cast(Fleet, fleet), p))
+    assert outcome.status is not None and outcome.status.rollout is not None
+    assert [c for c in kube.calls if c[0] == "delete"] == [("delete", "node-1-pod")]
+    assert outcome.status.map == p.status.map and fleet.installed == [], "no map change, no data moves"
+
+
+def test_a_transition_in_progress_holds_the_rollout_back() -> None:
+    p = a_rolling_pass({"strategy": "restart"}, {"transition": RUNNING["transition"]})
+    kube, fleet = RollingKube(), FakeFleet(dict(p.reports))
+    outcome = asyncio.run(rolling.roll(cast(Kube, kube), cast(Fleet, fleet), p))
+    assert outcome.status is None and kube.calls == []
+    assert "node-1's start-maintenance" in p.rollout_decision().why
+
+
+def test_a_membership_change_waits_while_a_node_is_rolled() -> None:
+    rollout = {"node": "node-2", "strategy": "drain", "startedAt": STARTED}
+    p = a_rolling_pass({}, {"rollout": rollout})
+    assert p.waiting_for() == "waiting for the rolling upgrade of node-2 to finish"
+    assert p.rollout_decision().node == "node-2", "the node in progress goes on; no other is started"

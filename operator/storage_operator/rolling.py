@@ -1,0 +1,80 @@
+"""The rolling-upgrade step of a pass: carry out ``rollouts.decide``'s acts for the node being rolled.
+
+A node is recorded in ``status.rollout`` (written before anything is done to it) and cleared when its new pod
+answers (and, with ``drain``, its data is back); the pod itself is re-created by ``membership.ensure_objects``,
+which builds every pod at the spec's revision. Map changes go through ``membership.publish``, so the map is
+recorded in the API before the nodes hear of it, as for any membership change.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from storage_node.schemas import NodeEntry
+
+from storage_operator import builders, clock, events, maps, membership
+from storage_operator.kube import Kube
+from storage_operator.nodes import Fleet
+from storage_operator.passes import Outcome, Pace, Pass
+from storage_operator.records import Rollout
+from storage_operator.rollouts import OUT, Act
+
+STEPS_PER_PASS = 4  # start -> leave, or finish -> start: a pass goes on while a step completes at once
+
+
+async def roll(kube: Kube, fleet: Fleet, p: Pass) -> Outcome:
+    """Carry the rolling upgrade as far as it goes in this pass; its outcome."""
+    done = Outcome()
+    for _ in range(STEPS_PER_PASS):
+        outcome, go_on = await _act(kube, fleet, p)
+        done, p = done.then(outcome), p.after(outcome)
+        if not go_on:
+            break
+    return done
+
+
+async def _act(kube: Kube, fleet: Fleet, p: Pass) -> tuple[Outcome, bool]:
+    """One act of the rollout; its outcome and whether the next act may follow in this pass."""
+    d = p.rollout_decision()
+    node = next((x for x in p.nodes if x["metadata"]["name"] == d.node), None)
+    if d.act is Act.START:
+        assert d.node is not None and d.strategy is not None
+        record = Rollout(node=d.node, strategy=d.strategy, started_at=clock.iso(clock.now()))
+        started = replace(p.status, rollout=record)
+        held = await membership.record(kube, p, started)
+        if node is not None:
+            events.info(node, reason="UpgradeStarted", message=f"to revision {p.target_revision} ({d.strategy.value})")
+        return Outcome(status=started, held=held, pace=Pace.HURRY), True
+    if d.act is Act.LEAVE or d.act is Act.RETURN:
+        return await _move(kube, fleet, p, d.node, leave=d.act is Act.LEAVE), False
+    if d.act is Act.DELETE_POD:
+        assert d.node is not None
+        await kube.delete_pod(p.namespace, builders.pod_name(d.node))
+        if node is not None:
+            events.info(node, reason="PodDeleted", message=f"re-created at revision {p.target_revision}")
+        return Outcome(pace=Pace.HURRY), False
+    if d.act is Act.FINISH:
+        assert d.node is not None
+        finished = replace(p.status, rollout=None)
+        held = await membership.record(kube, p, finished)
+        if node is not None:
+            events.info(node, reason="UpgradeCompleted", message=f"pod at revision {p.target_revision}")
+        return Outcome(status=finished, held=held, pace=Pace.HURRY), True
+    if d.act is Act.AWAIT_POD or d.act is Act.GRACE:
+        return Outcome(pace=Pace.HURRY), False
+    if d.act is Act.AWAIT_REBALANCE:
+        return Outcome(pace=Pace.BUSY), False
+    return Outcome(), False  # NONE, WAIT, PAUSED, STUCK: nothing to do until something changes
+
+
+async def _move(kube: Kube, fleet: Fleet, p: Pass, node: str | None, *, leave: bool) -> Outcome:
+    """The drained node out of placement (`leave`) or back in, in a new map version with a rebalance."""
+    smap = p.status.map
+    assert node is not None and smap is not None
+    url = p.url(node) or (smap.nodes[node].url if node in smap.nodes else None)
+    if url is None:
+        return Outcome(pace=Pace.HURRY)
+    flags = list(OUT) if leave else []
+    why = f"{node}: rolling upgrade, " + ("data moves off" if leave else "data moves back")
+    new_map = maps.with_nodes(smap, [NodeEntry(id=node, url=url, flags=flags)], rebalance=True)
+    return await membership.publish(kube, fleet, p, new_map, rebalance=True, why=why)

@@ -1,0 +1,265 @@
+"""Rolling upgrades on the real node: a new image rolls the nodes one at a time under client load; a bad one stops.
+
+Figures (printed with ``-s``): how long the rollout took, the requests made and failed during it, the global
+rebalances it ran and the bytes they moved.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from storage_node.schemas import rebalance_number
+
+from tests.e2e.operator.ferry_e2e import Ferry, wait_until
+from tests.e2e.operator.test_operator_interruptions import clients
+from tests.workload import Failure
+
+pytestmark = pytest.mark.e2e
+NODES = ["node-1", "node-2", "node-3"]
+BIG = (262_144,)
+COUNT = 36  # 9 MiB in all, ~3 MiB per node
+SECOND_TAG = "ferry:rollout-next"
+
+
+def second_image(kube: Any) -> dict[str, Any]:
+    """A spec change that makes a new pod revision: the locally built image under a second tag on the real node.
+
+    ``ctr images tag`` in the node's containerd gives the same bytes another name; the kubelet finds it there
+    (IfNotPresent), as it would find an image pulled from a registry. On an external cluster
+    (FERRY_E2E_KUBECONFIG) there is no such node to tag on: a new environment variable changes the pod instead.
+    """
+    layout = getattr(kube, "layout", None)
+    if layout is None:
+        return {"env": [{"name": "FERRY_ROLLOUT_TEST", "value": str(time.time())}]}
+    from localkube.node import agents
+
+    sock = str(agents.dirs_of(layout).containerd_socket)
+    ctr = ["/usr/bin/ctr", "--address", sock, "--namespace", agents.CTR_NAMESPACE]
+    listed = subprocess.run([*ctr, "images", "ls", "-q"], capture_output=True, text=True, check=True).stdout.split()
+    source = next(ref for ref in listed if ref.endswith("/ferry:dev"))
+    target = source.replace("/ferry:dev", f"/{SECOND_TAG}")
+    if target not in listed:
+        subprocess.run([*ctr, "images", "tag", source, target], capture_output=True, text=True, check=True)
+    return {"image": SECOND_TAG}
+
+
+def patch_cluster(ferry: Ferry, spec: dict[str, Any]) -> None:
+    body = json.dumps({"spec": spec})
+    ferry.kubectl("patch", "storagecluster", ferry.cluster, "--type", "merge", "-p", body)
+
+
+def revisions(ferry: Ferry) -> dict[str, str]:
+    """The revision each node pod was built at (its annotation)."""
+    pods = json.loads(ferry.kubectl("get", "pods", "-l", f"ferry.dev/cluster={ferry.cluster}", "-o", "json").stdout)
+    return {
+        p["metadata"]["labels"]["ferry.dev/node"]: p["metadata"].get("annotations", {}).get("ferry.dev/revision", "")
+        for p in pods["items"]
+        if not p["metadata"].get("deletionTimestamp")
+    }
+
+
+def printed(ferry: Ferry) -> dict[str, str]:
+    """`kubectl get storagecluster` as a user reads it (cells cut at the headers' columns; empty ones stay empty)."""
+    header, row = ferry.kubectl("get", "storagecluster", ferry.cluster).stdout.splitlines()[:2]
+    starts = [i for i, c in enumerate(header) if c != " " and (i == 0 or header[i - 1] == " ")]
+    ends = [*starts[1:], None]
+    return {header[a:b].strip(): row[a:b].strip() for a, b in zip(starts, ends, strict=True)}
+
+
+def conditions(status: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {c["type"]: c for c in status.get("conditions", [])}
+
+
+def rolled_out(ferry: Ferry) -> bool:
+    """The cluster saw the latest spec, every node runs its revision and nothing is in progress."""
+    body = ferry.get("storagecluster", ferry.cluster)
+    st = body.get("status") or {}
+    return (
+        st.get("observedGeneration") == body["metadata"]["generation"]
+        and st.get("updatedNodes") == len(NODES)
+        and st.get("currentRevision") == st.get("updateRevision")
+        and "rollout" not in st
+        and conditions(st).get("Ready", {}).get("status") == "True"
+        and set(revisions(ferry).values()) == {st.get("updateRevision")}
+    )
+
+
+@dataclass
+class Watcher:
+    """Reads the cluster status every half second: the rebalances seen and what they moved, the nodes rolled."""
+
+    ferry: Ferry
+    earlier: set[str] = field(default_factory=set)  # rebalances that ran before (not counted)
+    moved: dict[str, int] = field(default_factory=dict)  # rebalance id -> bytes sent
+    rolled: list[str] = field(default_factory=list)  # nodes in the order the rollout took them
+    phases: set[str] = field(default_factory=set)
+    done: threading.Event = field(default_factory=threading.Event)
+
+    def run(self) -> None:
+        while not self.done.wait(0.5):
+            try:
+                st = self.ferry.cluster_status()
+            except subprocess.CalledProcessError:
+                continue
+            for rb in (st.get("rebalance"), st.get("lastRebalance")):
+                if rb and rb["id"] not in self.earlier:
+                    self.moved[rb["id"]] = max(self.moved.get(rb["id"], 0), int(rb.get("bytesSent", 0)))
+            node = (st.get("rollout") or {}).get("node")
+            if node and (not self.rolled or self.rolled[-1] != node):
+                self.rolled.append(node)
+            self.phases.add(st.get("phase", ""))
+
+
+@contextmanager
+def watching(ferry: Ferry) -> Iterator[Watcher]:
+    st = ferry.cluster_status()
+    w = Watcher(ferry, earlier={rb["id"] for rb in (st.get("rebalance"), st.get("lastRebalance")) if rb})
+    t = threading.Thread(target=w.run, daemon=True)
+    t.start()
+    try:
+        yield w
+    finally:
+        w.done.set()
+        t.join(10)
+
+
+def failure_windows(failures: list[Failure], gap: float = 5.0) -> list[tuple[float, float, int]]:
+    """Failures grouped into windows (start, end, count): a gap of more than `gap` seconds starts a new one."""
+    out: list[tuple[float, float, int]] = []
+    for f in sorted(failures, key=lambda f: f.at):
+        if out and f.at - out[-1][1] <= gap:
+            s, _, n = out[-1]
+            out[-1] = (s, f.at, n + 1)
+        else:
+            out.append((f.at, f.at, 1))
+    return out
+
+
+def roll(ferry: Ferry, spec: dict[str, Any], strategy: str) -> tuple[dict[str, Any], Any]:
+    """Write data, change the pod under client load, wait for the rollout; what was measured."""
+    ferry.create(NODES)
+    patch_cluster(ferry, {"upgrade": {"strategy": strategy}})
+    ds = ferry.write(COUNT, sizes=BIG)
+    before = set(revisions(ferry).values())
+    assert len(before) == 1
+    first = rebalance_number(ferry.cluster_map().rebalance_id)
+    with clients(ferry, ds) as (load, windows), watching(ferry) as w:
+        time.sleep(1.0)
+        start = time.monotonic()
+        patch_cluster(ferry, spec)
+        wait_until("the rollout to finish", lambda: rolled_out(ferry), timeout=600, interval=1.0)
+        took = time.monotonic() - start
+        windows.append((start, time.monotonic()))
+        time.sleep(1.0)
+    after = set(revisions(ferry).values())
+    assert after.isdisjoint(before) and len(after) == 1, (before, after)
+    assert sorted(w.rolled) == NODES and len(w.rolled) == len(NODES), f"one node at a time, each once: {w.rolled}"
+    figures = {
+        "strategy": strategy,
+        "seconds": round(took, 1),
+        "requests": load.overlapping(windows),
+        "failed": len(load.failures),
+        "rebalances": rebalance_number(ferry.cluster_map().rebalance_id) - first,
+        "bytes_moved_seen": sum(w.moved.values()),  # a lower bound: a rebalance over between two reads is missed
+        "failure_windows_s": [round(e - s, 1) for s, e, _ in failure_windows(load.failures)],
+    }
+    print(f"\nrolling upgrade ({strategy}): {figures}")
+    held = sum(ferry.holdings().values())
+    assert COUNT + len(load.live()) <= held <= COUNT + len(load.live()) + len(load.uncertain())
+    ferry.verify(ds)
+    return figures, load
+
+
+def node_logs(ferry: Ferry) -> str:
+    """What the node pods logged about server errors (each traceback), else the tail of their logs."""
+    out = []
+    for n in NODES:
+        lines = ferry.kubectl("logs", f"{n}-pod", "--tail=5000", check=False).stdout.splitlines()
+        starts = [i for i, line in enumerate(lines) if line.startswith("Traceback")]
+        picked = [line for i in starts[:3] for line in lines[max(0, i - 2) : i + 40]] or lines[-20:]
+        out.append(f"--- {n}\n" + "\n".join(picked))
+    return "\n".join(out)
+
+
+def test_restart_rolls_every_node_with_a_short_measured_window_of_retryable_failures(ferry: Ferry) -> None:
+    figures, load = roll(ferry, {"env": [{"name": "FERRY_ROLLOUT_TEST", "value": "restart"}]}, "restart")
+    assert figures["rebalances"] == 0 and figures["bytes_moved_seen"] == 0, "a restart moves no data"
+    # while a node restarts its objects cannot be read: a 503 (with Retry-After) or no connection, never a
+    # wrong answer (a 200 with other bytes, a 404 for an object that exists, a deleted object back)
+    wrong = [f for f in load.failures if not (f.status == 503 or (f.op == "error" and f.status == 0))]
+    assert not wrong, load.summary() + "\n" + node_logs(ferry)
+    assert all(e - s <= 30.0 for s, e, _ in failure_windows(load.failures)), f"each window is bounded: {figures}"
+
+
+def test_a_bad_image_stops_the_rollout_degraded_and_rolling_back_recovers(ferry: Ferry) -> None:
+    ferry.create(NODES)
+    ds = ferry.write(30)
+    good = set(revisions(ferry).values())
+    patch_cluster(ferry, {"upgrade": {"readyTimeoutSeconds": 15}})
+    patch_cluster(ferry, {"image": "ferry:does-not-exist", "imagePullPolicy": "Never"})
+
+    def stuck() -> bool:
+        degraded = conditions(ferry.cluster_status()).get("Degraded", {})
+        return degraded.get("status") == "True" and degraded.get("reason") == "RolloutStuck"
+
+    wait_until("Degraded with RolloutStuck", stuck, timeout=180, interval=1.0)
+    st = ferry.cluster_status()
+    message = conditions(st)["Degraded"]["message"]
+    assert "node-1" in message, message
+    assert st["rollout"]["node"] == "node-1" and st["updatedNodes"] == 1
+    revs = revisions(ferry)
+    assert revs["node-2"] in good and revs["node-3"] in good, "the other nodes stay at the old revision"
+    assert ferry.status("node-1")["phase"] == "Upgrading"
+    row = printed(ferry)
+    assert (row["PHASE"], row["UPDATED"]) == ("Upgrading", "1"), row
+    time.sleep(5)
+    assert set(revisions(ferry).items()) == set(revs.items()), "the rollout stays stopped"
+    ferry.verify(ds, nodes=["node-2", "node-3"])  # node-1 was drained first: its objects are on the others
+
+    patch_cluster(ferry, {"image": "ferry:dev", "imagePullPolicy": "IfNotPresent"})  # roll back
+    wait_until("the rollback to finish", lambda: rolled_out(ferry), timeout=300, interval=1.0)
+    st = ferry.cluster_status()
+    assert conditions(st)["Degraded"]["status"] == "False"
+    assert set(revisions(ferry).values()) == good
+    row = printed(ferry)
+    assert (row["PHASE"], row["UPDATED"]) == ("Ready", "3"), row
+    ferry.wait_ready("node-1")
+    ferry.verify(ds)
+
+
+def test_drain_rolls_every_node_to_a_new_image_under_load_with_no_failed_request(ferry: Ferry, kube: Any) -> None:
+    figures, load = roll(ferry, second_image(kube), "drain")
+    assert not load.failures, load.summary() + (
+        "\n" + node_logs(ferry) if any(f.status >= 500 for f in load.failures) else ""
+    )
+    # each node's data moves off and back: two rebalances a node (more only if one had to be restarted)
+    assert figures["rebalances"] >= 2 * len(NODES), figures
+    assert figures["bytes_moved_seen"] > 0
+
+
+def test_a_paused_rollout_starts_no_node_until_it_is_resumed(ferry: Ferry) -> None:
+    ferry.create(NODES)
+    patch_cluster(ferry, {"upgrade": {"strategy": "restart", "paused": True}})
+    before = revisions(ferry)
+    patch_cluster(ferry, {"env": [{"name": "FERRY_ROLLOUT_TEST", "value": "paused"}]})
+
+    def paused() -> bool:
+        progressing = conditions(ferry.cluster_status()).get("Progressing", {})
+        return progressing.get("status") == "False" and progressing.get("reason") == "RolloutPaused"
+
+    wait_until("Progressing False with RolloutPaused", paused, timeout=60)
+    time.sleep(5)
+    assert revisions(ferry) == before, "no pod was re-created while paused"
+    st = ferry.cluster_status()
+    assert st["updatedNodes"] == 0 and st["currentRevision"] != st["updateRevision"]
+
+    patch_cluster(ferry, {"upgrade": {"paused": False}})
+    wait_until("the rollout to finish", lambda: rolled_out(ferry), timeout=300, interval=1.0)
