@@ -95,6 +95,8 @@ class Peers:
         if r.status_code != 404:
             raise PeerError(f"{node.id}: presence answered {r.status_code}")
         tomb = h.get("x-ferry-tombstone")
+        if tomb is not None and not tomb.isdigit():
+            raise PeerError(f"{node.id}: presence answered a tombstone of {tomb!r}")
         return Sighting(None if tomb is None else Presence(node, int(tomb), True), handed_over)
 
     async def open_object(self, node: NodeEntry, bucket: str, name: str) -> httpx.Response | None:
@@ -124,7 +126,10 @@ class Peers:
         self._note(node, r)
         if r.status_code != 200:
             raise PeerError(f"{node.id}: delete answered {r.status_code}")
-        return bool(r.json().get("existed"))
+        try:
+            return bool(r.json()["existed"])
+        except (ValueError, KeyError, TypeError) as exc:
+            raise PeerError(f"{node.id}: delete answered {exc!r}") from exc
 
     async def list_local(
         self, node: NodeEntry, bucket: str, prefix: str, after: str, limit: int
@@ -141,8 +146,11 @@ class Peers:
         self._note(node, r)
         if r.status_code != 200:
             raise PeerError(f"{node.id}: list answered {r.status_code}")
-        body = r.json()
-        return body["entries"], int(body["moved_out"])
+        try:
+            body = r.json()
+            return body["entries"], int(body["moved_out"])
+        except (ValueError, KeyError, TypeError) as exc:
+            raise PeerError(f"{node.id}: list answered {exc!r}") from exc
 
     async def moved_out(self, node: NodeEntry) -> int:
         """A peer's moved-out counter."""
@@ -153,7 +161,10 @@ class Peers:
         self._note(node, r)
         if r.status_code != 200:
             raise PeerError(f"{node.id}: counters answered {r.status_code}")
-        return int(r.json()["moved_out"])
+        try:
+            return int(r.json()["moved_out"])
+        except (ValueError, KeyError, TypeError) as exc:
+            raise PeerError(f"{node.id}: counters answered {exc!r}") from exc
 
     async def get_buckets(self, node: NodeEntry) -> dict[str, buckets.BucketRecord] | None:
         """A peer's bucket registry (None if unreachable)."""
