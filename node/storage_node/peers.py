@@ -80,7 +80,7 @@ class Peers:
                 headers=self.headers(),
                 timeout=10.0,
             )
-        except httpx.HTTPError as exc:
+        except (httpx.HTTPError, RuntimeError) as exc:  # RuntimeError: the client closed (this node stopping)
             raise PeerError(f"{node.id}: {type(exc).__name__}: {exc}") from exc
         self._note(node, r)
         h = r.headers
@@ -106,7 +106,7 @@ class Peers:
         )
         try:
             r = await self.http.send(req, stream=True)
-        except httpx.HTTPError:
+        except (httpx.HTTPError, RuntimeError):
             return None
         if r.status_code != 200:
             await r.aclose()
@@ -121,7 +121,7 @@ class Peers:
                 params={"version": str(version)},
                 headers=self.headers(),
             )
-        except httpx.HTTPError as exc:
+        except (httpx.HTTPError, RuntimeError) as exc:  # RuntimeError: the client closed (this node stopping)
             raise PeerError(f"{node.id}: {type(exc).__name__}: {exc}") from exc
         self._note(node, r)
         if r.status_code != 200:
@@ -141,7 +141,7 @@ class Peers:
                 params={"prefix": prefix, "after": after, "limit": str(limit)},
                 headers=self.headers(),
             )
-        except httpx.HTTPError as exc:
+        except (httpx.HTTPError, RuntimeError) as exc:  # RuntimeError: the client closed (this node stopping)
             raise PeerError(f"{node.id}: {exc}") from exc
         self._note(node, r)
         if r.status_code != 200:
@@ -156,7 +156,7 @@ class Peers:
         """A peer's moved-out counter."""
         try:
             r = await self.http.get(f"{node.url}/v1/internal/counters", headers=self.headers())
-        except httpx.HTTPError as exc:
+        except (httpx.HTTPError, RuntimeError) as exc:  # RuntimeError: the client closed (this node stopping)
             raise PeerError(f"{node.id}: {exc}") from exc
         self._note(node, r)
         if r.status_code != 200:
@@ -170,7 +170,7 @@ class Peers:
         """A peer's bucket registry (None if unreachable)."""
         try:
             r = await self.http.get(f"{node.url}/v1/internal/buckets", headers=self.headers(), timeout=5.0)
-        except httpx.HTTPError:
+        except (httpx.HTTPError, RuntimeError):
             return None
         return buckets.decode(r.json()) if r.status_code == 200 else None
 
@@ -180,7 +180,7 @@ class Peers:
             r = await self.http.put(
                 f"{node.url}/v1/internal/buckets", json=buckets.encode(records), headers=self.headers()
             )
-        except httpx.HTTPError:
+        except (httpx.HTTPError, RuntimeError):
             return False
         return r.status_code == 200
 
@@ -188,7 +188,7 @@ class Peers:
         """The port of a peer's raw bundle listener (None: it has none, or it did not say)."""
         try:
             r = await self.http.get(f"{url}/v1/internal/rebalance/endpoint", headers=self.headers(), timeout=5.0)
-        except httpx.HTTPError:
+        except (httpx.HTTPError, RuntimeError):
             return None
         if r.status_code != 200:
             return None
@@ -203,7 +203,7 @@ class Peers:
                 r = await self.http.get(url, headers=self.headers(), timeout=5.0)
             else:
                 r = await self.http.post(url, json={"done": done}, headers=self.headers(), timeout=5.0)
-        except httpx.HTTPError:
+        except (httpx.HTTPError, RuntimeError):
             return None
         if r.status_code != 200:
             return None
@@ -216,7 +216,7 @@ class Peers:
             r = await self.http.put(
                 f"{node.url}/v1/admin/map", json=cmap.model_dump(mode="json"), headers=self.headers(), timeout=5.0
             )
-        except httpx.HTTPError:
+        except (httpx.HTTPError, RuntimeError):
             return False
         return r.status_code in (200, 409)
 
@@ -224,6 +224,6 @@ class Peers:
         """A peer's installed map (None if unreachable or none)."""
         try:
             r = await self.http.get(f"{node.url}/v1/admin/map", headers=self.headers(), timeout=5.0)
-        except httpx.HTTPError:
+        except (httpx.HTTPError, RuntimeError):
             return None
         return ClusterMap.model_validate(r.json()) if r.status_code == 200 else None
