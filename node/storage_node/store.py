@@ -373,6 +373,9 @@ class Store:
         except FileNotFoundError:
             return None
         head = os.pread(fd, _HEAD.size, 0)
+        if len(head) < _HEAD.size:  # not an installed object file (those are renamed into place whole)
+            os.close(fd)
+            return None
         magic, length = _HEAD.unpack(head)
         if magic != MAGIC:
             os.close(fd)
