@@ -39,8 +39,9 @@ def test_node_pods_carry_the_clusters_placement_labels_and_resources_and_bad_val
         assert labels["app.kubernetes.io/part-of"] == "ferry"
         assert labels["app.kubernetes.io/version"] == "dev", "the tag of ferry:dev"
         assert pod["metadata"]["annotations"]["example.com/owner"] == "storage-team"
+    # the pass that formed the cluster may still count it as changing: the budget loosens on the next one
+    wait_until("the budget to allow one disruption", lambda: ferry.budget()["spec"]["minAvailable"] == len(NODES) - 1)
     budget = ferry.budget()
-    assert budget["spec"]["minAvailable"] == len(NODES) - 1
     assert budget["metadata"]["ownerReferences"][0]["kind"] == "StorageCluster"
     wait_until("the budget counts both node pods", lambda: ferry.disruptions_allowed() == 1)
     assert ferry.budget()["status"]["expectedPods"] == len(NODES)
