@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import quote
 
 import httpx
@@ -113,57 +114,50 @@ class Peers:
             return None
         return r
 
-    async def delete(self, node: NodeEntry, bucket: str, name: str, version: int) -> bool:
-        """Apply a delete (tombstone) on a peer; True if it held the object; PeerError if it cannot say."""
+    async def _json(self, node: NodeEntry, what: str, method: str, url: str, **kw: Any) -> Any:
+        """A peer's JSON answer to one intra-cluster request; PeerError if it cannot give one.
+
+        It cannot when it is unreachable, this node's client is closing, another node answers at that address,
+        or the status or body is not what was asked for.
+        """
         try:
-            r = await self.http.delete(
-                node.url + object_path("/v1/internal/objects", bucket, name),
-                params={"version": str(version)},
-                headers=self.headers(),
-            )
+            r = await self.http.request(method, url, headers=self.headers(), **kw)
         except (httpx.HTTPError, RuntimeError) as exc:  # RuntimeError: the client closed (this node stopping)
             raise PeerError(f"{node.id}: {type(exc).__name__}: {exc}") from exc
         self._note(node, r)
         if r.status_code != 200:
-            raise PeerError(f"{node.id}: delete answered {r.status_code}")
+            raise PeerError(f"{node.id}: {what} answered {r.status_code}")
         try:
-            return bool(r.json()["existed"])
-        except (ValueError, KeyError, TypeError) as exc:
+            return r.json()
+        except ValueError as exc:
+            raise PeerError(f"{node.id}: {what} answered {exc!r}") from exc
+
+    async def delete(self, node: NodeEntry, bucket: str, name: str, version: int) -> bool:
+        """Apply a delete (tombstone) on a peer; True if it held the object; PeerError if it cannot say."""
+        url = node.url + object_path("/v1/internal/objects", bucket, name)
+        body = await self._json(node, "delete", "DELETE", url, params={"version": str(version)})
+        try:
+            return bool(body["existed"])
+        except (KeyError, TypeError) as exc:
             raise PeerError(f"{node.id}: delete answered {exc!r}") from exc
 
     async def list_local(
         self, node: NodeEntry, bucket: str, prefix: str, after: str, limit: int
     ) -> tuple[list[list[object]], int]:
         """A peer's local entries (objects and tombstones) and its moved-out counter."""
+        params = {"prefix": prefix, "after": after, "limit": str(limit)}
+        body = await self._json(node, "list", "GET", f"{node.url}/v1/internal/list/{bucket}", params=params)
         try:
-            r = await self.http.get(
-                f"{node.url}/v1/internal/list/{bucket}",
-                params={"prefix": prefix, "after": after, "limit": str(limit)},
-                headers=self.headers(),
-            )
-        except (httpx.HTTPError, RuntimeError) as exc:  # RuntimeError: the client closed (this node stopping)
-            raise PeerError(f"{node.id}: {exc}") from exc
-        self._note(node, r)
-        if r.status_code != 200:
-            raise PeerError(f"{node.id}: list answered {r.status_code}")
-        try:
-            body = r.json()
             return body["entries"], int(body["moved_out"])
-        except (ValueError, KeyError, TypeError) as exc:
+        except (KeyError, TypeError, ValueError) as exc:
             raise PeerError(f"{node.id}: list answered {exc!r}") from exc
 
     async def moved_out(self, node: NodeEntry) -> int:
         """A peer's moved-out counter."""
+        body = await self._json(node, "counters", "GET", f"{node.url}/v1/internal/counters")
         try:
-            r = await self.http.get(f"{node.url}/v1/internal/counters", headers=self.headers())
-        except (httpx.HTTPError, RuntimeError) as exc:  # RuntimeError: the client closed (this node stopping)
-            raise PeerError(f"{node.id}: {exc}") from exc
-        self._note(node, r)
-        if r.status_code != 200:
-            raise PeerError(f"{node.id}: counters answered {r.status_code}")
-        try:
-            return int(r.json()["moved_out"])
-        except (ValueError, KeyError, TypeError) as exc:
+            return int(body["moved_out"])
+        except (KeyError, TypeError, ValueError) as exc:
             raise PeerError(f"{node.id}: counters answered {exc!r}") from exc
 
     async def get_buckets(self, node: NodeEntry) -> dict[str, buckets.BucketRecord] | None:
