@@ -71,6 +71,12 @@ def parser() -> argparse.ArgumentParser:
         help="rebalance send limit in bytes/s, 0 = unlimited (env FERRY_REBALANCE_BANDWIDTH, default 0)",
     )
     p.add_argument(
+        "--peer-wait",
+        type=float,
+        help="seconds a request waits for a node that may hold its object and does not answer (a pod "
+        "restarting) before it answers 503 with Retry-After (env FERRY_PEER_WAIT, default 20)",
+    )
+    p.add_argument(
         "--bundle-port",
         type=int,
         help="port of the raw rebalance-bundle listener on the --listen host; 0 = any free port (announced to "
@@ -110,10 +116,18 @@ def from_args(argv: Sequence[str] | None = None, env: Mapping[str, str] | None =
     bw = a.rebalance_bandwidth
     if bw is None:
         bw = int(env.get("FERRY_REBALANCE_BANDWIDTH", defaults.rebalance_bandwidth))
+    try:
+        wait = a.peer_wait if a.peer_wait is not None else float(env.get("FERRY_PEER_WAIT", defaults.peer_wait_seconds))
+    except ValueError:
+        wait = -1.0
+    if not 0 <= wait <= 300:
+        _fail(p, f"--peer-wait must be 0..300 seconds, got {wait}")
     bundle_port = a.bundle_port if a.bundle_port is not None else int(env.get("FERRY_BUNDLE_PORT") or 0)
     if not -1 <= bundle_port < 65536:
         _fail(p, f"--bundle-port must be -1..65535, got {bundle_port}")
-    settings = Settings(rebalance_concurrency=conc, rebalance_bandwidth=bw, fsync=bool(fsync))
+    settings = Settings(
+        rebalance_concurrency=conc, rebalance_bandwidth=bw, fsync=bool(fsync), peer_wait_seconds=wait
+    )
     cfg = Config(
         node_id=str(node_id),
         host=host.strip("[]"),

@@ -27,7 +27,7 @@ from storage_node.schemas import (
 )
 from storage_node.settling import Settling
 from storage_node.statedir import StateDir
-from storage_node.store import Store
+from storage_node.store import Deletion, Store, found_live
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -37,6 +37,7 @@ _SETTLING_POLL_S = 1.0  # while the cluster is not settled, how often a node tha
 _ANNOUNCE_TO = 8  # how many other nodes a node tells when its part of a rebalance ends
 _ANNOUNCE_WAIT_S = 3.0  # how long it waits for them before it shows `done` anyway (gossip covers the rest)
 _SPREAD_WAIT_S = 6.0  # how long a write waits for the other nodes to hold this node's map
+_REASK_S = 1.0  # a request waiting for a silent node asks it again this often (or when a newer map arrives)
 _GONE_S = 10.0  # a drained node that did not answer is not asked again for this long
 
 
@@ -430,6 +431,23 @@ class Node:
         """Whether this node took another map since `asked`: a round asked by the old one is asked again."""
         return self._asking()[0] != asked[0]
 
+    def hold_until(self) -> float:
+        """Until when a request that cannot tell yet waits for the nodes that did not answer (then 503)."""
+        return time.monotonic() + self.settings.peer_wait_seconds
+
+    async def wait_for_peers(self, until: float, asked: tuple[int, frozenset[str]] | int) -> bool:
+        """Pause before asking silent nodes again: until a newer map than `asked` or a moment; False past `until`.
+
+        A node pod that is killed comes back at its address (its container restarted) or at a new one that
+        the next map gives: either way the question is asked again instead of answered 503 at once.
+        """
+        left = until - time.monotonic()
+        if left <= 0:
+            return False
+        version = asked if isinstance(asked, int) else asked[0]
+        await self.wait_for_map(version + 1, min(_REASK_S, left))
+        return True
+
     def _silent_counts(self, node_id: str, asked: tuple[int, frozenset[str]]) -> bool:
         """Whether a node that did not answer leaves a doubt: unless it was drained when asked and still is."""
         return node_id not in asked[1] or node_id not in self._drained
@@ -469,43 +487,49 @@ class Node:
         return Lookup(best, moved, unknown)
 
     async def delete_everywhere(self, bucket: str, name: str) -> bool:
-        """Delete here with a tombstone and on every other node; True if any node held the object.
+        """Delete here with a tombstone and on every other node; True if it removed a live object.
 
-        Unavailable when no node that answered held it but some node could not answer.
+        A node that may hold the object and does not answer is waited for (`peer_wait_seconds`, a pod that
+        restarts comes back at its address or at a new one the next map gives); Unavailable if it still does
+        not answer and no node that did held the object.
         """
-        existed = self.store.delete(bucket, name)
-        version = self.store.tombstone(bucket, name)
-        if version is None:
-            return existed  # a newer write than this delete is already here
-        answers: dict[str, tuple[bool | BaseException, tuple[int, frozenset[str]]]] = {}
-        for _ in range(3):
+        here = self.store.delete(bucket, name)
+        stamp = self.store.tombstone(bucket, name)
+        if stamp is None or (here.held is not None and here.held > stamp):
+            return True  # a newer write than this delete is already here
+        until, rounds = self.hold_until(), 0
+        answers: dict[str, tuple[Deletion | BaseException, tuple[int, frozenset[str]]]] = {}
+        while True:
             # drained ones too, so what they handed on is not taken for a live object later; and, when a peer
             # answers with a newer map (or one arrives meanwhile), the nodes this node learns of from it and
             # the ones that did not answer at the address the old map gave
             asked = self._asking()
             more = [n for n in self._askable() if isinstance(answers.get(n.id, (None,))[0], peers.PeerError | None)]
             got = await asyncio.gather(
-                *(self.peers.delete(n, bucket, name, version) for n in more), return_exceptions=True
+                *(self.peers.delete(n, bucket, name, stamp) for n in more), return_exceptions=True
             )
             answers.update({n.id: (a, asked) for n, a in zip(more, got, strict=True)})
             for n, a in zip(more, got, strict=True):
                 if isinstance(a, peers.PeerError):
                     self._unreachable(n)
-            if not self._moved_on(asked) and not await self.catch_up():
-                break
-        unknown = [
-            f"{n} ({a})"
-            for n, (a, when) in answers.items()
-            if isinstance(a, peers.PeerError) and self._silent_counts(n, when)
-        ]
-        for a, _ in answers.values():
-            if isinstance(a, BaseException) and not isinstance(a, peers.PeerError):
-                raise a
-        if existed or any(a is True for a, _ in answers.values()):
-            return True
-        if unknown:
-            raise Unavailable(f"deleted where it could be, but {', '.join(unknown)} could not say whether it held it")
-        return False
+                elif isinstance(a, BaseException):
+                    raise a
+            rounds += 1
+            if rounds < 3 and (self._moved_on(asked) or await self.catch_up()):
+                continue
+            held = [here, *(a for a, _ in answers.values() if isinstance(a, Deletion))]
+            unknown = [
+                f"{n} ({a})"
+                for n, (a, when) in answers.items()
+                if isinstance(a, peers.PeerError) and self._silent_counts(n, when)
+            ]
+            if found_live(held):
+                return True
+            if not unknown:
+                return False
+            if not await self.wait_for_peers(until, asked):
+                who = ", ".join(unknown)
+                raise Unavailable(f"deleted where it could be, but {who} could not say whether it held it")
 
     def list_local(self, bucket: str, prefix: str, after: str, limit: int) -> list[list[object]]:
         """Local entries [name, size, checksum, version, deleted] with name > after, sorted, at most limit."""
@@ -530,7 +554,9 @@ class Node:
         takes for drained may already be receiving objects again. A drained node that does not answer (shut
         down) holds nothing and is left out; any other that does not answer makes the listing unavailable.
         """
-        for _attempt in range(8):
+        until, attempts = self.hold_until(), 0
+        while attempts < 8:
+            attempts += 1
             asked, nodes = self._asking(), self._askable()
             # read this node's counter before the peers' pages too: an object it hands to a peer while those
             # pages are in flight is missing from both the peer's page and the local one
@@ -538,13 +564,20 @@ class Node:
             before = await asyncio.gather(*(self.peers.moved_out(n) for n in nodes), return_exceptions=True)
             if self._moved_on(asked):
                 continue  # a map arrived meanwhile: a node may be at another address, or no longer drained
-            nodes, counters = self._answered(nodes, before, asked)
-            pages = await asyncio.gather(
-                *(self.peers.list_local(n, bucket, prefix, after, limit) for n in nodes), return_exceptions=True
-            )
-            if self._moved_on(asked):
+            try:
+                nodes, counters = self._answered(nodes, before, asked)
+                pages = await asyncio.gather(
+                    *(self.peers.list_local(n, bucket, prefix, after, limit) for n in nodes), return_exceptions=True
+                )
+                if self._moved_on(asked):
+                    continue
+                nodes, answered = self._answered(nodes, pages, asked)
+            except Unavailable:
+                # a node that may hold objects did not answer (its pod restarting): wait for it a while
+                if not await self.wait_for_peers(until, asked):
+                    raise
+                attempts -= 1
                 continue
-            nodes, answered = self._answered(nodes, pages, asked)
             if len(answered) != len(counters):
                 continue  # a drained node went away between the two rounds: ask again without it
             local = self.list_local(bucket, prefix, after, limit)

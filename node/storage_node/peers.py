@@ -10,6 +10,7 @@ import httpx
 
 from storage_node import auth, buckets
 from storage_node.schemas import ClusterMap, NodeEntry
+from storage_node.store import Deletion
 
 MAP_VERSION_HEADER = "x-ferry-map-version"
 NODE_HEADER = "x-ferry-node"  # who answered: a pod address may be another node's by now
@@ -132,13 +133,15 @@ class Peers:
         except ValueError as exc:
             raise PeerError(f"{node.id}: {what} answered {exc!r}") from exc
 
-    async def delete(self, node: NodeEntry, bucket: str, name: str, version: int) -> bool:
-        """Apply a delete (tombstone) on a peer; True if it held the object; PeerError if it cannot say."""
+    async def delete(self, node: NodeEntry, bucket: str, name: str, version: int) -> Deletion:
+        """Apply a delete (tombstone) on a peer; what it held before; PeerError if it cannot say."""
         url = node.url + object_path("/v1/internal/objects", bucket, name)
         body = await self._json(node, "delete", "DELETE", url, params={"version": str(version)})
         try:
-            return bool(body["existed"])
-        except (KeyError, TypeError) as exc:
+            if "held" not in body:  # a node of an older release (a rolling upgrade): whether it held one
+                return Deletion(version if body["existed"] else None, None)
+            return Deletion(_version(body["held"]), _version(body["tomb"]))
+        except (KeyError, TypeError, ValueError) as exc:
             raise PeerError(f"{node.id}: delete answered {exc!r}") from exc
 
     async def list_local(
@@ -221,3 +224,12 @@ class Peers:
         except (httpx.HTTPError, RuntimeError):
             return None
         return ClusterMap.model_validate(r.json()) if r.status_code == 200 else None
+
+
+def _version(value: object) -> int | None:
+    """A version from a peer's JSON answer (None stays None)."""
+    if value is None:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise ValueError(f"not a version: {value!r}")
+    return value

@@ -160,6 +160,12 @@ class Settings(BaseModel):
     rebalance_concurrency: int = Field(default=4, ge=1, le=64)
     rebalance_bandwidth: int = Field(default=0, ge=0, description="bytes/s sent by rebalance, 0 = unlimited")
     fsync: bool = False
+    peer_wait_seconds: float = Field(
+        default=20.0,
+        ge=0,
+        le=300,
+        description="how long a request waits for a node that may hold its object and does not answer, then 503",
+    )
 
 
 class SettingsUpdate(BaseModel):
@@ -168,6 +174,7 @@ class SettingsUpdate(BaseModel):
     rebalance_concurrency: int | None = Field(default=None, ge=1, le=64)
     rebalance_bandwidth: int | None = Field(default=None, ge=0)
     fsync: bool | None = None
+    peer_wait_seconds: float | None = Field(default=None, ge=0, le=300)
 
 
 class CleanupRequest(BaseModel):

@@ -21,7 +21,7 @@ import shutil
 import struct
 import uuid
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,6 +34,26 @@ log = logging.getLogger(__name__)
 MAGIC = b"FRY1"
 MOVED_MEMORY = 200_000  # how many handed-over copies a node remembers (name -> version), oldest forgotten first
 _HEAD = struct.Struct(">4sI")
+
+
+@dataclass(frozen=True, slots=True)
+class Deletion:
+    """What one node held of an object when a delete reached it.
+
+    A delete found a live object if some node's copy is newer than every tombstone the nodes held before it:
+    a stale copy left behind by a cut hand-over is older than the delete that already removed it elsewhere.
+    """
+
+    held: int | None  # version of the copy removed here (or handed to a peer and not deleted since)
+    tomb: int | None  # version of the tombstone that was here before this delete
+
+
+def found_live(deletions: Iterable[Deletion]) -> bool:
+    """Whether a delete answered by these nodes removed a live object."""
+    ds = list(deletions)
+    held = max((d.held for d in ds if d.held is not None), default=None)
+    tomb = max((d.tomb for d in ds if d.tomb is not None), default=0)
+    return held is not None and held > tomb
 
 
 @dataclass(slots=True)
@@ -484,15 +504,15 @@ class Store:
 
     # ---- deleting ----------------------------------------------------------------------------------
 
-    def delete(self, bucket: str, name: str, version: int | None = None) -> bool:
-        """Delete an object, leaving a tombstone so no stale copy comes back; True if it was here or on its way."""
+    def delete(self, bucket: str, name: str, version: int | None = None) -> Deletion:
+        """Delete an object, leaving a tombstone so no stale copy comes back; what was here before it."""
         version = version if version is not None else clock.next_version()
         clock.observe(version)
         old = self.get(bucket, name)
-        if old is not None and old.version > version:
-            return True  # a newer write than this delete is here already
         tomb = self.tombstone(bucket, name)
         in_flight = self.handed_over(bucket, name)
+        if old is not None and old.version > version:
+            return Deletion(old.version, tomb)  # a newer write than this delete is here already
         if tomb is None or tomb < version:
             try:
                 self._write_tomb(bucket, name, version)
@@ -505,10 +525,10 @@ class Store:
                 self.path_of(old.mountpath, bucket, name).unlink(missing_ok=True)
                 self._write_tomb(bucket, name, version)
         if old is None:
-            return in_flight is not None and in_flight < version
+            return Deletion(in_flight if in_flight is not None and in_flight < version else None, tomb)
         self._unindex(old)
         self.path_of(old.mountpath, bucket, name).unlink(missing_ok=True)
-        return True
+        return Deletion(old.version, tomb)
 
     def _write_tomb(self, bucket: str, name: str, version: int) -> None:
         fileio.write_json(self._tomb_path(bucket, name), {"n": name, "v": version}, fsync=self.fsync)

@@ -108,13 +108,17 @@ async def _read(request: Request, bucket: str, name: str, head: bool) -> Respons
     if meta is not None and node.settled and (resp := serve_object(node, meta, head=head)) is not None:
         return resp  # settled: every object is on its proper node, this copy is the only one
     # a rebalance may still be moving it, or a node routing by another map may hold a newer write:
-    # the newest of what this node and the others hold wins (get-from-neighbor)
-    for attempt in range(_LOOKUPS):
+    # the newest of what this node and the others hold wins (get-from-neighbor); a node that may hold it
+    # and does not answer (its pod restarting) is waited for, a while, rather than answered 503 at once
+    until, tries = node.hold_until(), 0
+    while tries < _LOOKUPS:
+        asked = node.map.version if node.map is not None else 0
         found = await node.look_up(bucket, name)
         meta = node.store.get(bucket, name)  # it may have arrived (or left) while we asked around
         tomb = node.store.tombstone(bucket, name)
         local = max((v for v in (meta.version if meta is not None else None, tomb) if v is not None), default=0)
         remote = found.best
+        tries += 1
         if meta is not None and meta.version >= local and (remote is None or meta.version >= remote.version):
             if (resp := serve_object(node, meta, head=head)) is not None:
                 return resp
@@ -128,11 +132,14 @@ async def _read(request: Request, bucket: str, name: str, head: bool) -> Respons
         moved = max(found.handed_over or 0, node.store.handed_over(bucket, name) or 0)
         if moved <= deleted_at:
             if found.unknown and (deleted_at == 0 or not node.settled):
+                if await node.wait_for_peers(until, asked):
+                    tries -= 1
+                    continue
                 raise Unavailable(f"{', '.join(found.unknown)} could not say whether it holds {bucket}/{name}")
             return error(404, "no such object", f"{bucket}/{name}")
         # a copy newer than any tombstone was handed from one node to another and neither showed it when
         # asked (not yet committed there, already removed here): it is in flight, look again
-        await asyncio.sleep(0.02 * (attempt + 1))
+        await asyncio.sleep(0.02 * tries)
     raise Unavailable(f"{bucket}/{name} is moving between nodes; retry")
 
 

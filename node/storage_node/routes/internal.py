@@ -10,6 +10,7 @@ from storage_node.node import Node
 from storage_node.peers import MAP_VERSION_HEADER, NODE_HEADER
 from storage_node.routes.common import error, node_of, require_token, serve_object
 from storage_node.schemas import SettlingBody
+from storage_node.store import found_live
 
 router = APIRouter(prefix="/v1/internal", dependencies=[Depends(require_token)])
 
@@ -58,8 +59,9 @@ async def delete_local(request: Request, bucket: str, name: str, version: int) -
     names.check_bucket(bucket)
     names.check_object(name)
     node = node_of(request)
-    existed = node.store.delete(bucket, name, version)
-    return _stamped(node, JSONResponse({"existed": existed}))
+    done = node.store.delete(bucket, name, version)
+    body = {"existed": found_live([done]), "held": done.held, "tomb": done.tomb}
+    return _stamped(node, JSONResponse(body))
 
 
 @router.get("/list/{bucket}")

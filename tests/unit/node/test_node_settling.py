@@ -52,7 +52,7 @@ def test_drained_means_flagged_and_finished(tmp_path: Path) -> None:
 
 
 def test_a_handed_over_copy_counts_as_existing_for_a_delete_until_deleted(tmp_path: Path) -> None:
-    from storage_node.store import Store
+    from storage_node.store import Store, found_live
 
     store = Store([str(tmp_path / "mp")], tmp_path / "state", fsync=False)
     store.load()
@@ -61,6 +61,23 @@ def test_a_handed_over_copy_counts_as_existing_for_a_delete_until_deleted(tmp_pa
     meta = store.commit_client(tmp)
     assert store.remove_moved("b", "k", meta.version)
     assert store.handed_over("b", "k") == meta.version
-    assert store.delete("b", "k", meta.version + 1), "it was on its way to its new node: it existed"
+    assert found_live([store.delete("b", "k", meta.version + 1)]), "it was on its way to its new node: it existed"
     assert store.handed_over("b", "k") is None
-    assert not store.delete("b", "k", meta.version + 2), "deleted already: a second delete finds nothing"
+    again = store.delete("b", "k", meta.version + 2)
+    assert again.tomb == meta.version + 1 and not found_live([again]), "deleted already: a second delete finds nothing"
+
+
+def test_a_stale_copy_older_than_a_tombstone_elsewhere_is_no_live_object_for_a_delete(tmp_path: Path) -> None:
+    from storage_node.store import Deletion, Store, found_live
+
+    # a node killed mid-hand-over kept a copy the cluster has deleted since: deleting again finds nothing live
+    store = Store([str(tmp_path / "mp")], tmp_path / "state", fsync=False)
+    store.load()
+    tmp = store.begin("b", "k")
+    tmp.write(b"data")
+    stale = store.commit_client(tmp)
+    here = store.delete("b", "k", stale.version + 10)
+    assert here == Deletion(stale.version, None)
+    assert found_live([here]), "alone, the copy it removed was live"
+    assert not found_live([here, Deletion(None, stale.version + 5)]), "another node had deleted it already"
+    assert found_live([here, Deletion(None, stale.version - 1)]), "a tombstone older than the copy"
