@@ -106,6 +106,7 @@ def test_a_node_that_stops_answering_mid_rebalance_is_waited_for_not_answered_50
         cluster.set_bandwidth(n, 64 << 10, concurrency=1)  # n1's objects leave it slowly: most are still there
     cluster.push_map(cluster.make_map(2, 2, flags={"n1": [NodeFlag.maintenance]}))
     n0, n1 = cluster.nodes["n0"], cluster.nodes["n1"]
+    assert cluster.map is not None
     placement = maps.Placement(cluster.map)
     on_n1 = sorted((n for _, n in cluster.holdings()["n1"] if placement.owner(BUCKET, n).id == "n2"))
     assert len(on_n1) >= 4, "n1 still holds objects that now belong to n2"
@@ -113,14 +114,14 @@ def test_a_node_that_stops_answering_mid_rebalance_is_waited_for_not_answered_50
     assert n1.proc is not None
     n1.proc.send_signal(signal.SIGSTOP)  # it accepts connections and answers nothing, like a pod being replaced
     try:
-        for n in ("n0", "n2"):
-            _settings(cluster.nodes[n], peer_wait_seconds=0)
+        for nid in ("n0", "n2"):
+            _settings(cluster.nodes[nid], peer_wait_seconds=0)
         with httpx.Client(timeout=60.0, follow_redirects=True) as http:
             r = http.get(f"{n0.url}/v1/objects/{BUCKET}/{read}")
         assert r.status_code == 503 and "retry-after" in r.headers, (r.status_code, r.text[:300])
 
-        for n in ("n0", "n2"):
-            _settings(cluster.nodes[n], peer_wait_seconds=60)
+        for nid in ("n0", "n2"):
+            _settings(cluster.nodes[nid], peer_wait_seconds=60)
         results: dict[str, httpx.Response] = {}
 
         def ask(what: str, method: str, path: str) -> None:
