@@ -3,7 +3,8 @@
 Real node processes on loopback (the integration harness). Clients send each request to any node, follow
 redirects, write/overwrite/delete/read/list their own keys with bodies of 10 B to 200 KB (`tests.workload`);
 the lifecycle walk (`tests.integration.walks`) publishes each map node by node with a pause, with the
-rebalance throttled, and cycles maintenance, stop-maintenance, shutdown + restart, decommission + join
+rebalance throttled, and cycles maintenance, stop-maintenance, shutdown (every other time with the node
+killed mid-rebalance and back 2 s later) + restart, decommission + join
 until the clients made at least --requests requests. A request counts for a kind when it was in flight
 during one of that kind's transitions. Run once against the node code of this checkout and once
 against another checkout's `node/` (--baseline DIR, e.g. a worktree of the commit before the fix), in the
@@ -30,7 +31,7 @@ from tests.integration.harness import BUCKET, Cluster, mixed_sizes, upload  # no
 from tests.integration.walks import Walk  # noqa: E402
 from tests.workload import Workload  # noqa: E402
 
-KINDS = ("start-maintenance", "stop-maintenance", "shutdown", "restart", "decommission", "join")
+KINDS = ("start-maintenance", "stop-maintenance", "shutdown", "killed-mid-rebalance", "restart", "decommission", "join")
 
 
 def _walk_until(walk: Walk, clients: Workload, need: int, deadline: float) -> None:
@@ -39,7 +40,10 @@ def _walk_until(walk: Walk, clients: Workload, need: int, deadline: float) -> No
     while time.monotonic() < deadline and clients.requests < need:
         walk.start_maintenance("n1")
         walk.stop_maintenance("n1")
-        walk.shutdown("n2")
+        if spare % 2:
+            walk.shutdown_killed("n2")  # its process killed while it still holds data, back 2 s later
+        else:
+            walk.shutdown("n2")
         walk.restart("n2")
         walk.stop_maintenance("n2")
         leaving = walk.members[-1]
@@ -138,7 +142,9 @@ def report(results: list[dict[str, object]], rates: dict[str, dict[str, list[flo
         f"followed, nothing retried. Maps reach the nodes one by one 0.3 s apart; rebalance throttled to "
         f"{throttle >> 20} MiB/s. The walk cycles every kind until the clients made {need:,} requests;",
         "a request counts for a kind when it was in flight during one of that kind's transitions.",
-        "A failure is any exception, unexpected status (404 or 503 alike) or wrong byte.",
+        "A failure is any exception, unexpected status (404 or 503 alike) or wrong byte. Every other shutdown",
+        "kills the node (-9) mid-rebalance, while it still holds data, and starts it again 2 s later (a pod the",
+        "operator re-creates); clients no longer pick it, but the others must answer for what it holds.",
         "",
         "| transition kind | " + " | ".join(f"{r['label']}: failed / requests" for r in results) + " |",
         "|---|" + "---|" * len(results),

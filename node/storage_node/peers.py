@@ -110,8 +110,8 @@ class Peers:
             r = await self.http.send(req, stream=True)
         except (httpx.HTTPError, RuntimeError):
             return None
-        if r.status_code != 200:
-            await r.aclose()
+        if r.status_code != 200 or r.headers.get(NODE_HEADER, node.id) != node.id:
+            await r.aclose()  # (another node at that address: its copy may be another version)
             return None
         return r
 

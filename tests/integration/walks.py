@@ -128,6 +128,33 @@ class Walk:
         time.sleep(GRACE_S)
         self.cluster.terminate(self.cluster.nodes[node])
 
+    def shutdown_killed(self, node: str, slow: int = 1 << 20, away: float = 2.0) -> None:
+        """SHUTDOWN whose node is killed (-9) mid-rebalance, still holding data, and back on its disks `away` s later.
+
+        Its data leaves at `slow` bytes/s so the kill cuts the rebalance short; the other nodes cannot tell what
+        it holds until it is back (a pod re-created by its operator), then its rebalance resumes and it retires.
+        """
+        with self._kind("killed-mid-rebalance"):
+            victim = self.cluster.nodes[node]
+            self.cluster.set_bandwidth(victim, slow, concurrency=1)
+            self.flags[node] = [NodeFlag.maintenance]
+            cmap = self.next_map(new_rebalance=True)
+            start = time.monotonic()
+            self.push_skewed(cmap)
+            self.hide(node)
+            time.sleep(GRACE_S)
+            assert not self.cluster.rebalance_done(f"g{self.reb}"), "the kill should cut a rebalance short"
+            self.cluster.kill(victim)
+            time.sleep(away)
+            self.cluster.start(victim)
+            if self.throttle is not None:
+                self.cluster.set_bandwidth(victim, self.throttle, concurrency=2)
+            self.cluster.push_map(cmap, [node])
+            self.cluster.wait_rebalance(f"g{self.reb}", 240.0)
+            self.windows.append((start, time.monotonic()))
+            self.log.append(f"v{cmap.version} g{self.reb} killed {node}: {start:.2f}-{time.monotonic():.2f}")
+            self._retire(node)
+
     def restart(self, node: str) -> None:
         """RESTART from shutdown: the process comes back on its disks, still in maintenance."""
         with self._kind("restart"):
