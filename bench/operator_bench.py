@@ -27,6 +27,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from storage_node import auth
 from storage_node.client import NodeClient, SyncNodeClient
 from storage_node.schemas import ClusterMap, NodeEntry, NodeFlag, RebalanceStage
+from storage_operator.membership import LEAVE_GRACE_SECONDS
 
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
@@ -635,6 +636,11 @@ def report(small: Small, large: Large, base: dict[int, Moves], started: str, hos
         f"{_runs(small.to_maintenance)} | median < 3 s: {_verdict(med_down < 3)} |",
         f"| maintenance -> online | {med_up:.2f} s | {max(small.to_online):.2f} s | "
         f"{_runs(small.to_online)} | median < 3 s: {_verdict(med_up < 3)} |",
+        "",
+        f"A node asked to leave (maintenance, shutdown, decommission) waits {LEAVE_GRACE_SECONDS:.0f} s from its",
+        "patch for other nodes asked with it, so that they leave in one map version and one rebalance",
+        "(batched departures, `docs/lifecycle.md`): that window is in `online -> maintenance` and in every drain",
+        "below; coming back online has none.",
         "",
         f"Cluster formation (one apply of the StorageCluster and {len(NODES)} StorageNodes -> all Ready): "
         f"{small.formed_s:.1f} s.",
