@@ -431,7 +431,9 @@ def small_cluster(kube: Cluster, op: Operator, root: Path) -> tuple[Small, Ferry
     """Transition overhead (no objects), then the throughput at each of OBJECT_SETS x 1 MiB, and its baseline."""
     ferry = Ferry(kube.kubectl, namespace=f"{NS_PREFIX}small-{int(time.time()) % 100000}")
     print("3-node cluster ...", flush=True)
-    formed = create_cluster(ferry, NODES, {}, timeout=180)
+    # each node's volume holds half of the largest total once a node drained, above the 10% capacity headroom
+    size = max(1, -(-(max(OBJECT_SETS) * 6 // 10 + 256) // 1024))
+    formed = create_cluster(ferry, NODES, {"storage": {"size": f"{size}Gi"}}, timeout=180)
     print(f"  formed in {formed:.1f}s", flush=True)
     time.sleep(6)  # let the first idle tick pass
     idle = idle_window(op, 20)

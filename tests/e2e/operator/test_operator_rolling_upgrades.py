@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from storage_node.schemas import rebalance_number
 
+from tests.e2e.operator.conftest import InClusterOperator
 from tests.e2e.operator.ferry_e2e import Ferry, wait_until
 from tests.e2e.operator.test_operator_interruptions import clients
 from tests.workload import Failure
@@ -271,3 +272,34 @@ def test_a_paused_rollout_starts_no_node_until_it_is_resumed(ferry: Ferry) -> No
 
     patch_cluster(ferry, {"upgrade": {"paused": False}})
     wait_until("the rollout to finish", lambda: rolled_out(ferry), timeout=300, interval=1.0)
+
+
+def test_a_restarted_operator_resumes_the_rollout_and_a_node_in_maintenance_is_rolled_when_it_is_back(
+    ferry: Ferry, operator: InClusterOperator
+) -> None:
+    ferry.create(NODES)
+    ds = ferry.write(30)
+    ferry.patch_state("node-3", "maintenance")
+    ferry.wait_ready("node-3")
+    old = revisions(ferry)
+    with watching(ferry) as w:
+        patch_cluster(ferry, {"env": [{"name": "FERRY_ROLLOUT_TEST", "value": "resume"}]})
+        wait_until("a node being rolled", lambda: bool(w.rolled), timeout=120, interval=0.5)
+        operator.kill()  # mid-rollout: the node in progress is recorded in the status, nothing else is kept
+        operator.start()
+
+        def online_nodes_rolled() -> bool:
+            now = revisions(ferry)
+            st = ferry.cluster_status()
+            return all(now.get(n) not in (None, old[n]) for n in ("node-1", "node-2")) and "rollout" not in st
+
+        wait_until("the online nodes on the new revision", online_nodes_rolled, timeout=600, interval=1.0)
+        time.sleep(5)
+        assert revisions(ferry)["node-3"] == old["node-3"], "a node in maintenance is not woken for an update"
+        assert ferry.status("node-3")["state"] == "maintenance"
+        assert sorted(w.rolled) == ["node-1", "node-2"], f"each online node once, one at a time: {w.rolled}"
+        ferry.patch_state("node-3", "online")
+        wait_until("node-3 rolled once back online", lambda: rolled_out(ferry), timeout=600, interval=1.0)
+    assert w.rolled.count("node-3") <= 1, w.rolled
+    assert ferry.status("node-3")["state"] == "online"
+    ferry.verify(ds)
