@@ -499,15 +499,19 @@ class Large:
 
 
 def node_processes(kube: Cluster) -> list[int]:
-    """Pids of the storage-node pod processes of the local cluster."""
+    """Pids of the storage-node containers' processes on the local real node (children of a containerd shim)."""
     out = []
-    for pid in processes.marked(str(kube.root)):
-        try:
-            cmd = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-        except OSError:
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
             continue
-        if b"storage_node" in cmd and b"-m" in cmd:
-            out.append(pid)
+        try:
+            cmd = (entry / "cmdline").read_bytes().split(b"\0")
+            ppid = (entry / "stat").read_text().rsplit(")", 1)[1].split()[1]
+            parent = Path(f"/proc/{ppid}/cmdline").read_bytes()
+        except (OSError, IndexError):
+            continue
+        if b"storage_node" in cmd and b"-m" in cmd and b"containerd-shim" in parent:
+            out.append(int(entry.name))
     return out
 
 

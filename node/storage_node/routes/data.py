@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
@@ -20,7 +21,7 @@ router = APIRouter()
 
 _FERRY_PARAMS = ("ferry_mv", "ferry_from", "ferry_hops")
 _MAP_WAIT_S = 5.0  # a request shows a newer map exists: how long to wait for it before answering 503
-_LOOKUPS = 6  # get-from-neighbor rounds while an object is seen only in flight
+_LOOKUPS = 6  # get-from-neighbor rounds at least while an object is seen only in flight (then until the hold ends)
 
 
 async def _prologue(request: Request, bucket: str, name: str) -> tuple[Node, Response | None]:
@@ -111,7 +112,7 @@ async def _read(request: Request, bucket: str, name: str, head: bool) -> Respons
     # the newest of what this node and the others hold wins (get-from-neighbor); a node that may hold it
     # and does not answer (its pod restarting) is waited for, a while, rather than answered 503 at once
     until, tries = node.hold_until(), 0
-    while tries < _LOOKUPS:
+    while tries < _LOOKUPS or time.monotonic() < until:
         asked = node.map.version if node.map is not None else 0
         found = await node.look_up(bucket, name)
         meta = node.store.get(bucket, name)  # it may have arrived (or left) while we asked around
@@ -138,8 +139,9 @@ async def _read(request: Request, bucket: str, name: str, head: bool) -> Respons
                 raise Unavailable(f"{', '.join(found.unknown)} could not say whether it holds {bucket}/{name}")
             return error(404, "no such object", f"{bucket}/{name}")
         # a copy newer than any tombstone was handed from one node to another and neither showed it when
-        # asked (not yet committed there, already removed here): it is in flight, look again
-        await asyncio.sleep(0.02 * tries)
+        # asked (not yet committed there, already removed here): it is in flight, look again (as long as a
+        # silent node is waited for: a loaded receiver may take a while to commit it)
+        await asyncio.sleep(min(0.02 * tries, 0.5))
     raise Unavailable(f"{bucket}/{name} is moving between nodes; retry")
 
 
