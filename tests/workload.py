@@ -232,7 +232,8 @@ class Workload:
         if want is None:
             if resp.status_code != 404:
                 told = "retry-after" in resp.headers
-                self._fail(op, key, url, resp.status_code, "expected 404: a deleted object came back", told)
+                why = "a deleted object came back" if resp.status_code < 300 else resp.text[:200]
+                self._fail(op, key, url, resp.status_code, f"expected 404: {why}", told)
             return
         if resp.status_code != 200:
             told = "retry-after" in resp.headers

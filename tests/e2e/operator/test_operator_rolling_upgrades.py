@@ -202,6 +202,8 @@ def test_restart_rolls_every_node_with_a_short_measured_window_of_retryable_fail
     # new address has been seen to miss one live object (1 listing in ~2,400 requests, 1 run in 3). Bounded here
     # so the rest of the rollout is still checked; every other wrong answer fails the test.
     missed = [f for f in wrong if f.op == "LIST" and f.status == 200 and "extra [] stale []" in f.detail]
+    if missed:  # what the nodes logged around it, for whoever looks into it (printed with -s)
+        print("\nKNOWN BUG seen:", *(f.detail for f in missed), load.summary(), node_logs(ferry), sep="\n")
     assert len(missed) <= 3, load.summary()
     wrong = [f for f in wrong if f not in missed]
     assert not wrong, load.summary() + "\n" + node_logs(ferry)
