@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -16,6 +17,7 @@ from storage_node.node import Node, Unavailable
 from storage_node.routes import admin, data, health, internal
 from storage_node.store import NoSpace, out_of_space
 
+log = logging.getLogger(__name__)
 _UNMATCHED = "unmatched"  # the route label of a request no route matched (a 404 or 405 of the router)
 
 
@@ -24,6 +26,41 @@ def _route_label(scope: Scope) -> str:
     route = scope.get("route")
     template = getattr(route, "path_format", None) or getattr(route, "path", None)
     return template if isinstance(template, str) else _UNMATCHED
+
+
+class InternalErrors:
+    """A request that fails inside the node gets a JSON 500 naming the error's kind, on a connection kept open.
+
+    The traceback goes to the log. (Left to the server, the error would also close the connection after the
+    answer, and a client reusing it could read a reset instead of the 500.) An error after the answer started
+    cannot be answered any more: the connection is cut, as before.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        """Wrap an ASGI app."""
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Serve; answer 500 for an error before the response started."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def sending(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        except Exception as exc:
+            if started:
+                raise
+            log.exception("%s %s failed", scope["method"], scope.get("path", ""))
+            body = {"error": "internal", "detail": f"{type(exc).__name__}: {exc}"[:300]}
+            await JSONResponse(body, status_code=500)(scope, receive, send)
 
 
 class MetricsMiddleware:
@@ -102,5 +139,6 @@ def create_app(cfg: Config) -> FastAPI:
     async def _unavailable(_: Request, exc: Unavailable) -> JSONResponse:
         return JSONResponse({"error": "unavailable", "detail": str(exc)}, status_code=503, headers={"Retry-After": "1"})
 
+    app.add_middleware(InternalErrors)
     app.add_middleware(MetricsMiddleware)
     return app

@@ -121,3 +121,23 @@ def test_redirects_work_for_curl_and_httpx(cluster: Cluster, tmp_path: Path) -> 
 def test_sigterm_stops_cleanly(cluster: Cluster) -> None:
     a = cluster.add_node("a")
     assert cluster.terminate(a) == 0
+
+
+def test_a_server_error_names_its_kind_in_json_and_the_node_keeps_serving(cluster: Cluster) -> None:
+    a = cluster.add_node("a")
+    cluster.push_map(cluster.make_map(1, 1))
+    with cluster.client(a) as c:
+        c.create_bucket(BUCKET)
+    with httpx.Client(timeout=10.0) as http:
+        for name in ("broken", "fine"):
+            assert http.put(f"{a.url}/v1/objects/{BUCKET}/{name}", content=name.encode()).status_code == 200
+        # the object's file replaced behind the node's back by something it cannot read (a directory)
+        (broken,) = [
+            p for p in Path(a.mountpaths[0], "ferry", "objs").rglob("*") if p.is_file() and b"broken" in p.read_bytes()
+        ]
+        broken.unlink()
+        broken.mkdir()
+        r = http.get(f"{a.url}/v1/objects/{BUCKET}/broken")
+        assert r.status_code == 500, r.text
+        assert r.json()["error"] == "internal" and r.json()["detail"].startswith("IsADirectoryError"), r.text
+        assert http.get(f"{a.url}/v1/objects/{BUCKET}/fine").content == b"fine"
