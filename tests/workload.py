@@ -45,6 +45,7 @@ class _Client:
     keys: list[str]
     model: dict[str, str | None] = field(default_factory=dict)
     unknown: set[str] = field(default_factory=set)  # a failed PUT or DELETE may or may not have landed: not checked
+    renewed: int = 0  # fresh keys that took the place of forgotten ones
     spans: list[tuple[float, float]] = field(default_factory=list)
 
 
@@ -259,11 +260,18 @@ class Workload:
             self._forget(c, key)
 
     def _forget(self, c: _Client, key: str) -> None:
-        """A write whose outcome the client cannot know: the key is not checked (nor used) again."""
+        """A write whose outcome the client cannot know: the key is not checked (nor used) again.
+
+        A fresh key takes its place. (Kept in use as a client's last key, as it once was, its next write put it
+        back in the model while it stayed uncertain: listings left it out of what they showed and the model
+        still expected it, a "missing" object that was a fault of this model, not of the cluster.)
+        """
         c.model.pop(key, None)
         c.unknown.add(key)
-        if len(c.keys) > 1:
+        if key in c.keys:
             c.keys.remove(key)
+        c.renewed += 1
+        c.keys.append(f"{self.prefix}/c{c.cid}/r{c.renewed:04d}")
 
     def _list(self, http: httpx.Client, c: _Client, url: str) -> None:
         prefix = f"{self.prefix}/c{c.cid}/"

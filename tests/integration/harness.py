@@ -131,6 +131,11 @@ class Cluster:
 
         wait_for(f"{node.id} ready", ready, timeout=30)
 
+    def readdress(self, node: NodeProc) -> None:
+        """Give a stopped node another address (a pod re-created with a new IP)."""
+        node.host = f"127.{_NET}.{os.getpid() % 250}.{next(_hosts)}"
+        node.port = _free_port(node.host)
+
     def kill(self, node: NodeProc) -> None:
         """kill -9 a node."""
         if node.proc is not None and node.proc.poll() is None:
