@@ -301,7 +301,14 @@ class Pass:
             rebalancing=self.status.running is not None,
             can_drain=self.rebalance_enabled and online > 1,
             quiet_s=self.quiet_seconds(),
+            started_s=self.rollout_seconds(),
         )
+
+    def rollout_seconds(self) -> float:
+        """How long ago the node being rolled was recorded (infinite when none is, or its time is unreadable)."""
+        record = self.status.rollout
+        started = clock.parse(record.started_at) if record is not None else None
+        return float("inf") if started is None else clock.seconds_since(started, clock.now())
 
     def quiet_seconds(self) -> float:
         """How long ago the last global rebalance finished (infinite when none did or one runs)."""

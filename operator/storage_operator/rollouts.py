@@ -38,6 +38,7 @@ from storage_operator.states import UpgradeStrategy
 # step: clients that pick nodes from the status (phase Upgrading) and the other nodes (the map with its new
 # address, who is drained) catch up first, as a preStop sleep lets endpoints catch up
 DRAIN_GRACE_S = 5.0
+RESTART_GRACE_S = 3.0  # restart: from the node's record (its status says Upgrading) to its pod's deletion
 DEFAULT_STRATEGY = UpgradeStrategy.DRAIN
 DEFAULT_READY_TIMEOUT_S = 300.0
 OUT = (NodeFlag.maintenance,)  # a drained node's flags in the map while its pod is re-created
@@ -113,15 +114,20 @@ def decide(
     rebalancing: bool = False,
     can_drain: bool = True,
     quiet_s: float = float("inf"),
+    started_s: float = float("inf"),
 ) -> Decision:
     """The next act of the rollout towards revision `target`.
 
     `busy` names the membership change in progress ("" when none), `rebalancing` whether a global rebalance
     runs, `can_drain` whether the cluster can move a node's data off (rebalance enabled, another online node),
-    `quiet_s` how long ago the last global rebalance finished.
+    `quiet_s` how long ago the last global rebalance finished, `started_s` how long ago the node in progress
+    was recorded.
     """
     if record is not None:
-        return _step(members.get(record.node), target, record, settings, rebalancing=rebalancing, quiet_s=quiet_s)
+        return _step(
+            members.get(record.node), target, record, settings, rebalancing=rebalancing, quiet_s=quiet_s,
+            started_s=started_s,
+        )  # fmt: skip
     stale = sorted(n for n, m in members.items() if m.online and m.revision != target)
     if not stale:
         return Decision(Act.NONE)
@@ -139,7 +145,14 @@ def decide(
 
 
 def _step(
-    m: Member | None, target: str, record: Rollout, settings: Settings, *, rebalancing: bool, quiet_s: float
+    m: Member | None,
+    target: str,
+    record: Rollout,
+    settings: Settings,
+    *,
+    rebalancing: bool,
+    quiet_s: float,
+    started_s: float,
 ) -> Decision:
     """The next step for the node in progress."""
     n = record.node
@@ -155,6 +168,9 @@ def _step(
             return Decision(Act.AWAIT_REBALANCE, n, why=f"moving {n}'s data off")
         if drain and m.answering and quiet_s < DRAIN_GRACE_S:
             return Decision(Act.GRACE, n, why=f"{n} is drained; its pod goes in a moment")
+        if not drain and m.answering and started_s < RESTART_GRACE_S:
+            # clients that pick nodes from the status (phase Upgrading now) stop sending to it first
+            return Decision(Act.GRACE, n, why=f"{n} is marked upgrading; its pod goes in a moment")
         return Decision(Act.DELETE_POD, n, why=f"re-creating {n}'s pod")
     if not m.answering:
         if m.age_s > settings.ready_timeout_s:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 from typing import Any, cast
 
 import pytest
 from storage_node.schemas import ClusterMap, NodeEntry, NodeFlag, NodeStatus, RebalanceStage, RebalanceStatus
-from storage_operator import events, maps, membership, revisions, rolling
+from storage_operator import clock, events, maps, membership, revisions, rolling, rollouts
 from storage_operator.bodies import Body
 from storage_operator.kube import Kube
 from storage_operator.nodes import Fleet
@@ -154,13 +155,21 @@ def test_a_new_revision_starts_one_node_and_drains_it_first() -> None:
     assert ("delete", "node-1-pod") not in kube.calls, "its pod stays until its data is off"
 
 
-def test_a_restart_deletes_the_first_pod_at_once_and_nothing_else() -> None:
+def test_a_restart_marks_the_first_node_then_deletes_its_pod_and_nothing_else() -> None:
     p = a_rolling_pass({"strategy": "restart"}, {})
     kube, fleet = RollingKube(), FakeFleet(dict(p.reports))
     outcome = asyncio.run(rolling.roll(cast(Kube, kube), cast(Fleet, fleet), p))
     assert outcome.status is not None and outcome.status.rollout is not None
+    assert outcome.status.rollout.node == "node-1"
+    assert [c for c in kube.calls if c[0] == "delete"] == [], "clients picking nodes by status get a moment first"
+
+    earlier = clock.iso(clock.now() - timedelta(seconds=rollouts.RESTART_GRACE_S + 1))
+    record = {"node": "node-1", "strategy": "restart", "startedAt": earlier}
+    p = a_rolling_pass({"strategy": "restart"}, {"rollout": record})
+    kube, fleet = RollingKube(), FakeFleet(dict(p.reports))
+    outcome = asyncio.run(rolling.roll(cast(Kube, kube), cast(Fleet, fleet), p))
     assert [c for c in kube.calls if c[0] == "delete"] == [("delete", "node-1-pod")]
-    assert outcome.status.map == p.status.map and fleet.installed == [], "no map change, no data moves"
+    assert (outcome.status is None or outcome.status.map == p.status.map) and fleet.installed == [], "no data moves"
 
 
 def test_a_transition_in_progress_holds_the_rollout_back() -> None:

@@ -164,6 +164,14 @@ def test_restart_deletes_the_pod_at_once_and_finishes_when_the_new_one_answers()
     assert rollouts.decide(_members({"a": NEW}), NEW, rec, s).act is Act.FINISH
 
 
+def test_restart_waits_a_moment_after_marking_the_node_before_deleting_its_pod() -> None:
+    rec, s = _record("a", UpgradeStrategy.RESTART), Settings()
+    assert rollouts.decide(_members({"a": OLD}), NEW, rec, s, started_s=0.5).act is Act.GRACE
+    assert rollouts.decide(_members({"a": OLD}), NEW, rec, s, started_s=rollouts.RESTART_GRACE_S).act is Act.DELETE_POD
+    gone = _members({"a": OLD}, a={"answering": False})
+    assert rollouts.decide(gone, NEW, rec, s, started_s=0.5).act is Act.DELETE_POD, "a silent node: no one to spare"
+
+
 def test_a_new_pod_not_ready_in_time_stops_the_rollout_there_and_a_rollback_recreates_it() -> None:
     rec, s = _record("b", UpgradeStrategy.RESTART), Settings(ready_timeout_s=60)
     stuck = _members({"a": NEW, "b": NEW, "c": OLD}, b={"answering": False, "age_s": 61.0})
