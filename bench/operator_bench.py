@@ -498,7 +498,7 @@ class Large:
     hist_grow: Hist
 
 
-def node_processes(kube: Cluster) -> list[int]:
+def node_processes() -> list[int]:
     """Pids of the storage-node containers' processes on the local real node (children of a containerd shim)."""
     out = []
     for entry in Path("/proc").iterdir():
@@ -541,7 +541,7 @@ def large_cluster(kube: Cluster, op: Operator) -> Large:
         print(f"  formed in {formed:.1f}s", flush=True)
         h1 = scrape(op)
         rss_formed = op.memory()
-        pids = node_processes(kube)
+        pids = node_processes()
         node_rss = rss_of(pids)
         time.sleep(6)
         idle = idle_window(op, 30)

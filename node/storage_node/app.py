@@ -28,6 +28,21 @@ def _route_label(scope: Scope) -> str:
     return template if isinstance(template, str) else _UNMATCHED
 
 
+class _Watched:
+    """A `send` that remembers the status of the response it started (None until one starts)."""
+
+    def __init__(self, send: Send) -> None:
+        """Wrap an ASGI send."""
+        self.send = send
+        self.status: int | None = None
+
+    async def __call__(self, message: Message) -> None:
+        """Pass the message on, noting a response's start."""
+        if message["type"] == "http.response.start":
+            self.status = int(message["status"])
+        await self.send(message)
+
+
 class InternalErrors:
     """A request that fails inside the node gets a JSON 500 naming the error's kind, on a connection kept open.
 
@@ -45,18 +60,11 @@ class InternalErrors:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        started = False
-
-        async def sending(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
+        sending = _Watched(send)
         try:
             await self.app(scope, receive, sending)
         except Exception as exc:
-            if started:
+            if sending.status is not None:
                 raise
             log.exception("%s %s failed", scope["method"], scope.get("path", ""))
             body = {"error": "internal", "detail": f"{type(exc).__name__}: {exc}"[:300]}
@@ -75,20 +83,13 @@ class MetricsMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        code = 500
         started = time.perf_counter()
-
-        async def sending(message: Message) -> None:
-            nonlocal code
-            if message["type"] == "http.response.start":
-                code = message["status"]
-            await send(message)
-
+        sending = _Watched(send)
         try:
             await self.app(scope, receive, sending)
         finally:
             method, route = scope["method"], _route_label(scope)
-            metrics.HTTP_REQUESTS.labels(method, route, str(code)).inc()
+            metrics.HTTP_REQUESTS.labels(method, route, str(sending.status or 500)).inc()
             metrics.HTTP_DURATION.labels(method, route).observe(time.perf_counter() - started)
 
 

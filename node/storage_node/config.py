@@ -8,6 +8,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NoReturn
 
 from storage_node.schemas import Settings
 
@@ -86,7 +87,7 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-def _fail(p: argparse.ArgumentParser, message: str) -> None:
+def _fail(p: argparse.ArgumentParser, message: str) -> NoReturn:
     p.error(message)
 
 
@@ -119,15 +120,13 @@ def from_args(argv: Sequence[str] | None = None, env: Mapping[str, str] | None =
     try:
         wait = a.peer_wait if a.peer_wait is not None else float(env.get("FERRY_PEER_WAIT", defaults.peer_wait_seconds))
     except ValueError:
-        wait = -1.0
+        _fail(p, f"FERRY_PEER_WAIT must be a number of seconds, got {env.get('FERRY_PEER_WAIT')!r}")
     if not 0 <= wait <= 300:
         _fail(p, f"--peer-wait must be 0..300 seconds, got {wait}")
     bundle_port = a.bundle_port if a.bundle_port is not None else int(env.get("FERRY_BUNDLE_PORT") or 0)
     if not -1 <= bundle_port < 65536:
         _fail(p, f"--bundle-port must be -1..65535, got {bundle_port}")
-    settings = Settings(
-        rebalance_concurrency=conc, rebalance_bandwidth=bw, fsync=bool(fsync), peer_wait_seconds=wait
-    )
+    settings = Settings(rebalance_concurrency=conc, rebalance_bandwidth=bw, fsync=bool(fsync), peer_wait_seconds=wait)
     cfg = Config(
         node_id=str(node_id),
         host=host.strip("[]"),

@@ -419,13 +419,18 @@ class Node:
         await self.adopt_newer_map(peer, version)
         return self.map is not None and self.map.version > before
 
+    @property
+    def map_version(self) -> int:
+        """The version of the map this node holds (0: none yet)."""
+        return 0 if self.map is None else self.map.version
+
     def _asking(self) -> tuple[int, frozenset[str]]:
         """The map version and the drained nodes as a round of questions to the other nodes starts.
 
         An answer is judged by what was true when it was asked: a node drained then may hold objects by
         the time its silence is read (the map moved on and the node came back, maybe at another address).
         """
-        return (0 if self.map is None else self.map.version), frozenset(self._drained)
+        return self.map_version, frozenset(self._drained)
 
     def _moved_on(self, asked: tuple[int, frozenset[str]]) -> bool:
         """Whether this node took another map since `asked`: a round asked by the old one is asked again."""
@@ -435,8 +440,8 @@ class Node:
         """Until when a request that cannot tell yet waits for the nodes that did not answer (then 503)."""
         return time.monotonic() + self.settings.peer_wait_seconds
 
-    async def wait_for_peers(self, until: float, asked: tuple[int, frozenset[str]] | int) -> bool:
-        """Pause before asking silent nodes again: until a newer map than `asked` or a moment; False past `until`.
+    async def wait_for_peers(self, until: float, asked: int) -> bool:
+        """Pause before asking silent nodes again: until a newer map than v`asked` or a moment; False past `until`.
 
         A node pod that is killed comes back at its address (its container restarted) or at a new one that
         the next map gives: either way the question is asked again instead of answered 503 at once.
@@ -444,8 +449,7 @@ class Node:
         left = until - time.monotonic()
         if left <= 0:
             return False
-        version = asked if isinstance(asked, int) else asked[0]
-        await self.wait_for_map(version + 1, min(_REASK_S, left))
+        await self.wait_for_map(asked + 1, min(_REASK_S, left))
         return True
 
     def _silent_counts(self, node_id: str, asked: tuple[int, frozenset[str]]) -> bool:
@@ -527,7 +531,7 @@ class Node:
                 return True
             if not unknown:
                 return False
-            if not await self.wait_for_peers(until, asked):
+            if not await self.wait_for_peers(until, asked[0]):
                 who = ", ".join(unknown)
                 raise Unavailable(f"deleted where it could be, but {who} could not say whether it held it")
 
@@ -574,7 +578,7 @@ class Node:
                 nodes, answered = self._answered(nodes, pages, asked)
             except Unavailable:
                 # a node that may hold objects did not answer (its pod restarting): wait for it a while
-                if not await self.wait_for_peers(until, asked):
+                if not await self.wait_for_peers(until, asked[0]):
                     raise
                 attempts -= 1
                 continue

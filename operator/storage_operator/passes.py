@@ -307,11 +307,15 @@ class Pass:
     def rollout_seconds(self) -> float:
         """How long ago the node being rolled was recorded (infinite when none is, or its time is unreadable)."""
         record = self.status.rollout
-        started = clock.parse(record.started_at) if record is not None else None
-        return float("inf") if started is None else clock.seconds_since(started, clock.now())
+        return _ago(record.started_at if record is not None else None)
 
     def quiet_seconds(self) -> float:
         """How long ago the last global rebalance finished (infinite when none did or one runs)."""
         last = self.status.last_rebalance
-        done = clock.parse(last.finished_at) if last is not None and self.status.running is None else None
-        return float("inf") if done is None else clock.seconds_since(done, clock.now())
+        return _ago(last.finished_at if last is not None and self.status.running is None else None)
+
+
+def _ago(ts: str | None) -> float:
+    """Seconds since a recorded time (infinite when there is none or it is unreadable)."""
+    then = clock.parse(ts)
+    return float("inf") if then is None else clock.seconds_since(then, clock.now())

@@ -113,7 +113,7 @@ async def _read(request: Request, bucket: str, name: str, head: bool) -> Respons
     # and does not answer (its pod restarting) is waited for, a while, rather than answered 503 at once
     until, tries = node.hold_until(), 0
     while tries < _LOOKUPS or time.monotonic() < until:
-        asked = node.map.version if node.map is not None else 0
+        asked = node.map_version
         found = await node.look_up(bucket, name)
         meta = node.store.get(bucket, name)  # it may have arrived (or left) while we asked around
         tomb = node.store.tombstone(bucket, name)
