@@ -7,12 +7,9 @@ import signal
 import sys
 from types import FrameType
 
-import uvicorn
-
+from storage_node import serving
 from storage_node.app import create_app
 from storage_node.config import from_args
-
-KEEP_ALIVE_S = 75  # idle connections stay open (uvicorn's 5 s would close the operator's between its passes)
 
 
 def _exit_zero(signum: int, frame: FrameType | None) -> None:
@@ -29,16 +26,7 @@ def main() -> None:
         )
     # uvicorn shuts down gracefully on SIGTERM, then re-raises it: make that final re-raise exit 0.
     signal.signal(signal.SIGTERM, _exit_zero)
-    uvicorn.run(
-        create_app(cfg),
-        host=cfg.host,
-        port=cfg.port,
-        log_level=level.lower(),
-        access_log=False,
-        timeout_graceful_shutdown=5,
-        timeout_keep_alive=KEEP_ALIVE_S,
-        lifespan="on",
-    )
+    serving.serve(create_app(cfg), host=cfg.host, port=cfg.port, limits=cfg.limits, log_level=level.lower())
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from storage_node import auth, maps, metrics, names
+from storage_node import auth, guard, maps, metrics, names
 from storage_node.config import Config
 from storage_node.node import Node, Unavailable
 from storage_node.routes import admin, data, health, internal
@@ -105,7 +105,9 @@ def create_app(cfg: Config) -> FastAPI:
         finally:
             await node.stop()
 
-    app = FastAPI(title="Ferry storage node", lifespan=lifespan, docs_url=None, redoc_url=None)
+    # no schema and no docs pages: the API is documented in the package docstring and docs/, and an open
+    # schema would list the admin and intra-cluster routes to anyone
+    app = FastAPI(title="Ferry storage node", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
     app.state.node = node
     for router in (data.router, admin.router, internal.router, health.router):
         app.include_router(router)
@@ -113,6 +115,10 @@ def create_app(cfg: Config) -> FastAPI:
     @app.exception_handler(names.InvalidName)
     async def _bad_name(_: Request, exc: names.InvalidName) -> JSONResponse:
         return JSONResponse({"error": "invalid name", "detail": str(exc)}, status_code=400)
+
+    @app.exception_handler(guard.BodyRefused)
+    async def _refused(_: Request, exc: guard.BodyRefused) -> JSONResponse:
+        return JSONResponse({"error": exc.error, "detail": exc.detail}, status_code=exc.status_code)
 
     @app.exception_handler(auth.AuthError)
     async def _unauthorized(_: Request, exc: auth.AuthError) -> JSONResponse:
@@ -141,5 +147,6 @@ def create_app(cfg: Config) -> FastAPI:
         return JSONResponse({"error": "unavailable", "detail": str(exc)}, status_code=503, headers={"Retry-After": "1"})
 
     app.add_middleware(InternalErrors)
+    app.add_middleware(guard.Guard, secret=cfg.auth_secret, limits=cfg.limits)
     app.add_middleware(MetricsMiddleware)
     return app

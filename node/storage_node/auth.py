@@ -8,6 +8,9 @@ import jwt
 
 ALGORITHM = "HS256"
 AUDIENCE = "ferry-node"
+MAX_TTL_S = 24 * 3600  # the longest lifetime a node accepts (its own and the operator's tokens live 1 h, 10 min)
+LEEWAY_S = 5  # clock skew allowed between nodes and the operator
+MAX_TOKEN_BYTES = 4096
 
 
 class AuthError(Exception):
@@ -22,11 +25,29 @@ def issue_token(secret: str, subject: str = "ferry-operator", ttl_s: int = 3600)
 
 
 def verify_token(secret: str, token: str) -> str:
-    """The subject of a valid token; AuthError otherwise."""
+    """The subject of a valid token; AuthError otherwise.
+
+    Valid: signed with the secret (HS256), for this audience, with an expiry (`exp`) and an issue time (`iat`)
+    at most `MAX_TTL_S` apart and an expiry at most `MAX_TTL_S` ahead: no token is good for long.
+    """
+    if len(token) > MAX_TOKEN_BYTES:
+        raise AuthError("token too long")
     try:
-        claims = jwt.decode(token, secret, algorithms=[ALGORITHM], audience=AUDIENCE)
+        claims = jwt.decode(
+            token,
+            secret,
+            algorithms=[ALGORITHM],
+            audience=AUDIENCE,
+            options={"require": ["exp", "iat", "aud"]},
+            leeway=LEEWAY_S,
+        )
     except jwt.PyJWTError as exc:
         raise AuthError(str(exc)) from exc
+    exp, iat = claims["exp"], claims["iat"]
+    if not isinstance(exp, int | float) or not isinstance(iat, int | float):
+        raise AuthError("exp and iat must be numbers")
+    if exp - iat > MAX_TTL_S or exp - time.time() > MAX_TTL_S + LEEWAY_S:
+        raise AuthError(f"token lifetime over {MAX_TTL_S} s")
     return str(claims.get("sub", ""))
 
 

@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from storage_node import clock, fileio
+from pydantic import TypeAdapter, ValidationError
+
+from storage_node import clock, fileio, names, strict
+
+log = logging.getLogger(__name__)
+
+#: The wire (and file) form of bucket records: ``{name: [version, exists]}``, every name and version checked
+#: as the public routes check them (a record names a directory on every mountpath).
+Wire = dict[names.BucketName, tuple[strict.Version, strict.Flag]]
+_WIRE: TypeAdapter[Wire] = TypeAdapter(Wire)
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,7 +39,12 @@ class Buckets:
     def load(self) -> None:
         """Read the persisted registry."""
         raw = fileio.read_json(self._path) or {}
-        self._records = {name: BucketRecord(v, e) for name, (v, e) in raw.items()}
+        self._records = {}
+        for name, record in (raw.items() if isinstance(raw, dict) else ()):
+            try:
+                self._records.update(decode({name: record}))
+            except ValueError as exc:
+                log.error("bucket registry %s: dropping a record that is not valid: %s", self._path, exc)
         for rec in self._records.values():
             clock.observe(rec.version)
 
@@ -96,6 +112,15 @@ def encode(records: dict[str, BucketRecord]) -> dict[str, list[int | bool]]:
     return {n: [r.version, r.exists] for n, r in records.items()}
 
 
-def decode(raw: dict[str, list[int | bool]]) -> dict[str, BucketRecord]:
-    """Records from their wire form."""
-    return {n: BucketRecord(int(v), bool(e)) for n, (v, e) in raw.items()}
+def decode(raw: Any) -> dict[str, BucketRecord]:
+    """Records from their wire form; ValueError (a pydantic ValidationError) naming what is not valid."""
+    return {n: BucketRecord(v, e) for n, (v, e) in _WIRE.validate_python(raw).items()}
+
+
+def decode_or_none(raw: Any) -> dict[str, BucketRecord] | None:
+    """Records from a peer's answer; None (cannot tell) if it is not valid."""
+    try:
+        return decode(raw)
+    except ValidationError as exc:
+        log.warning("a peer answered bucket records that are not valid: %s", exc)
+        return None

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import time
 
+from storage_node import strict
+
 _last = 0
 
 
@@ -15,6 +17,8 @@ def next_version() -> int:
 
 
 def observe(version: int) -> None:
-    """Make later versions of this process greater than `version`."""
+    """Make later versions of this process greater than `version` (ValueError if no version can be)."""
     global _last
+    if not strict.is_version(version):
+        raise ValueError(f"not a version this node can keep: {version!r}")
     _last = max(_last, version)

@@ -6,11 +6,27 @@ import argparse
 import os
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NoReturn
 
+from storage_node.limits import Limits
 from storage_node.schemas import Settings
+
+_LIMITS = Limits()
+# (flag, variable, Limits field, type, lowest, highest, help): the limits of `storage_node.limits`
+_LIMIT_OPTIONS: tuple[tuple[str, str, str, type, float, float, str], ...] = (
+    ("--header-timeout", "FERRY_HEADER_TIMEOUT", "header_timeout_s", float, 0.1, 3600,
+     "seconds a request's headers (and a new connection's first request) may take to arrive"),
+    ("--body-timeout", "FERRY_BODY_TIMEOUT", "body_timeout_s", float, 0.1, 3600,
+     "seconds a request body may pause between two pieces; then 408 and the connection is closed"),
+    ("--max-connections", "FERRY_MAX_CONNECTIONS", "max_connections", int, 16, 1_000_000,
+     "connections open at once; one more closes the one idle longest"),
+    ("--max-json-body", "FERRY_MAX_JSON_BODY", "max_json_body", int, 1024, 1 << 30,
+     "bytes of an admin or intra-cluster JSON body; 413 beyond"),
+    ("--keep-alive", "FERRY_KEEP_ALIVE", "keep_alive_s", float, 1, 3600,
+     "seconds an idle kept-alive connection stays open"),
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -25,6 +41,7 @@ class Config:
     auth_secret: str | None
     settings: Settings
     bundle_port: int = 0  # raw rebalance-bundle listener on `host`: 0 = any free port, -1 = none
+    limits: Limits = field(default_factory=Limits)
 
 
 def _env_bool(value: str | None) -> bool | None:
@@ -83,8 +100,15 @@ def parser() -> argparse.ArgumentParser:
         help="port of the raw rebalance-bundle listener on the --listen host; 0 = any free port (announced to "
         "peers at /v1/internal/rebalance/endpoint), -1 = none, peers then use HTTP (env FERRY_BUNDLE_PORT, default 0)",
     )
+    for flag, var, attr, kind, _, _, text in _LIMIT_OPTIONS:
+        p.add_argument(flag, type=kind, help=f"{text} (env {var}, default {getattr(_LIMITS, attr)})")
     p.add_argument("--log-level", default=os.environ.get("FERRY_LOG_LEVEL", "info"), help="log level")
     return p
+
+
+def field_name(flag: str) -> str:
+    """The attribute argparse gives an option ("--max-connections" -> "max_connections")."""
+    return flag.lstrip("-").replace("-", "_")
 
 
 def _fail(p: argparse.ArgumentParser, message: str) -> NoReturn:
@@ -126,6 +150,17 @@ def from_args(argv: Sequence[str] | None = None, env: Mapping[str, str] | None =
     bundle_port = a.bundle_port if a.bundle_port is not None else int(env.get("FERRY_BUNDLE_PORT") or 0)
     if not -1 <= bundle_port < 65536:
         _fail(p, f"--bundle-port must be -1..65535, got {bundle_port}")
+    limits: dict[str, float] = {}
+    for flag, var, attr, kind, lo, hi, _ in _LIMIT_OPTIONS:
+        value = getattr(a, field_name(flag))
+        try:
+            value = kind(env[var]) if value is None and env.get(var) else value
+        except ValueError:
+            _fail(p, f"{var} must be a number, got {env.get(var)!r}")
+        if value is not None:
+            if not lo <= value <= hi:
+                _fail(p, f"{flag} must be {lo}..{hi}, got {value}")
+            limits[attr] = value
     settings = Settings(rebalance_concurrency=conc, rebalance_bandwidth=bw, fsync=bool(fsync), peer_wait_seconds=wait)
     cfg = Config(
         node_id=str(node_id),
@@ -136,5 +171,6 @@ def from_args(argv: Sequence[str] | None = None, env: Mapping[str, str] | None =
         auth_secret=secret,
         settings=settings,
         bundle_port=bundle_port,
+        limits=Limits(**limits),  # type: ignore[arg-type]
     )
     return cfg, str(a.log_level)

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import re
+from typing import Annotated
+
+from pydantic import AfterValidator
 
 MAX_OBJECT_NAME_BYTES = 1024
 _BUCKET = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
@@ -37,3 +40,9 @@ def check_object(name: str) -> str:
         if part in ("", ".", ".."):
             raise InvalidName("object name has an empty, '.' or '..' path segment")
     return name
+
+
+#: A bucket name in a pydantic model (intra-cluster records, gossip): the same rules as the public routes.
+BucketName = Annotated[str, AfterValidator(check_bucket)]
+#: An object name in a pydantic model.
+ObjectName = Annotated[str, AfterValidator(check_object)]

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
 import httpx
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from storage_node import auth, buckets
-from storage_node.schemas import ClusterMap, NodeEntry
+from storage_node import auth, buckets, names, strict
+from storage_node.schemas import ClusterMap, NodeEntry, SettlingBody
 from storage_node.store import Deletion
 
 MAP_VERSION_HEADER = "x-ferry-map-version"
 NODE_HEADER = "x-ferry-node"  # who answered: a pod address may be another node's by now
+log = logging.getLogger(__name__)
 
 
 class PeerError(Exception):
@@ -66,9 +69,9 @@ class Peers:
             # the address the asker's map gives is another node's now (a pod came back elsewhere, another took
             # its address): that node's answer says nothing of `node`
             raise PeerError(f"{node.id}: {node.url} answered as {who}")
-        raw = r.headers.get(MAP_VERSION_HEADER, "")
-        if raw.isdigit() and int(raw) > self.newest_map[0]:
-            self.newest_map = (int(raw), node.id)
+        version = strict.count(r.headers.get(MAP_VERSION_HEADER))
+        if version is not None and version > self.newest_map[0]:
+            self.newest_map = (version, node.id)
 
     def headers(self) -> dict[str, str]:
         """Auth headers for intra-cluster calls."""
@@ -86,20 +89,20 @@ class Peers:
             raise PeerError(f"{node.id}: {type(exc).__name__}: {exc}") from exc
         self._note(node, r)
         h = r.headers
-        moved = h.get("x-ferry-handed-over")
-        handed_over = int(moved) if moved is not None and moved.isdigit() else None
+        handed_over = strict.count(h.get("x-ferry-handed-over"))
         if r.status_code == 200:
-            try:
-                version, size, cksum = int(h["x-ferry-version"]), int(h["content-length"]), h["x-ferry-checksum"]
-            except (KeyError, ValueError) as exc:
-                raise PeerError(f"{node.id}: presence answer without its headers ({exc!r})") from exc
+            version, size = strict.count(h.get("x-ferry-version")), strict.count(h.get("content-length"))
+            cksum = h.get("x-ferry-checksum")
+            if version is None or size is None or cksum is None:
+                raise PeerError(f"{node.id}: presence answer without its headers")
             return Sighting(Presence(node, version, False, size, cksum), handed_over)
         if r.status_code != 404:
             raise PeerError(f"{node.id}: presence answered {r.status_code}")
-        tomb = h.get("x-ferry-tombstone")
-        if tomb is not None and not tomb.isdigit():
-            raise PeerError(f"{node.id}: presence answered a tombstone of {tomb!r}")
-        return Sighting(None if tomb is None else Presence(node, int(tomb), True), handed_over)
+        raw = h.get("x-ferry-tombstone")
+        tomb = strict.count(raw)
+        if raw is not None and tomb is None:
+            raise PeerError(f"{node.id}: presence answered a tombstone of {raw!r}")
+        return Sighting(None if tomb is None else Presence(node, tomb, True), handed_over)
 
     async def open_object(self, node: NodeEntry, bucket: str, name: str) -> httpx.Response | None:
         """A streaming response with a peer's local copy (caller closes it), or None if it lacks one."""
@@ -151,17 +154,19 @@ class Peers:
         params = {"prefix": prefix, "after": after, "limit": str(limit)}
         body = await self._json(node, "list", "GET", f"{node.url}/v1/internal/list/{bucket}", params=params)
         try:
-            return body["entries"], int(body["moved_out"])
-        except (KeyError, TypeError, ValueError) as exc:
+            page = _PAGE.validate_python(body)
+        except ValidationError as exc:
             raise PeerError(f"{node.id}: list answered {exc!r}") from exc
+        return [list(e) for e in page.entries], page.moved_out
 
     async def moved_out(self, node: NodeEntry) -> int:
         """A peer's moved-out counter."""
         body = await self._json(node, "counters", "GET", f"{node.url}/v1/internal/counters")
-        try:
-            return int(body["moved_out"])
-        except (KeyError, TypeError, ValueError) as exc:
-            raise PeerError(f"{node.id}: counters answered {exc!r}") from exc
+        moved = body.get("moved_out") if isinstance(body, dict) else None
+        if not strict.is_count(moved):
+            raise PeerError(f"{node.id}: counters answered {body!r:.100}")
+        assert isinstance(moved, int)
+        return moved
 
     async def get_buckets(self, node: NodeEntry) -> dict[str, buckets.BucketRecord] | None:
         """A peer's bucket registry (None if unreachable)."""
@@ -169,7 +174,12 @@ class Peers:
             r = await self.http.get(f"{node.url}/v1/internal/buckets", headers=self.headers(), timeout=5.0)
         except (httpx.HTTPError, RuntimeError):
             return None
-        return buckets.decode(r.json()) if r.status_code == 200 else None
+        if r.status_code != 200:
+            return None
+        try:
+            return buckets.decode_or_none(r.json())
+        except ValueError:  # not JSON
+            return None
 
     async def push_buckets(self, node: NodeEntry, records: dict[str, buckets.BucketRecord]) -> bool:
         """Merge records into a peer's registry."""
@@ -189,8 +199,11 @@ class Peers:
             return None
         if r.status_code != 200:
             return None
-        port = r.json().get("port")
-        return port if isinstance(port, int) and 0 < port < 65536 else None
+        try:
+            port = r.json().get("port")
+        except (ValueError, AttributeError):  # not JSON, not an object
+            return None
+        return port if isinstance(port, int) and not isinstance(port, bool) and 0 < port < 65536 else None
 
     async def settling(self, node: NodeEntry, done: dict[str, int] | None = None) -> dict[str, int] | None:
         """Exchange what each knows of finished rebalances (tell it `done` if given); None if unreachable."""
@@ -204,8 +217,10 @@ class Peers:
             return None
         if r.status_code != 200:
             return None
-        raw = r.json().get("done", {})
-        return {str(k): int(v) for k, v in raw.items()} if isinstance(raw, dict) else None
+        try:
+            return SettlingBody.model_validate_json(r.content).done
+        except ValidationError:
+            return None
 
     async def put_map(self, node: NodeEntry, cmap: ClusterMap) -> bool:
         """Pass a map on to a peer (it installs it if newer); False if it did not take it."""
@@ -223,13 +238,30 @@ class Peers:
             r = await self.http.get(f"{node.url}/v1/admin/map", headers=self.headers(), timeout=5.0)
         except (httpx.HTTPError, RuntimeError):
             return None
-        return ClusterMap.model_validate(r.json()) if r.status_code == 200 else None
+        if r.status_code != 200:
+            return None
+        try:
+            return ClusterMap.model_validate_json(r.content)
+        except ValidationError as exc:  # not a map (another server at a reused address, a broken peer)
+            log.warning("%s answered something that is not a map: %s", node.id, exc)
+            return None
 
 
 def _version(value: object) -> int | None:
     """A version from a peer's JSON answer (None stays None)."""
     if value is None:
         return None
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise ValueError(f"not a version: {value!r}")
+    if not strict.is_version(value):
+        raise ValueError(f"not a version: {value!r:.100}")
+    assert isinstance(value, int)
     return value
+
+
+class _Page(BaseModel):
+    """A peer's page of a listing: entries ``[name, size, checksum, version, deleted]`` and its counter."""
+
+    entries: list[tuple[names.ObjectName, strict.Count, str, strict.Count, strict.Flag]]
+    moved_out: strict.Count
+
+
+_PAGE = TypeAdapter(_Page)

@@ -5,9 +5,11 @@ from __future__ import annotations
 import re
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from storage_node import strict
 
 _REBALANCE_ID = re.compile(r"^g([0-9]{1,18})$")
 
@@ -40,9 +42,14 @@ class NodeEntry(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    id: str = Field(min_length=1, max_length=128)
-    url: str = Field(min_length=1, description='base URL, e.g. "http://127.1.2.3:8080"')
-    flags: list[NodeFlag] = Field(default_factory=list)
+    id: strict.NodeId
+    url: str = Field(min_length=1, max_length=300, description='base URL, e.g. "http://127.1.2.3:8080"')
+    flags: list[NodeFlag] = Field(default_factory=list, max_length=len(NodeFlag))
+
+    @field_validator("url")
+    @classmethod
+    def _check_url(cls, value: str) -> str:
+        return check_base_url(value)
 
     @property
     def eligible(self) -> bool:
@@ -55,9 +62,9 @@ class ClusterMap(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    version: int = Field(ge=1)
+    version: strict.Version
     rebalance_id: str | None = None
-    nodes: dict[str, NodeEntry] = Field(default_factory=dict)
+    nodes: dict[str, NodeEntry] = Field(default_factory=dict, max_length=10_000)
 
     @field_validator("rebalance_id")
     @classmethod
@@ -73,6 +80,20 @@ class ClusterMap(BaseModel):
             if key != entry.id:
                 raise ValueError(f"node key {key!r} differs from its id {entry.id!r}")
         return value
+
+
+def check_base_url(value: str) -> str:
+    """`value` if it is an absolute http(s) URL with a host and a port and nothing after them; ValueError if not."""
+    try:
+        parts = urlsplit(value)
+        port = parts.port
+    except ValueError as exc:  # "http://[::1", a port out of range
+        raise ValueError(f"not a URL: {exc}") from exc
+    if parts.scheme not in ("http", "https") or not parts.hostname or port is None:
+        raise ValueError("a node URL is http(s)://HOST:PORT")
+    if parts.path or parts.query or parts.fragment or "@" in parts.netloc or not value.isascii():
+        raise ValueError("a node URL has nothing but scheme, host and port (no path, query, user or fragment)")
+    return value
 
 
 def parse_rebalance_id(value: str) -> int:
@@ -158,7 +179,9 @@ class Settings(BaseModel):
     """Runtime-changeable settings: rebalance throttle and durability."""
 
     rebalance_concurrency: int = Field(default=4, ge=1, le=64)
-    rebalance_bandwidth: int = Field(default=0, ge=0, description="bytes/s sent by rebalance, 0 = unlimited")
+    rebalance_bandwidth: int = Field(
+        default=0, ge=0, le=strict.MAX_VERSION, description="bytes/s sent by rebalance, 0 = unlimited"
+    )
     fsync: bool = False
     peer_wait_seconds: float = Field(
         default=20.0,
@@ -172,7 +195,7 @@ class SettingsUpdate(BaseModel):
     """Body of PUT /v1/admin/settings: only the given fields change."""
 
     rebalance_concurrency: int | None = Field(default=None, ge=1, le=64)
-    rebalance_bandwidth: int | None = Field(default=None, ge=0)
+    rebalance_bandwidth: int | None = Field(default=None, ge=0, le=strict.MAX_VERSION)
     fsync: bool | None = None
     peer_wait_seconds: float | None = Field(default=None, ge=0, le=300)
 
@@ -210,4 +233,4 @@ class BucketList(BaseModel):
 class SettlingBody(BaseModel):
     """What a node knows of finished rebalances: node id -> highest finished rebalance number."""
 
-    done: dict[str, Annotated[int, Field(ge=0)]]
+    done: dict[strict.NodeId, strict.Count] = Field(max_length=10_000)

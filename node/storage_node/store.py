@@ -27,7 +27,7 @@ from pathlib import Path
 
 import mmh3
 
-from storage_node import clock, fileio, hrw
+from storage_node import clock, fileio, hrw, names, roots, strict
 
 log = logging.getLogger(__name__)
 
@@ -119,8 +119,31 @@ def read_header(fh: object) -> tuple[ObjMeta, int] | None:
     if magic != MAGIC or length > 1 << 16:
         return None
     raw = json.loads(read(length))
-    meta = ObjMeta(raw["b"], raw["n"], raw["s"], raw["c"], raw["v"], "")
-    return meta, _HEAD.size + length
+    if not isinstance(raw, dict):
+        return None
+    bucket, name, size, cksum, version = raw.get("b"), raw.get("n"), raw.get("s"), raw.get("c"), raw.get("v")
+    if not (isinstance(bucket, str) and _valid_bucket(bucket) and isinstance(name, str) and _valid_object(name)):
+        return None
+    if not (isinstance(cksum, str) and strict.is_version(version) and strict.is_count(size)):
+        return None
+    assert isinstance(size, int) and isinstance(version, int)
+    return ObjMeta(bucket, name, size, cksum, version, ""), _HEAD.size + length
+
+
+def _valid_bucket(bucket: str) -> bool:
+    try:
+        names.check_bucket(bucket)
+    except names.InvalidName:
+        return False
+    return True
+
+
+def _valid_object(name: str) -> bool:
+    try:
+        names.check_object(name)
+    except names.InvalidName:
+        return False
+    return True
 
 
 _SMALL = 1 << 20
@@ -268,10 +291,10 @@ class Store:
     def path_of(mountpath: str, bucket: str, name: str) -> Path:
         """The file of an object on a mountpath."""
         d = digest(name)
-        return Path(mountpath, "ferry", "objs", bucket, d[:2], d)
+        return roots.under(mountpath, "ferry", "objs", bucket, d[:2], d)
 
     def _tomb_path(self, bucket: str, name: str) -> Path:
-        return self.state_dir / "tombs" / bucket / digest(name)
+        return roots.under(self.state_dir, "tombs", bucket, digest(name))
 
     # ---- loading -----------------------------------------------------------------------------------
 
@@ -300,12 +323,22 @@ class Store:
         if not root.is_dir():
             return
         for bdir in root.iterdir():
+            if not _valid_bucket(bdir.name):
+                log.error("ignoring %s: not a bucket's tombstones", bdir)
+                continue
             for f in bdir.iterdir():
-                raw = fileio.read_json(f)
-                if raw is None or f.name.startswith("."):
+                raw = None if f.name.startswith(".") else fileio.read_json(f)
+                if raw is None:
                     continue
-                self._tombs.setdefault(bdir.name, {})[raw["n"]] = raw["v"]
-                clock.observe(raw["v"])
+                name, version = (raw.get("n"), raw.get("v")) if isinstance(raw, dict) else (None, None)
+                if not (isinstance(name, str) and _valid_object(name) and isinstance(version, int)):
+                    log.error("ignoring tombstone %s: not a valid name and version", f)
+                    continue
+                if not strict.is_version(version):
+                    log.error("ignoring tombstone %s: not a valid version", f)
+                    continue
+                self._tombs.setdefault(bdir.name, {})[name] = version
+                clock.observe(version)
 
     def _scan(self, mp: str) -> None:
         root = Path(mp, "ferry", "objs")
@@ -569,12 +602,12 @@ class Store:
         self.total_bytes = sum(m.size for o in self._objs.values() for m in o.values())
         self._tombs.pop(bucket, None)
         for mp in [*self.mountpaths, *self._legacy]:
-            src = Path(mp, "ferry", "objs", bucket)
-            if src.is_dir():
-                dst = Path(mp, "ferry", "trash", f"{bucket}.{uuid.uuid4().hex}")
+            src = roots.under(mp, "ferry", "objs", bucket)
+            if src.is_dir() and not src.is_symlink():
+                dst = roots.under(mp, "ferry", "trash", f"{bucket}.{uuid.uuid4().hex}")
                 os.replace(src, dst)
                 shutil.rmtree(dst, ignore_errors=True)
-        shutil.rmtree(self.state_dir / "tombs" / bucket, ignore_errors=True)
+        shutil.rmtree(roots.under(self.state_dir, "tombs", bucket), ignore_errors=True)
         return count
 
     def drop_tombstones(self) -> None:

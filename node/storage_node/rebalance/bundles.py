@@ -22,6 +22,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from storage_node import names, strict
+
 _LEN = struct.Struct(">I")
 END = _LEN.pack(0)  # after the last frame
 BUFFER = 1 << 20  # a reader's buffer; also the most `Reader.exact` returns
@@ -65,13 +67,20 @@ class FrameHeader:
     @classmethod
     def decode(cls, raw: Any) -> FrameHeader:
         """The header of a decoded JSON frame prefix; ProtocolError if it is not one."""
+        if not isinstance(raw, dict):
+            raise ProtocolError("bad frame header: not an object")
+        bucket, name, size, cksum, version, bv = (raw.get(k) for k in ("b", "n", "s", "c", "v", "bv"))
+        if not (isinstance(bucket, str) and isinstance(name, str) and isinstance(cksum, str)):
+            raise ProtocolError("bad frame header: bucket, name and checksum must be strings")
         try:
-            head = cls(str(raw["b"]), str(raw["n"]), int(raw["s"]), str(raw["c"]), int(raw["v"]), int(raw["bv"]))
-        except (TypeError, KeyError, ValueError) as exc:
+            names.check_bucket(bucket)
+            names.check_object(name)
+        except names.InvalidName as exc:
             raise ProtocolError(f"bad frame header: {exc}") from exc
-        if head.size < 0:
-            raise ProtocolError("negative size")
-        return head
+        if not (strict.is_version(version) and strict.is_count(bv) and strict.is_count(size)):
+            raise ProtocolError("bad frame header: size, version and bucket version must be bounded integers")
+        assert isinstance(size, int) and isinstance(version, int) and isinstance(bv, int)
+        return cls(bucket, name, size, cksum, version, bv)
 
 
 class Reader:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Annotated
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
 from starlette.background import BackgroundTask
 
-from storage_node import names
+from storage_node import forwarding, names
 from storage_node.node import Node, Unavailable
 from storage_node.peers import Presence, object_path
 from storage_node.routes.common import error, node_of, object_headers, serve_object
@@ -19,7 +20,6 @@ from storage_node.store import NoSpace, Tmp
 
 router = APIRouter()
 
-_FERRY_PARAMS = ("ferry_mv", "ferry_from", "ferry_hops")
 _MAP_WAIT_S = 5.0  # a request shows a newer map exists: how long to wait for it before answering 503
 _LOOKUPS = 6  # get-from-neighbor rounds at least while an object is seen only in flight (then until the hold ends)
 
@@ -30,26 +30,23 @@ async def _prologue(request: Request, bucket: str, name: str) -> tuple[Node, Res
     names.check_object(name)
     node = node_of(request)
     q = request.query_params
-    mv = q.get("ferry_mv", "")
-    if mv.isdigit():
-        await node.adopt_newer_map(q.get("ferry_from"), int(mv))
-        if not await node.wait_for_map(int(mv), _MAP_WAIT_S):
+    secret = node.cfg.auth_secret
+    fwd = forwarding.parse(q.multi_items(), secret=secret, bucket=bucket, name=name)
+    if fwd.map_version is not None:
+        await node.adopt_newer_map(fwd.sender, fwd.map_version)
+        if not await node.wait_for_map(fwd.map_version, _MAP_WAIT_S):
             # routed here by a newer map this node does not hold yet (a new member before its first map)
-            raise Unavailable(f"map v{mv} has not reached this node yet")
+            raise Unavailable(f"map v{fwd.map_version} has not reached this node yet")
     if not await node.ensure_bucket(bucket):
         if node.map is None:
             raise Unavailable("this node has no cluster map yet: it cannot tell which buckets exist")
         return node, error(404, "no such bucket", bucket)
-    hops = q.get("ferry_hops", "0")
-    route = node.route(bucket, name, int(hops) if hops.isdigit() else 0)
+    route = node.route(bucket, name, fwd.hops)
     if route.target is None:
         return node, None
-    params = [(k, v) for k, v in q.multi_items() if k not in _FERRY_PARAMS]
-    params += [
-        ("ferry_mv", str(node.map.version if node.map else 0)),
-        ("ferry_from", node.id),
-        ("ferry_hops", str((int(hops) if hops.isdigit() else 0) + 1)),
-    ]
+    params = [(k, v) for k, v in q.multi_items() if k not in forwarding.PARAMS]
+    onward = forwarding.Forwarded(node.map.version if node.map else None, node.id, fwd.hops + 1)
+    params += forwarding.encode(onward, secret=secret, bucket=bucket, name=name)
     url = route.target.url + object_path("/v1/objects", bucket, name) + "?" + urlencode(params)
     return node, RedirectResponse(url, status_code=307)
 
@@ -194,7 +191,13 @@ async def delete_object(request: Request, bucket: str, name: str) -> Response:
 
 
 @router.get("/v1/buckets/{bucket}")
-async def list_bucket(request: Request, bucket: str, prefix: str = "", token: str = "", limit: int = 1000) -> Response:
+async def list_bucket(
+    request: Request,
+    bucket: str,
+    prefix: Annotated[str, Query(max_length=names.MAX_OBJECT_NAME_BYTES)] = "",
+    token: Annotated[str, Query(max_length=names.MAX_OBJECT_NAME_BYTES)] = "",
+    limit: int = 1000,
+) -> Response:
     """One page of the bucket's objects across the whole cluster; pass next_token as token for the next."""
     names.check_bucket(bucket)
     if not 1 <= limit <= 10000:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Request
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, Response
 
-from storage_node import buckets, names
+from storage_node import buckets, names, strict
 from storage_node.node import Node
 from storage_node.peers import MAP_VERSION_HEADER, NODE_HEADER
 from storage_node.routes.common import error, node_of, require_token, serve_object
@@ -54,7 +56,9 @@ async def head_local(request: Request, bucket: str, name: str) -> Response:
 
 
 @router.delete("/objects/{bucket}/{name:path}")
-async def delete_local(request: Request, bucket: str, name: str, version: int) -> Response:
+async def delete_local(
+    request: Request, bucket: str, name: str, version: Annotated[int, Query(ge=1, le=strict.MAX_VERSION)]
+) -> Response:
     """Apply a cluster-wide delete of the given version here (tombstone)."""
     names.check_bucket(bucket)
     names.check_object(name)
@@ -65,7 +69,13 @@ async def delete_local(request: Request, bucket: str, name: str, version: int) -
 
 
 @router.get("/list/{bucket}")
-async def list_local(request: Request, bucket: str, prefix: str = "", after: str = "", limit: int = 1000) -> Response:
+async def list_local(
+    request: Request,
+    bucket: str,
+    prefix: Annotated[str, Query(max_length=names.MAX_OBJECT_NAME_BYTES)] = "",
+    after: Annotated[str, Query(max_length=names.MAX_OBJECT_NAME_BYTES)] = "",
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+) -> Response:
     """This node's entries (objects and tombstones) of a bucket, and its moved-out counter."""
     names.check_bucket(bucket)
     node = node_of(request)
@@ -101,10 +111,10 @@ async def get_buckets(request: Request) -> Response:
 
 
 @router.put("/buckets")
-async def put_buckets(request: Request) -> Response:
-    """Merge bucket records from a peer."""
+async def put_buckets(request: Request, records: buckets.Wire) -> Response:
+    """Merge bucket records from a peer (every name and version checked: 422 naming what is not valid)."""
     node = node_of(request)
-    node.apply_bucket_records(buckets.decode(await request.json()))
+    node.apply_bucket_records(buckets.decode(records))
     return JSONResponse({"ok": True})
 
 
@@ -119,13 +129,12 @@ async def receive_bundle(request: Request) -> Response:
     """Receive a bundle of migrating objects over HTTP (no raw listener): the same session, a verdict per object."""
     node = node_of(request)
     query = request.query_params
-    mv = query.get("mv", "")
     hello = {
         "token": request.headers.get("authorization", "")[7:].strip(),
         "to": node.id,
         "from": query.get("from"),
         "reb": query.get("reb", ""),
-        "mv": int(mv) if mv.isdigit() else None,
+        "mv": strict.count(query.get("mv")),
     }
     answer = await node.receiver.tunnel(hello, request.stream())
     if not isinstance(answer, dict) or "verdicts" not in answer:

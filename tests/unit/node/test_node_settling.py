@@ -11,7 +11,7 @@ from storage_node.store import ObjMeta, Store
 
 def _map(reb: int | None, flagged: tuple[str, ...] = ()) -> ClusterMap:
     nodes = {
-        n: NodeEntry(id=n, url=f"http://{n}", flags=[NodeFlag.maintenance] if n in flagged else [])
+        n: NodeEntry(id=n, url=f"http://{n}:8080", flags=[NodeFlag.maintenance] if n in flagged else [])
         for n in ("a", "b", "c")
     }
     return ClusterMap(version=reb or 1, rebalance_id=None if reb is None else f"g{reb}", nodes=nodes)
