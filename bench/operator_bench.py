@@ -27,7 +27,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from storage_node import auth
 from storage_node.client import NodeClient, SyncNodeClient
 from storage_node.schemas import ClusterMap, NodeEntry, NodeFlag, RebalanceStage
-from storage_operator.membership import LEAVE_GRACE_SECONDS
+from storage_operator.steps.lifecycle import LEAVE_GRACE_SECONDS
 
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:

@@ -10,7 +10,7 @@ from typing import Any
 
 import yaml
 from prometheus_client import REGISTRY
-from storage_operator import metrics as operator_metrics
+from storage_operator.clients import metrics as operator_metrics
 
 ROOT = Path(__file__).resolve().parents[1]
 CHART = ROOT / "charts" / "ferry"

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from localkube.cluster import Cluster
 from storage_node import maps
-from storage_operator.builders import pvc_name
+from storage_operator.resources.claims import pvc_name
 
 from tests.e2e.operator.ferry_e2e import Dataset, Ferry
 from tests.integration.harness import objects_on_disk

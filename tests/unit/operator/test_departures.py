@@ -6,10 +6,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from storage_node.schemas import ClusterMap, MountpathCapacity, NodeCapacity, NodeEntry, NodeStatus, RebalanceStatus
-from storage_operator import bodies, budgets, builders, capacity, clock, lifecycle, maps, revisions, statuses
-from storage_operator.conditions import Condition
-from storage_operator.passes import Pass
-from storage_operator.states import ConditionType, NodeState, Reason
+from storage_operator.model import bodies, clock, maps, revisions
+from storage_operator.model.states import ConditionType, NodeState, Reason
+from storage_operator.plan import budgets, capacity, lifecycle, phases
+from storage_operator.plan.conditions import Condition
+from storage_operator.plan.passes import Pass
+from storage_operator.resources import pods
 
 MiB = 1 << 20
 
@@ -52,10 +54,10 @@ def a_pass(
         "status": {"map": maps.to_status(smap)},
     }
     reports = {n: report(n, *figures[n]) for n in states}
-    pods = {n: pod(n) for n in states}
-    for body in pods.values():  # at the revision the spec asks for: no rolling upgrade is due
-        body["metadata"]["annotations"] = {revisions.ANNOTATION: builders.pod_revision(cluster)}
-    return Pass.observed(cluster, nodes, pods, pvcs={}, reports=reports)
+    bodies_of_pods = {n: pod(n) for n in states}
+    for body in bodies_of_pods.values():  # at the revision the spec asks for: no rolling upgrade is due
+        body["metadata"]["annotations"] = {revisions.ANNOTATION: pods.pod_revision(cluster)}
+    return Pass.observed(cluster, nodes, bodies_of_pods, pvcs={}, reports=reports)
 
 
 def test_nodes_asked_to_leave_together_are_one_batch_and_the_others_are_not() -> None:
@@ -119,12 +121,12 @@ def test_a_held_back_node_says_why_in_its_conditions() -> None:
     view = lifecycle.NodeView(
         desired=NodeState.DECOMMISSIONED, effective=NodeState.ONLINE, flags=(), pod_ready=True, rebalance_settled=True
     )
-    s = statuses.NodeSituation(
+    s = phases.NodeSituation(
         view=view, step=lifecycle.next_step(view), is_turn=False, waiting_for="", pod_exists=True, pod_ready=True,
         pod_wanted=True, cluster_online=True, rebalance_id=None, percent=None, stalled_since=None, skip_note="",
         held_back="node-1 leaving would move 60.0 MiB",
     )  # fmt: skip
-    found = {c.type: c for c in statuses.node_conditions(s)}
+    found = {c.type: c for c in phases.node_conditions(s)}
     assert found[ConditionType.PROGRESSING] == Condition(
         ConditionType.PROGRESSING, False, Reason.INSUFFICIENT_CAPACITY, "node-1 leaving would move 60.0 MiB"
     )

@@ -6,10 +6,13 @@ import asyncio
 from typing import Any, cast
 
 from storage_node.schemas import ClusterMap, NodeEntry, NodeFlag
-from storage_operator import budgets, builders, maps
-from storage_operator.bodies import Body
-from storage_operator.kube import Kube
-from storage_operator.passes import Pass
+from storage_operator.clients.kube import Kube
+from storage_operator.model import maps
+from storage_operator.model.bodies import Body
+from storage_operator.plan import budgets
+from storage_operator.plan.passes import Pass
+from storage_operator.resources import disruption_budgets
+from storage_operator.steps import budgets as budget_steps
 
 STARTED = "2026-01-01T00:00:00Z"
 RUNNING = {"id": "g1", "state": "Running", "mapVersion": 2, "startedAt": STARTED, "lastProgressAt": STARTED}
@@ -79,7 +82,7 @@ class RecordingKube:
 
 def keep(p: Pass) -> list[Body]:
     kube = RecordingKube()
-    assert asyncio.run(budgets.keep(cast(Kube, kube), p, p.pods_wanted())) is None
+    assert asyncio.run(budget_steps.keep(cast(Kube, kube), p, p.pods_wanted())) is None
     return kube.applied
 
 
@@ -90,10 +93,10 @@ def test_the_budget_is_written_when_missing_or_different_and_left_alone_when_it_
     assert keep(a_pass(QUIET, budget=held)) == [], "fields the API server adds do not cause a write"
     tightened = keep(a_pass(QUIET, {"rebalance": RUNNING}, budget=held))
     assert [m["spec"]["minAvailable"] for m in tightened] == [3]
-    assert tightened[0]["metadata"]["name"] == builders.budget_name("c1")
+    assert tightened[0]["metadata"]["name"] == disruption_budgets.budget_name("c1")
 
 
 def test_a_refused_budget_is_reported_back_instead_of_failing_the_pass() -> None:
     kube = RecordingKube(refusal='poddisruptionbudgets.policy "c1-nodes" is forbidden')
-    refused = asyncio.run(budgets.keep(cast(Kube, kube), a_pass(QUIET), a_pass(QUIET).pods_wanted()))
+    refused = asyncio.run(budget_steps.keep(cast(Kube, kube), a_pass(QUIET), a_pass(QUIET).pods_wanted()))
     assert refused is not None and "forbidden" in refused

@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from storage_node.schemas import ClusterMap, NodeEntry, NodeFlag, NodeStatus, RebalanceStatus
-from storage_operator import lifecycle, maps
-from storage_operator.passes import Pass
+from storage_operator.model import maps
+from storage_operator.plan import lifecycle
+from storage_operator.plan.passes import Pass
 
 MEMBERS = ["node-1", "node-2"]
 

@@ -6,9 +6,9 @@ import dataclasses
 
 import pytest
 from storage_node.schemas import NodeFlag
-from storage_operator import lifecycle
-from storage_operator.lifecycle import Action, NodeView
-from storage_operator.states import NodeState
+from storage_operator.model.states import NodeState
+from storage_operator.plan import lifecycle
+from storage_operator.plan.lifecycle import Action, NodeView
 
 MAINT = (NodeFlag.maintenance,)
 DECOM = (NodeFlag.decommission,)

@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from storage_node.schemas import NodeEntry, NodeFlag
-from storage_operator import builders, maps
+from storage_operator.model import maps
+from storage_operator.resources import claims, meta, pods, secrets
 
 MAINT = (NodeFlag.maintenance,)
 
@@ -60,7 +61,7 @@ NODE = {
 
 
 def test_node_pod_runs_the_node_on_its_pod_ip_with_its_volume_and_the_cluster_key() -> None:
-    pod = builders.node_pod(_cluster(storage={"mountpaths": 3}, rebalance={"bandwidth": 5}), NODE)
+    pod = pods.node_pod(_cluster(storage={"mountpaths": 3}, rebalance={"bandwidth": 5}), NODE)
     c = pod["spec"]["containers"][0]
     assert c["command"] == ["python", "-m", "storage_node"]
     assert "$(POD_IP):8080" in c["args"] and c["args"].count("--mountpath") == 3
@@ -68,15 +69,15 @@ def test_node_pod_runs_the_node_on_its_pod_ip_with_its_volume_and_the_cluster_ke
     assert c["args"][c["args"].index("--auth-secret-file") + 1] == "/etc/ferry/auth/secret"
     assert {v["name"] for v in pod["spec"]["volumes"]} == {"data", "auth"}
     assert pod["metadata"]["ownerReferences"][0]["uid"] == "u-n"
-    assert pod["metadata"]["labels"][builders.NODE_LABEL] == "n1"
+    assert pod["metadata"]["labels"][meta.NODE_LABEL] == "n1"
 
 
 def test_without_auth_the_pod_gets_no_key_and_the_claim_uses_the_requested_class() -> None:
-    pod = builders.node_pod(_cluster(auth={"enabled": False}), NODE)
+    pod = pods.node_pod(_cluster(auth={"enabled": False}), NODE)
     assert "--auth-secret-file" not in pod["spec"]["containers"][0]["args"]
     assert [v["name"] for v in pod["spec"]["volumes"]] == ["data"]
-    pvc = builders.node_pvc(_cluster(storage={"size": "5Gi", "storageClassName": "fast"}), NODE)
+    pvc = claims.node_pvc(_cluster(storage={"size": "5Gi", "storageClassName": "fast"}), NODE)
     assert pvc["spec"]["resources"]["requests"]["storage"] == "5Gi"
     assert pvc["spec"]["storageClassName"] == "fast"
-    secret = builders.auth_secret(_cluster(auth={"secretName": "mine"}), "k")
+    secret = secrets.auth_secret(_cluster(auth={"secretName": "mine"}), "k")
     assert secret["metadata"]["name"] == "mine" and secret["stringData"] == {"secret": "k"}

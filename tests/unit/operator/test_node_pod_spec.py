@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from storage_operator import builders
+from storage_operator.resources import disruption_budgets, meta, pods
 
 NODE = {
     "apiVersion": "ferry.dev/v1alpha1",
@@ -25,7 +25,7 @@ def cluster(**spec: Any) -> dict[str, Any]:
 
 
 def pod(**spec: Any) -> dict[str, Any]:
-    return builders.node_pod(cluster(**spec), NODE)
+    return pods.node_pod(cluster(**spec), NODE)
 
 
 def matches(selector: dict[str, str], labels: dict[str, str]) -> bool:
@@ -41,11 +41,11 @@ def test_a_plain_cluster_gets_requests_a_host_spread_and_the_restricted_security
             "maxSkew": 1,
             "topologyKey": "kubernetes.io/hostname",
             "whenUnsatisfiable": "ScheduleAnyway",
-            "labelSelector": {"matchLabels": builders.pod_selector("c1")},
+            "labelSelector": {"matchLabels": meta.pod_selector("c1")},
         }
     ]
     sc, csc = p["spec"]["securityContext"], c["securityContext"]
-    assert sc["runAsNonRoot"] and sc["fsGroup"] == builders.NODE_UID
+    assert sc["runAsNonRoot"] and sc["fsGroup"] == pods.NODE_UID
     assert sc["seccompProfile"] == {"type": "RuntimeDefault"}
     assert csc == {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}
     for absent in ("nodeSelector", "tolerations", "affinity", "priorityClassName", "imagePullSecrets"):
@@ -80,7 +80,7 @@ def test_the_spec_fields_reach_the_pod_under_their_kubernetes_names() -> None:
 def test_an_empty_spread_list_turns_the_default_off_and_empty_resources_keep_the_default() -> None:
     p = pod(topologySpreadConstraints=[], resources={})
     assert "topologySpreadConstraints" not in p["spec"]
-    assert p["spec"]["containers"][0]["resources"] == builders.DEFAULT_RESOURCES
+    assert p["spec"]["containers"][0]["resources"] == pods.DEFAULT_RESOURCES
 
 
 def test_pods_carry_the_recommended_labels_and_the_operators_labels_win_over_the_users() -> None:
@@ -88,7 +88,7 @@ def test_pods_carry_the_recommended_labels_and_the_operators_labels_win_over_the
         "team": "storage",
         "app.kubernetes.io/name": "mine",
         "app.kubernetes.io/version": "0",
-        builders.CLUSTER_LABEL: "other",
+        meta.CLUSTER_LABEL: "other",
     }
     labels = pod(image="registry.example:5000/ferry/node:1.4.2", podLabels=mine)["metadata"]["labels"]
     assert labels == {
@@ -99,8 +99,8 @@ def test_pods_carry_the_recommended_labels_and_the_operators_labels_win_over_the
         "app.kubernetes.io/part-of": "ferry",
         "app.kubernetes.io/version": "1.4.2",
         "app.kubernetes.io/managed-by": "ferry-operator",
-        builders.CLUSTER_LABEL: "c1",
-        builders.NODE_LABEL: "n1",
+        meta.CLUSTER_LABEL: "c1",
+        meta.NODE_LABEL: "n1",
     }
 
 
@@ -116,15 +116,15 @@ def test_pods_carry_the_recommended_labels_and_the_operators_labels_win_over_the
     ],
 )
 def test_the_version_label_is_the_image_tag_as_a_valid_label_value(image: str, version: str | None) -> None:
-    assert builders.image_version(image) == version
+    assert pods.image_version(image) == version
     assert pod(image=image)["metadata"]["labels"].get("app.kubernetes.io/version") == version
 
 
 def test_the_selectors_pick_every_node_pod_of_the_cluster_whatever_its_image_or_user_labels() -> None:
     old = pod(image="ferry:1.0")
     new = pod(image="ferry:2.0", podLabels={"team": "x"})
-    other = builders.node_pod({**cluster(), "metadata": {"name": "c2", "namespace": "ns", "uid": "u2"}}, NODE)
-    budget = builders.node_budget(cluster(), 2)
+    other = pods.node_pod({**cluster(), "metadata": {"name": "c2", "namespace": "ns", "uid": "u2"}}, NODE)
+    budget = disruption_budgets.node_budget(cluster(), 2)
     selector = budget["spec"]["selector"]["matchLabels"]
     spread = new["spec"]["topologySpreadConstraints"][0]["labelSelector"]["matchLabels"]
     for sel in (selector, spread):
@@ -136,14 +136,14 @@ def test_the_selectors_pick_every_node_pod_of_the_cluster_whatever_its_image_or_
         "app.kubernetes.io/name": "ferry-storage-node",
         "app.kubernetes.io/managed-by": "ferry-operator",
         "app.kubernetes.io/instance": "c1",
-        builders.CLUSTER_LABEL: "c1",
-        builders.NODE_LABEL: "n1",
+        meta.CLUSTER_LABEL: "c1",
+        meta.NODE_LABEL: "n1",
     }
     assert matches(selector, first_release)
 
 
 def test_the_budget_is_owned_by_the_cluster_and_named_after_it() -> None:
-    budget = builders.node_budget(cluster(), 2)
+    budget = disruption_budgets.node_budget(cluster(), 2)
     assert budget["apiVersion"] == "policy/v1" and budget["kind"] == "PodDisruptionBudget"
     assert budget["metadata"]["name"] == "c1-nodes" and budget["metadata"]["namespace"] == "ns"
     assert budget["metadata"]["ownerReferences"][0]["uid"] == "u-c"

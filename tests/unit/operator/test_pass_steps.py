@@ -8,12 +8,16 @@ from typing import Any, cast
 
 import pytest
 from storage_node.schemas import ClusterMap, NodeEntry, NodeFlag, NodeStatus, RebalanceStage, RebalanceStatus
-from storage_operator import clock, events, maps, membership, revisions, rolling, rollouts
-from storage_operator.bodies import Body
-from storage_operator.kube import Kube
-from storage_operator.nodes import Fleet
-from storage_operator.passes import Pace, Pass
-from storage_operator.states import NodeState, RebalanceState, UpgradeStrategy
+from storage_operator.clients import events
+from storage_operator.clients.kube import Kube
+from storage_operator.clients.nodes import Fleet
+from storage_operator.model import clock, maps, revisions
+from storage_operator.model.bodies import Body
+from storage_operator.model.states import NodeState, RebalanceState, UpgradeStrategy
+from storage_operator.plan import rollouts
+from storage_operator.plan.passes import Pace, Pass
+from storage_operator.steps import lifecycle, progress
+from storage_operator.steps import rollouts as rollout_steps
 
 NODES = ["node-1", "node-2", "node-3"]
 STARTED = "2026-01-01T00:00:00Z"
@@ -88,13 +92,13 @@ def test_a_rebalance_every_member_finished_is_completed_and_the_transition_then_
     reports = {n: report(n, "g1", RebalanceStage.done) for n in NODES}
     p = a_pass({"node-1": "maintenance"}, {"node-1": [NodeFlag.maintenance]}, RUNNING, reports)
     kube, fleet = RecordingKube(), FakeFleet(reports)
-    tracked = asyncio.run(membership.track_rebalance(cast(Kube, kube), cast(Fleet, fleet), p, p.pods_wanted()))
+    tracked = asyncio.run(progress.track_rebalance(cast(Kube, kube), cast(Fleet, fleet), p, p.pods_wanted()))
     assert tracked.status is not None and tracked.status.running is None and tracked.pace is Pace.BUSY
     last = tracked.status.last_rebalance
     assert last is not None and last.state is RebalanceState.COMPLETED and last.finished_at is not None
     assert last.totals is not None and last.totals.percent == 100
     q = p.after(tracked)
-    finished = asyncio.run(membership.advance(cast(Kube, kube), cast(Fleet, fleet), q))
+    finished = asyncio.run(lifecycle.advance(cast(Kube, kube), cast(Fleet, fleet), q))
     assert finished.reached == {"node-1": NodeState.MAINTENANCE}
     assert finished.status is not None and finished.status.transition is None
     assert p.status.running is not None, "the observed pass is not changed by the steps"
@@ -105,10 +109,10 @@ def test_a_rebalance_with_a_member_still_moving_keeps_running_and_waits_for_its_
     reports["node-2"] = report("node-2", "g1", RebalanceStage.traverse)
     p = a_pass({"node-1": "maintenance"}, {"node-1": [NodeFlag.maintenance]}, RUNNING, reports)
     kube, fleet = RecordingKube(), FakeFleet(reports)
-    tracked = asyncio.run(membership.track_rebalance(cast(Kube, kube), cast(Fleet, fleet), p, p.pods_wanted()))
+    tracked = asyncio.run(progress.track_rebalance(cast(Kube, kube), cast(Fleet, fleet), p, p.pods_wanted()))
     assert tracked.status is not None and tracked.status.running is not None
     q = p.after(tracked)
-    waiting = asyncio.run(membership.advance(cast(Kube, kube), cast(Fleet, fleet), q))
+    waiting = asyncio.run(lifecycle.advance(cast(Kube, kube), cast(Fleet, fleet), q))
     assert waiting.reached == {} and waiting.pace is Pace.BUSY, "the rebalance announces its own end"
 
 
@@ -116,7 +120,7 @@ def test_a_change_of_flags_records_the_map_before_the_nodes_get_it_and_starts_a_
     reports = {n: report(n, None, RebalanceStage.idle) for n in NODES}
     p = a_pass({"node-2": "maintenance"}, {}, {}, reports)
     kube, fleet = RecordingKube(), FakeFleet(reports)
-    outcome = asyncio.run(membership.advance(cast(Kube, kube), cast(Fleet, fleet), p))
+    outcome = asyncio.run(lifecycle.advance(cast(Kube, kube), cast(Fleet, fleet), p))
     assert outcome.status is not None and outcome.status.map is not None
     assert outcome.status.map.version == 3 and outcome.status.map.nodes["node-2"].flags == [NodeFlag.maintenance]
     running = outcome.status.running
@@ -145,7 +149,7 @@ def a_rolling_pass(upgrade: dict[str, Any], status: dict[str, Any]) -> Pass:
 def test_a_new_revision_starts_one_node_and_drains_it_first() -> None:
     p = a_rolling_pass({}, {})
     kube, fleet = RollingKube(), FakeFleet(dict(p.reports))
-    outcome = asyncio.run(rolling.roll(cast(Kube, kube), cast(Fleet, fleet), p))
+    outcome = asyncio.run(rollout_steps.roll(cast(Kube, kube), cast(Fleet, fleet), p))
     st = outcome.status
     assert st is not None and st.rollout is not None and st.rollout.node == "node-1"
     assert st.rollout.strategy is UpgradeStrategy.DRAIN
@@ -158,7 +162,7 @@ def test_a_new_revision_starts_one_node_and_drains_it_first() -> None:
 def test_a_restart_marks_the_first_node_then_deletes_its_pod_and_nothing_else() -> None:
     p = a_rolling_pass({"strategy": "restart"}, {})
     kube, fleet = RollingKube(), FakeFleet(dict(p.reports))
-    outcome = asyncio.run(rolling.roll(cast(Kube, kube), cast(Fleet, fleet), p))
+    outcome = asyncio.run(rollout_steps.roll(cast(Kube, kube), cast(Fleet, fleet), p))
     assert outcome.status is not None and outcome.status.rollout is not None
     assert outcome.status.rollout.node == "node-1"
     assert [c for c in kube.calls if c[0] == "delete"] == [], "clients picking nodes by status get a moment first"
@@ -167,7 +171,7 @@ def test_a_restart_marks_the_first_node_then_deletes_its_pod_and_nothing_else() 
     record = {"node": "node-1", "strategy": "restart", "startedAt": earlier}
     p = a_rolling_pass({"strategy": "restart"}, {"rollout": record})
     kube, fleet = RollingKube(), FakeFleet(dict(p.reports))
-    outcome = asyncio.run(rolling.roll(cast(Kube, kube), cast(Fleet, fleet), p))
+    outcome = asyncio.run(rollout_steps.roll(cast(Kube, kube), cast(Fleet, fleet), p))
     assert [c for c in kube.calls if c[0] == "delete"] == [("delete", "node-1-pod")]
     assert (outcome.status is None or outcome.status.map == p.status.map) and fleet.installed == [], "no data moves"
 
@@ -175,7 +179,7 @@ def test_a_restart_marks_the_first_node_then_deletes_its_pod_and_nothing_else() 
 def test_a_transition_in_progress_holds_the_rollout_back() -> None:
     p = a_rolling_pass({"strategy": "restart"}, {"transition": RUNNING["transition"]})
     kube, fleet = RollingKube(), FakeFleet(dict(p.reports))
-    outcome = asyncio.run(rolling.roll(cast(Kube, kube), cast(Fleet, fleet), p))
+    outcome = asyncio.run(rollout_steps.roll(cast(Kube, kube), cast(Fleet, fleet), p))
     assert outcome.status is None and kube.calls == []
     assert "node-1's start-maintenance" in p.rollout_decision().why
 

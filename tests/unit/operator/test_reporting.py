@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 from typing import Any, cast
 
-from storage_operator import reporting
-from storage_operator.bodies import Body
-from storage_operator.kube import Kube
-from storage_operator.passes import Outcome, Pass
-from storage_operator.states import NodeState
+from storage_operator.clients.kube import Kube
+from storage_operator.model.bodies import Body
+from storage_operator.model.states import NodeState
+from storage_operator.plan.passes import Outcome, Pass
+from storage_operator.steps import statuses
 
 
 class RecordingKube:
@@ -39,7 +39,7 @@ def a_pass(nodes: list[Body], cluster_status: dict[str, Any] | None = None) -> P
 
 
 def run(kube: RecordingKube, p: Pass) -> None:
-    asyncio.run(reporting.report(cast(Kube, kube), p, stall_seconds=60))
+    asyncio.run(statuses.report(cast(Kube, kube), p, stall_seconds=60))
 
 
 def test_a_second_report_of_the_same_situation_writes_nothing() -> None:
@@ -68,11 +68,11 @@ def test_a_reached_state_is_written_with_the_node_status() -> None:
 def test_a_changed_cluster_status_is_written_and_none_removes_a_key() -> None:
     kube = RecordingKube()
     held = {"rebalance": {"id": "g1"}, "transition": {"node": "n1"}}
-    held = asyncio.run(reporting.write_cluster(cast(Kube, kube), "ns", "c1", held, {}))
+    held = asyncio.run(statuses.write_cluster(cast(Kube, kube), "ns", "c1", held, {}))
     assert kube.patches and kube.patches[0][2]["rebalance"] is None
     assert "rebalance" not in held and "transition" not in held
     kube.patches.clear()
-    asyncio.run(reporting.write_cluster(cast(Kube, kube), "ns", "c1", held, {}))
+    asyncio.run(statuses.write_cluster(cast(Kube, kube), "ns", "c1", held, {}))
     assert kube.patches == []
 
 
@@ -80,7 +80,7 @@ def test_a_new_rebalance_replaces_the_old_one_whole() -> None:
     kube = RecordingKube()
     old = {"id": "g3", "state": "completed", "finishedAt": "2026-01-01T00:00:00Z", "objectsSent": 7}
     new = {"lastRebalance": {"id": "g4", "state": "superseded"}}
-    held = asyncio.run(reporting.write_cluster(cast(Kube, kube), "ns", "c1", {"lastRebalance": old}, new))
+    held = asyncio.run(statuses.write_cluster(cast(Kube, kube), "ns", "c1", {"lastRebalance": old}, new))
     patch = kube.patches[0][2]["lastRebalance"]
     assert patch == {"id": "g4", "state": "superseded", "finishedAt": None, "objectsSent": None}
     assert held["lastRebalance"] == {"id": "g4", "state": "superseded"}

@@ -7,11 +7,13 @@ import json
 from typing import Any
 
 from storage_node.schemas import NodeFlag
-from storage_operator import builders, records, revisions, rollouts, statuses
-from storage_operator.conditions import Condition
-from storage_operator.records import ClusterStatus, Rollout
-from storage_operator.rollouts import Act, Member, Settings
-from storage_operator.states import ConditionType, Reason, UpgradeStrategy
+from storage_operator.model import revisions, statuses
+from storage_operator.model.states import ConditionType, Reason, UpgradeStrategy
+from storage_operator.model.statuses import ClusterStatus, Rollout
+from storage_operator.plan import phases, rollouts
+from storage_operator.plan.conditions import Condition
+from storage_operator.plan.rollouts import Act, Member, Settings
+from storage_operator.resources import pods
 
 OLD, NEW = "aaaaaaaaaa", "bbbbbbbbbb"
 OUT = (NodeFlag.maintenance,)
@@ -39,31 +41,31 @@ def _node(name: str) -> dict[str, Any]:
 
 
 def test_the_revision_is_stable_across_dict_order_and_short() -> None:
-    pod = builders.node_pod(_cluster(), _node("n1"))
+    pod = pods.node_pod(_cluster(), _node("n1"))
     shuffled = json.loads(json.dumps(pod, sort_keys=True))  # same content, other key order
     reversed_spec = dict(reversed(list(pod["spec"].items())))
     assert revisions.digest(pod) == revisions.digest(shuffled) == revisions.digest({**pod, "spec": reversed_spec})
     assert len(revisions.digest(pod)) == revisions.LENGTH
-    assert builders.pod_revision(_cluster()) == builders.pod_revision(copy.deepcopy(_cluster()))
+    assert pods.pod_revision(_cluster()) == pods.pod_revision(copy.deepcopy(_cluster()))
 
 
 def test_image_resources_and_env_change_the_revision() -> None:
-    base = builders.pod_revision(_cluster())
+    base = pods.pod_revision(_cluster())
     changed = [
-        builders.pod_revision(_cluster(image="ferry:next")),
-        builders.pod_revision(_cluster(resources={"requests": {"cpu": "100m"}})),
-        builders.pod_revision(_cluster(resources={"requests": {"cpu": "200m"}})),
-        builders.pod_revision(_cluster(env=[{"name": "X", "value": "1"}])),
-        builders.pod_revision(_cluster(env=[{"name": "X", "value": "2"}])),
-        builders.pod_revision(_cluster(storage={"mountpaths": 3})),
+        pods.pod_revision(_cluster(image="ferry:next")),
+        pods.pod_revision(_cluster(resources={"requests": {"cpu": "100m"}})),
+        pods.pod_revision(_cluster(resources={"requests": {"cpu": "200m"}})),
+        pods.pod_revision(_cluster(env=[{"name": "X", "value": "1"}])),
+        pods.pod_revision(_cluster(env=[{"name": "X", "value": "2"}])),
+        pods.pod_revision(_cluster(storage={"mountpaths": 3})),
     ]
     assert len({base, *changed}) == 1 + len(changed)
 
 
 def test_settings_pushed_to_running_nodes_and_the_version_label_do_not_change_it() -> None:
-    base = builders.pod_revision(_cluster())
-    assert builders.pod_revision(_cluster(rebalance={"bandwidth": 1024, "concurrency": 9})) == base
-    pod = builders.node_pod(_cluster(), _node("n1"))
+    base = pods.pod_revision(_cluster())
+    assert pods.pod_revision(_cluster(rebalance={"bandwidth": 1024, "concurrency": 9})) == base
+    pod = pods.node_pod(_cluster(), _node("n1"))
     labelled = copy.deepcopy(pod)
     labelled["metadata"]["labels"]["app.kubernetes.io/version"] = "9.9"
     assert revisions.digest(labelled) == revisions.digest(pod)
@@ -73,9 +75,9 @@ def test_settings_pushed_to_running_nodes_and_the_version_label_do_not_change_it
 
 def test_every_node_pod_carries_the_clusters_revision() -> None:
     cluster = _cluster()
-    pods = [builders.revised_pod(cluster, _node(n)) for n in ("n1", "n2")]
-    assert {revisions.of(p) for p in pods} == {builders.pod_revision(cluster)}
-    assert revisions.of(builders.node_pod(cluster, _node("n1"))) == "", "a pod without the mark"
+    revised = [pods.revised_pod(cluster, _node(n)) for n in ("n1", "n2")]
+    assert {revisions.of(p) for p in revised} == {pods.pod_revision(cluster)}
+    assert revisions.of(pods.node_pod(cluster, _node("n1"))) == "", "a pod without the mark"
     assert revisions.of(None) is None
 
 
@@ -224,7 +226,7 @@ def test_the_rollout_status_round_trips() -> None:
     assert raw["rollout"] == {"node": "node-2", "strategy": "drain", "startedAt": "2026-01-01T00:00:00Z"}
     assert (raw["currentRevision"], raw["updateRevision"], raw["updatedNodes"]) == (OLD, NEW, 1)
     assert ClusterStatus.from_status(raw) == status
-    assert "rollout" in records.RECORD_KEYS, "the node in progress is resumed after an operator restart"
+    assert "rollout" in statuses.RECORD_KEYS, "the node in progress is resumed after an operator restart"
     assert ClusterStatus.from_status({}).rollout is None
 
 
@@ -240,15 +242,15 @@ def test_the_cluster_conditions_while_rolling_paused_and_stuck() -> None:
     def by_type(cs: list[Condition]) -> dict[str, tuple[bool, str]]:
         return {c.type.value: (c.status, c.reason.value) for c in cs}
 
-    assert statuses.with_rollout(_found(), message="", paused=False, stuck=False) == _found()
-    rolling = by_type(statuses.with_rollout(_found(), message="rolling a", paused=False, stuck=False))
+    assert phases.with_rollout(_found(), message="", paused=False, stuck=False) == _found()
+    rolling = by_type(phases.with_rollout(_found(), message="rolling a", paused=False, stuck=False))
     assert rolling == {
         "Ready": (False, "RollingUpdate"),
         "Progressing": (True, "RollingUpdate"),
         "Degraded": (False, "Healthy"),
     }
-    paused = by_type(statuses.with_rollout(_found(), message="paused", paused=True, stuck=False))
+    paused = by_type(phases.with_rollout(_found(), message="paused", paused=True, stuck=False))
     assert paused["Progressing"] == (False, "RolloutPaused")
-    stuck = statuses.with_rollout(_found(), message="stopped at node-2", paused=False, stuck=True)
+    stuck = phases.with_rollout(_found(), message="stopped at node-2", paused=False, stuck=True)
     assert by_type(stuck)["Degraded"] == (True, "RolloutStuck")
     assert [c.message for c in stuck if c.type is ConditionType.DEGRADED] == ["stopped at node-2"]

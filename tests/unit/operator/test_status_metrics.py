@@ -7,9 +7,10 @@ from typing import Any, cast
 
 from prometheus_client import REGISTRY, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
-from storage_operator import metrics, reporting
-from storage_operator.kube import Kube
-from storage_operator.passes import Pass
+from storage_operator.clients import metrics
+from storage_operator.clients.kube import Kube
+from storage_operator.plan.passes import Pass
+from storage_operator.steps import statuses
 
 Series = set[tuple[tuple[str, str], ...]]
 
@@ -53,7 +54,7 @@ def test_report_exports_every_condition_and_node_state() -> None:
         for n in ("n1", "n2")
     ]
     p = Pass.observed(cluster, nodes, pods={}, pvcs={}, reports={})
-    asyncio.run(reporting.report(cast(Kube, RecordingKube()), p, stall_seconds=60))
+    asyncio.run(statuses.report(cast(Kube, RecordingKube()), p, stall_seconds=60))
 
     conditions = scrape(metrics.CONDITION, ns)
     kinds = {(dict(s)["kind"], dict(s)["name"]) for s in conditions}

@@ -1,4 +1,4 @@
-"""The statuses the operator persists read back as written: real status bodies round-trip through the records.
+"""The statuses the operator persists read back as written: real status bodies round-trip through the statuses.
 
 ``status_bodies.json`` holds StorageCluster and StorageNode statuses as the API server returned them during a
 run of the operator e2e suite (``kubectl get storageclusters,storagenodes -A -o json`` polled while
@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 from storage_node.schemas import ClusterMap, NodeEntry
-from storage_operator import records
-from storage_operator.records import ClusterStatus, NodeStatus, Rebalance
-from storage_operator.states import RebalanceState
+from storage_operator.model import statuses
+from storage_operator.model.states import RebalanceState
+from storage_operator.model.statuses import ClusterStatus, NodeStatus, Rebalance
 
 BODIES: dict[str, list[dict[str, Any]]] = json.loads((Path(__file__).parent / "status_bodies.json").read_text())
 
@@ -62,5 +62,5 @@ def test_a_map_without_a_rebalance_keeps_the_records() -> None:
 
 def test_the_patch_of_an_unchanged_status_is_none() -> None:
     raw = BODIES["StorageCluster"][-1]
-    patch, after = records.patch(raw, {k: raw.get(k) for k in records.STATUS_KEYS})
+    patch, after = statuses.patch(raw, {k: raw.get(k) for k in statuses.STATUS_KEYS})
     assert patch is None and after == raw

@@ -6,7 +6,7 @@ from typing import Any, cast
 
 import kopf
 import pytest
-from storage_operator.essence import LeanDiffBaseStorage
+from storage_operator.handlers.diffbase import LeanDiffBaseStorage
 
 NODE: dict[str, Any] = {
     "apiVersion": "ferry.dev/v1alpha1",

@@ -5,13 +5,13 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from storage_node.schemas import NodeFlag, RebalanceStage, RebalanceStatus
-from storage_operator import lifecycle, progress, statuses
-from storage_operator.conditions import Condition
-from storage_operator.lifecycle import Action, NodeView, Step
-from storage_operator.states import ClusterState, NodePhase, NodeState
+from storage_operator.model.states import ClusterState, NodePhase, NodeState
+from storage_operator.plan import lifecycle, phases, progress
+from storage_operator.plan.conditions import Condition
+from storage_operator.plan.lifecycle import Action, NodeView, Step
 
 
-def situation(view: NodeView, **kw: object) -> statuses.NodeSituation:
+def situation(view: NodeView, **kw: object) -> phases.NodeSituation:
     base: dict[str, object] = {
         "view": view,
         "step": lifecycle.next_step(view),
@@ -27,19 +27,19 @@ def situation(view: NodeView, **kw: object) -> statuses.NodeSituation:
         "skip_note": "",
     }
     base.update(kw)
-    return statuses.NodeSituation(**base)  # type: ignore[arg-type]
+    return phases.NodeSituation(**base)  # type: ignore[arg-type]
 
 
 LEAVING = NodeView(NodeState.MAINTENANCE, NodeState.ONLINE, (NodeFlag.maintenance,), True, False)
 
 
-def by_type(s: statuses.NodeSituation) -> dict[str, Condition]:
-    return {c.type.value: c for c in statuses.node_conditions(s)}
+def by_type(s: phases.NodeSituation) -> dict[str, Condition]:
+    return {c.type.value: c for c in phases.node_conditions(s)}
 
 
 def test_a_node_mid_rebalance_is_progressing_not_ready() -> None:
     s = situation(LEAVING)
-    assert statuses.node_phase(s) is NodePhase.REBALANCING
+    assert phases.node_phase(s) is NodePhase.REBALANCING
     c = by_type(s)
     assert not c["Ready"].status and c["Progressing"].status
     assert "g4" in c["Progressing"].message and "40%" in c["Progressing"].message
@@ -48,7 +48,7 @@ def test_a_node_mid_rebalance_is_progressing_not_ready() -> None:
 def test_a_queued_node_says_what_it_waits_for() -> None:
     s = situation(LEAVING, is_turn=False, waiting_for="waiting for node-1's shutdown to finish")
     c = by_type(s)
-    assert statuses.node_phase(s) is NodePhase.WAITING
+    assert phases.node_phase(s) is NodePhase.WAITING
     assert not c["Progressing"].status and c["Progressing"].reason.value == "WaitingForTurn"
     assert "node-1" in c["Progressing"].message
 
@@ -58,7 +58,7 @@ def test_ready_only_when_the_state_is_reached_and_the_pod_agrees() -> None:
     s = situation(done, step=Step(Action.NOTHING), pod_wanted=False, pod_exists=True, pod_ready=False)
     assert not by_type(s)["Ready"].status, "the pod still has to go"
     s = situation(done, step=Step(Action.NOTHING), pod_wanted=False, pod_exists=False, pod_ready=False)
-    assert by_type(s)["Ready"].status and statuses.node_phase(s) is NodePhase.SHUT_DOWN
+    assert by_type(s)["Ready"].status and phases.node_phase(s) is NodePhase.SHUT_DOWN
 
 
 def test_a_stalled_rebalance_is_degraded() -> None:
@@ -89,7 +89,7 @@ def test_node_progress_reports_remaining_rate_and_eta() -> None:
 
 
 def test_cluster_conditions_follow_its_state() -> None:
-    shutting = statuses.cluster_conditions(
+    shutting = phases.cluster_conditions(
         state=ClusterState.SHUTDOWN,
         settled=True,
         pods_left=True,
@@ -99,7 +99,7 @@ def test_cluster_conditions_follow_its_state() -> None:
         rebalance_id=None,
     )
     assert not shutting[0].status and shutting[1].status
-    down = statuses.cluster_conditions(
+    down = phases.cluster_conditions(
         state=ClusterState.SHUTDOWN,
         settled=True,
         pods_left=False,

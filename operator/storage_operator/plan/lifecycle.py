@@ -19,7 +19,7 @@ from enum import StrEnum
 
 from storage_node.schemas import NodeFlag
 
-from storage_operator.states import NodeState
+from storage_operator.model.states import NodeState
 
 #: (effective, desired) -> operation name, as AIStore's lifecycle table calls it. ``None`` = not yet a member.
 TRANSITIONS: dict[tuple[NodeState | None, NodeState], str] = {

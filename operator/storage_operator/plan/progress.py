@@ -7,7 +7,7 @@ from datetime import datetime
 
 from storage_node.schemas import RebalanceStage, RebalanceStatus
 
-from storage_operator import clock
+from storage_operator.model import clock
 
 
 def _percent(done: int, total: int) -> int:

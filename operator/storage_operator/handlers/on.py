@@ -1,4 +1,4 @@
-"""kopf glue: every event wakes the one reconcile loop of its StorageCluster; the logic lives in `reconciling`.
+"""kopf glue: every event wakes the one reconcile loop of its StorageCluster; the pass is ``reconciler``'s.
 
 A daemon per StorageCluster runs ``Reconciler.reconcile`` — on StorageNode and pod events at once, otherwise
 on a timer (fast while something is in progress). kopf peering pauses the daemons of standby replicas.
@@ -16,11 +16,15 @@ from typing import Any
 
 import kopf
 
-from storage_operator import builders, clusterwide, essence, metrics, reconciling
-from storage_operator.kube import Kube
-from storage_operator.states import ClusterState, NodeState
+from storage_operator.clients import metrics
+from storage_operator.clients.kube import Kube
+from storage_operator.handlers import diffbase
+from storage_operator.model.states import ClusterState, NodeState
+from storage_operator.reconciler import reconciling
+from storage_operator.resources import meta
+from storage_operator.steps import clusterwide
 
-GROUP, VERSION = builders.GROUP, builders.VERSION
+GROUP, VERSION = meta.GROUP, meta.VERSION
 FINALIZER = reconciling.FINALIZER
 SERVICE_ACCOUNT = Path("/var/run/secrets/kubernetes.io/serviceaccount")
 
@@ -52,7 +56,7 @@ def login(settings: kopf.OperatorSettings, **kwargs: Any) -> kopf.ConnectionInfo
 async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     """Operator settings, the shared Kubernetes client, the metrics endpoint."""
     settings.persistence.finalizer = FINALIZER
-    settings.persistence.diffbase_storage = essence.LeanDiffBaseStorage()
+    settings.persistence.diffbase_storage = diffbase.LeanDiffBaseStorage()
     if settings.peering.priority == 0:
         # replicas of equal priority would all freeze: a random one makes one active and the others standby
         settings.peering.priority = random.randint(1, 1_000_000)
@@ -108,18 +112,18 @@ async def cluster_loop(
 @kopf.on.event(GROUP, VERSION, "storagenodes")
 async def node_event(body: kopf.Body, namespace: str | None, memo: kopf.Memo, **_: Any) -> None:
     """A user's change of a StorageNode (spec, deletion) wakes its cluster's loop; our own status writes do not."""
-    meta = body.get("metadata", {})
-    key = (namespace, meta.get("name"))
-    seen = (meta.get("generation"), meta.get("deletionTimestamp"), meta.get("uid"))
+    metadata = body.get("metadata", {})
+    key = (namespace, metadata.get("name"))
+    seen = (metadata.get("generation"), metadata.get("deletionTimestamp"), metadata.get("uid"))
     if memo.node_generations.get(key) != seen:
         memo.node_generations[key] = seen
         _wake(memo, namespace, body.get("spec", {}).get("cluster"))
 
 
-@kopf.on.event("", "v1", "pods", labels={builders.CLUSTER_LABEL: kopf.PRESENT})
+@kopf.on.event("", "v1", "pods", labels={meta.CLUSTER_LABEL: kopf.PRESENT})
 async def pod_event(labels: kopf.Labels, namespace: str | None, memo: kopf.Memo, **_: Any) -> None:
     """A node pod changed (started, became ready, died): wake its cluster's loop."""
-    _wake(memo, namespace, labels.get(builders.CLUSTER_LABEL))
+    _wake(memo, namespace, labels.get(meta.CLUSTER_LABEL))
 
 
 @kopf.on.delete(GROUP, VERSION, "storagenodes")

@@ -3,7 +3,7 @@
 A node is rolled in one short flow, one node at a time; ``drain`` adds the bracketed steps:
 
     start (record the node) -> [map flags it maintenance + rebalance -> the rebalance runs its full way -> grace]
-        -> delete its pod -> the pod is re-created at the new revision (``membership.ensure_objects``)
+        -> delete its pod -> the pod is re-created at the new revision (``steps.resources.ensure_objects``)
         -> Ready within readyTimeoutSeconds -> [grace -> map flags it online + rebalance -> the rebalance runs
         its full way] -> finish (clear the record) -> the next node
 
@@ -31,8 +31,8 @@ from typing import Any
 
 from storage_node.schemas import NodeFlag
 
-from storage_operator.records import Rollout
-from storage_operator.states import UpgradeStrategy
+from storage_operator.model.states import UpgradeStrategy
+from storage_operator.model.statuses import Rollout
 
 # drain: after the rebalance that emptied the node, and after its new pod answers, this long before the next
 # step: clients that pick nodes from the status (phase Upgrading) and the other nodes (the map with its new

@@ -6,8 +6,8 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from storage_operator import clock
-from storage_operator.states import NodeState
+from storage_operator.model import clock
+from storage_operator.model.states import NodeState
 
 Body = dict[str, Any]
 

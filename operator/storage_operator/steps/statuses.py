@@ -1,7 +1,7 @@
 """The one status write of a pass: each StorageNode's phase, conditions and progress, and the cluster's summary.
 
-Everything is decided by the pure modules (``statuses`` for phases and conditions, ``progress`` for rebalance
-figures, ``records`` for the status form and its patch); this module builds the new statuses and writes what
+Everything is decided by the pure modules (``plan.phases`` for phases and conditions, ``plan.progress`` for rebalance
+figures, ``model.statuses`` for the status form and its patch); this module builds the new statuses and writes what
 changed, then hands what it wrote to ``metrics`` (the conditions and states as gauges), nothing else.
 """
 
@@ -12,24 +12,15 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from storage_operator import (
-    builders,
-    capacity,
-    clock,
-    concurrency,
-    conditions,
-    lifecycle,
-    metrics,
-    progress,
-    records,
-    rollouts,
-    statuses,
-)
-from storage_operator.bodies import Body, name_of, pod_ready
-from storage_operator.kube import Kube
-from storage_operator.lifecycle import Action
-from storage_operator.passes import Pass
-from storage_operator.states import ClusterPhase, ClusterState
+from storage_operator.clients import concurrency, metrics
+from storage_operator.clients.kube import Kube
+from storage_operator.model import clock, statuses
+from storage_operator.model.bodies import Body, name_of, pod_ready
+from storage_operator.model.states import ClusterPhase, ClusterState
+from storage_operator.plan import capacity, conditions, lifecycle, phases, progress, rollouts
+from storage_operator.plan.lifecycle import Action
+from storage_operator.plan.passes import Pass
+from storage_operator.resources import pods
 
 
 async def report(kube: Kube, p: Pass, *, stall_seconds: float) -> None:
@@ -91,12 +82,12 @@ class _Rollout:
         return self.message, self.decision.act is rollouts.Act.STUCK
 
 
-def _situation(p: Pass, node: Body, shared: _Shared) -> statuses.NodeSituation:
+def _situation(p: Pass, node: Body, shared: _Shared) -> phases.NodeSituation:
     n = name_of(node)
     online = shared.state is ClusterState.ONLINE
     view = p.view(node)
     upgrading, stuck = shared.rollout.about(n) if shared.rollout is not None else ("", False)
-    return statuses.NodeSituation(
+    return phases.NodeSituation(
         view=view,
         step=lifecycle.next_step(view) if online else lifecycle.Step(Action.NOTHING),
         is_turn=p.is_turn(node),
@@ -108,14 +99,14 @@ def _situation(p: Pass, node: Body, shared: _Shared) -> statuses.NodeSituation:
         rebalance_id=shared.rebalance_id,
         percent=shared.percent,
         stalled_since=shared.stalled_since,
-        skip_note=statuses.skip_note(node.get("spec", {}), p.spec),
+        skip_note=phases.skip_note(node.get("spec", {}), p.spec),
         held_back=shared.held_back.get(n, "") if online else "",
         upgrading=upgrading,
         stuck=stuck,
     )
 
 
-def _node_status(p: Pass, node: Body, s: statuses.NodeSituation, at: datetime, stamp: str) -> records.NodeStatus:
+def _node_status(p: Pass, node: Body, s: phases.NodeSituation, at: datetime, stamp: str) -> statuses.NodeStatus:
     n = name_of(node)
     old = p.node_statuses[n]
     gen = int(node["metadata"].get("generation", 0))
@@ -127,30 +118,30 @@ def _node_status(p: Pass, node: Body, s: statuses.NodeSituation, at: datetime, s
         space = capacity.status_of(report.capacity) if report.capacity is not None else space
         if report.rebalance.id is not None and report.rebalance.id == s.rebalance_id:
             progressed = progress.node_progress(report.rebalance, s.percent or 100, at)
-    return records.NodeStatus(
+    return statuses.NodeStatus(
         state=p.effective(node),
-        phase=statuses.node_phase(s).value,
+        phase=phases.node_phase(s).value,
         observed_generation=gen,
-        pod=builders.pod_name(n) if n in p.pods else None,
+        pod=pods.pod_name(n) if n in p.pods else None,
         address=p.url(n) or (member.url if member else None),
         map_version=report.map_version if report else old.map_version,
         objects=objects,
         bytes=size,
         capacity=space,
         rebalance=progressed,
-        pending_since=statuses.pending_since(s.step, is_turn=s.is_turn, old=old.pending_since, now=stamp),
-        conditions=tuple(conditions.merge(old.conditions, statuses.node_conditions(s), generation=gen, now=stamp)),
+        pending_since=phases.pending_since(s.step, is_turn=s.is_turn, old=old.pending_since, now=stamp),
+        conditions=tuple(conditions.merge(old.conditions, phases.node_conditions(s), generation=gen, now=stamp)),
     )
 
 
-def _cluster_status(p: Pass, shared: _Shared) -> records.ClusterStatus:
+def _cluster_status(p: Pass, shared: _Shared) -> statuses.ClusterStatus:
     state = shared.state
     online = state is ClusterState.ONLINE
     running = p.status.running is not None
     transition = p.status.transition is not None
     pods_left = bool(p.pods)
     waiting = shared.waiting_for if transition else ""
-    found = statuses.cluster_conditions(
+    found = phases.cluster_conditions(
         state=state,
         settled=not transition and not running and (p.status.map is not None or not online),
         pods_left=pods_left,
@@ -159,7 +150,7 @@ def _cluster_status(p: Pass, shared: _Shared) -> records.ClusterStatus:
         stalled_since=shared.stalled_since,
         rebalance_id=shared.rebalance_id,
     )
-    phase = statuses.cluster_phase(
+    phase = phases.cluster_phase(
         state=state, formed=p.status.map is not None, transition=transition, rebalancing=running, pods_left=pods_left
     )
     ro = shared.rollout
@@ -169,7 +160,7 @@ def _cluster_status(p: Pass, shared: _Shared) -> records.ClusterStatus:
     if ro is not None and ro.message:
         d = ro.decision
         stuck, paused = d.act is rollouts.Act.STUCK, d.act is rollouts.Act.PAUSED
-        found = statuses.with_rollout(found, message=ro.message, paused=paused, stuck=stuck)
+        found = phases.with_rollout(found, message=ro.message, paused=paused, stuck=stuck)
         if p.status.rollout is not None:
             phase = ClusterPhase.UPGRADING
     return replace(
@@ -177,25 +168,25 @@ def _cluster_status(p: Pass, shared: _Shared) -> records.ClusterStatus:
         current_revision=current,
         update_revision=target,
         updated_nodes=rollouts.updated(members, target),
-        state=statuses.cluster_state(state, pods_left=pods_left, previous=p.status.state),
+        state=phases.cluster_state(state, pods_left=pods_left, previous=p.status.state),
         phase=phase.value,
         observed_generation=p.generation,
-        node_counts=statuses.node_counts([p.effective(node) for node in p.nodes]),
+        node_counts=phases.node_counts([p.effective(node) for node in p.nodes]),
         conditions=tuple(conditions.merge(p.status.conditions or (), found, generation=p.generation, now=shared.now)),
     )
 
 
 async def write_cluster(
     kube: Kube, namespace: str, name: str, held: Mapping[str, Any], status: Mapping[str, Any]
-) -> records.Raw:
+) -> statuses.Raw:
     """Write the StorageCluster `status` (keys it lacks are removed) unless `held` has it; the status held after."""
-    patch, after = records.patch(held, {k: status.get(k) for k in records.STATUS_KEYS})
+    patch, after = statuses.patch(held, {k: status.get(k) for k in statuses.STATUS_KEYS})
     if patch is not None:
         await kube.patch_cluster_status(namespace, name, patch)
     return after
 
 
-async def _write_node(kube: Kube, p: Pass, node: Body, new: records.NodeStatus) -> None:
+async def _write_node(kube: Kube, p: Pass, node: Body, new: statuses.NodeStatus) -> None:
     """Patch the node's status where it changed (nothing when only condition timestamps would)."""
     old = p.node_statuses[name_of(node)]
     if old.same_as(new):

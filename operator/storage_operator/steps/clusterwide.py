@@ -5,12 +5,12 @@ from __future__ import annotations
 import logging
 from dataclasses import replace
 
-from storage_operator import builders
-from storage_operator.bodies import Body, is_deleted, name_of, namespace_of
-from storage_operator.kube import Kube
-from storage_operator.nodes import Fleet
-from storage_operator.passes import Outcome, Pace, Pass
-from storage_operator.states import NodeState
+from storage_operator.clients.kube import Kube
+from storage_operator.clients.nodes import Fleet
+from storage_operator.model.bodies import Body, is_deleted, name_of, namespace_of
+from storage_operator.model.states import NodeState
+from storage_operator.plan.passes import Outcome, Pace, Pass
+from storage_operator.resources import claims, pods
 
 log = logging.getLogger(__name__)
 
@@ -19,7 +19,7 @@ async def shutdown(kube: Kube, p: Pass) -> Outcome:
     """All node pods go; the map stays; online brings them back with no rebalance."""
     for n, pod in p.pods.items():
         if not is_deleted(pod):
-            await kube.delete_pod(p.namespace, builders.pod_name(n))
+            await kube.delete_pod(p.namespace, pods.pod_name(n))
     return Outcome(pace=Pace.BUSY if p.pods else Pace.IDLE)
 
 
@@ -37,11 +37,11 @@ async def decommission(kube: Kube, fleet: Fleet, p: Pass) -> Outcome:
                 await fleet.cleanup(url, rm_user_data=False)
             except Exception as err:
                 log.info("cleanup of %s failed: %s", n, err)
-        await kube.delete_pod(p.namespace, builders.pod_name(n))
+        await kube.delete_pod(p.namespace, pods.pod_name(n))
         if rm:
-            await kube.delete_pvc(p.namespace, builders.pvc_name(n))
+            await kube.delete_pvc(p.namespace, claims.pvc_name(n))
         else:
-            await kube.orphan_pvc(p.namespace, builders.pvc_name(n))
+            await kube.orphan_pvc(p.namespace, claims.pvc_name(n))
         reached[n] = NodeState.DECOMMISSIONED
     return Outcome(status=replace(p.status, map=None, rebalance=None, transition=None), reached=reached)
 
@@ -50,9 +50,9 @@ async def release(kube: Kube, cluster: Body) -> None:
     """The StorageCluster is being deleted: its node pods go, every volume stays (orphaned from its node)."""
     namespace, name = namespace_of(cluster), name_of(cluster)
     for node in await kube.list_pods(namespace, name):
-        await kube.delete_pod(namespace, builders.pod_name(node))
+        await kube.delete_pod(namespace, pods.pod_name(node))
     for node in await kube.list_pvcs(namespace, name):
-        await kube.orphan_pvc(namespace, builders.pvc_name(node))
+        await kube.orphan_pvc(namespace, claims.pvc_name(node))
 
 
 async def release_finalizers(kube: Kube, cluster: Body, finalizer: str) -> None:

@@ -21,7 +21,7 @@ IGNORED_ANNOTATIONS = frozenset({ANNOTATION})
 LENGTH = 10  # hex digits: collisions among a cluster's few revisions are not a concern
 
 
-def essence(pod: Mapping[str, Any]) -> dict[str, Any]:
+def made_of(pod: Mapping[str, Any]) -> dict[str, Any]:
     """The part of a pod manifest that decides its revision."""
     meta = pod.get("metadata") or {}
     labels = {k: v for k, v in (meta.get("labels") or {}).items() if k not in IGNORED_LABELS}
@@ -30,8 +30,8 @@ def essence(pod: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def digest(pod: Mapping[str, Any]) -> str:
-    """The revision of a pod manifest: the first hex digits of the sha256 of its essence in canonical JSON."""
-    canonical = json.dumps(essence(pod), sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    """The revision of a pod manifest: the first hex digits of the sha256 of :func:`made_of` in canonical JSON."""
+    canonical = json.dumps(made_of(pod), sort_keys=True, separators=(",", ":"), ensure_ascii=True)
     return hashlib.sha256(canonical.encode()).hexdigest()[:LENGTH]
 
 

@@ -11,11 +11,11 @@ from lightkube.resources.core_v1 import PersistentVolumeClaim, Pod, Secret
 from lightkube.resources.policy_v1 import PodDisruptionBudget
 from lightkube.types import PatchType
 
-from storage_operator import builders
-from storage_operator.bodies import Body
+from storage_operator.model.bodies import Body
+from storage_operator.resources import meta
 
-StorageNode = create_namespaced_resource(builders.GROUP, builders.VERSION, "StorageNode", "storagenodes")
-StorageCluster = create_namespaced_resource(builders.GROUP, builders.VERSION, "StorageCluster", "storageclusters")
+StorageNode = create_namespaced_resource(meta.GROUP, meta.VERSION, "StorageNode", "storagenodes")
+StorageCluster = create_namespaced_resource(meta.GROUP, meta.VERSION, "StorageCluster", "storageclusters")
 
 FIELD_MANAGER = "ferry-operator"
 
@@ -58,17 +58,17 @@ class Kube:
 
     async def list_pods(self, namespace: str, cluster: str) -> dict[str, Body]:
         """The cluster's node pods, by StorageNode name."""
-        selector: dict[str, Any] = {builders.CLUSTER_LABEL: cluster}
+        selector: dict[str, Any] = {meta.CLUSTER_LABEL: cluster}
         pods = [_dict(p) async for p in self._client.list(Pod, namespace=namespace, labels=selector)]
-        return {p["metadata"]["labels"][builders.NODE_LABEL]: p for p in pods}
+        return {p["metadata"]["labels"][meta.NODE_LABEL]: p for p in pods}
 
     async def list_pvcs(self, namespace: str, cluster: str) -> dict[str, Body]:
         """The cluster's node volume claims, by StorageNode name."""
-        selector: dict[str, Any] = {builders.CLUSTER_LABEL: cluster}
+        selector: dict[str, Any] = {meta.CLUSTER_LABEL: cluster}
         claims = [
             _dict(c) async for c in self._client.list(PersistentVolumeClaim, namespace=namespace, labels=selector)
         ]
-        return {c["metadata"]["labels"][builders.NODE_LABEL]: c for c in claims}
+        return {c["metadata"]["labels"][meta.NODE_LABEL]: c for c in claims}
 
     async def create(self, manifest: Body) -> str | None:
         """Create an object from its manifest; one that already exists is left as it is.

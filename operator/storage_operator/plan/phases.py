@@ -7,10 +7,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from storage_operator import lifecycle
-from storage_operator.conditions import Condition
-from storage_operator.lifecycle import Action
-from storage_operator.states import ClusterPhase, ClusterState, ConditionType, NodePhase, NodeState, Reason
+from storage_operator.model.states import ClusterPhase, ClusterState, ConditionType, NodePhase, NodeState, Reason
+from storage_operator.plan import lifecycle
+from storage_operator.plan.conditions import Condition
+from storage_operator.plan.lifecycle import Action
 
 PHASE_OF_STEP: dict[Action, NodePhase] = {
     Action.PUBLISH: NodePhase.PUBLISHING,

@@ -1,4 +1,4 @@
-"""The node pods' PodDisruptionBudget, kept by each online pass: one voluntary disruption while quiet, none in a change.
+"""How many node pods the PodDisruptionBudget keeps: one voluntary disruption while quiet, none in a change (pure).
 
 The rule (:func:`min_available`), with N the number of node pods meant to run (``Pass.pods_wanted``):
 
@@ -14,17 +14,17 @@ Order: a pass keeps the budget after tracking the rebalance and before it starts
 is only asked for already counts, so the budget is tightened before any rebalance starts; the API server
 refuses evictions until the disruption controller has seen the new budget. Loosening waits for the next pass.
 The operator's own pod deletions (shutdown, decommission) are not evictions: the budget never holds them up.
+The manifest is ``resources.disruption_budgets``; ``steps.budgets`` writes it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
-from storage_operator import builders, lifecycle, rollouts
-from storage_operator.bodies import Body, name_of
-from storage_operator.kube import Kube
-from storage_operator.lifecycle import Action
-from storage_operator.passes import Pass
+from storage_operator.model.bodies import name_of
+from storage_operator.plan import lifecycle, rollouts
+from storage_operator.plan.lifecycle import Action
+from storage_operator.plan.passes import Pass
 
 
 def changing(p: Pass) -> bool:
@@ -44,21 +44,3 @@ def min_available(p: Pass, pods_wanted: Mapping[str, bool]) -> int:
     """How many node pods must stay available: all of them while the cluster changes, all but one when quiet."""
     wanted = sum(pods_wanted.values())
     return wanted if changing(p) else max(wanted - 1, 0)
-
-
-def _differs(observed: Body | None, manifest: Body) -> bool:
-    """Whether the observed budget lacks the manifest's spec (fields the API server adds are not compared)."""
-    held = (observed or {}).get("spec") or {}
-    return observed is None or any(held.get(k) != v for k, v in manifest["spec"].items())
-
-
-async def keep(kube: Kube, p: Pass, pods_wanted: Mapping[str, bool]) -> str | None:
-    """Write the budget the rule asks for, when the observed one differs (or there is none).
-
-    Returns the API server's message if it refuses the write (e.g. RBAC without the right to): the pass goes
-    on without a budget rather than stopping every lifecycle operation for it.
-    """
-    manifest = builders.node_budget(p.cluster, min_available(p, pods_wanted))
-    if not _differs(p.budget, manifest):
-        return None
-    return await kube.apply(manifest)

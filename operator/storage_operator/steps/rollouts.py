@@ -1,8 +1,8 @@
-"""The rolling-upgrade step of a pass: carry out ``rollouts.decide``'s acts for the node being rolled.
+"""The rolling-upgrade step of a pass: carry out ``plan.rollouts.decide``'s acts for the node being rolled.
 
 A node is recorded in ``status.rollout`` (written before anything is done to it) and cleared when its new pod
-answers (and, with ``drain``, its data is back); the pod itself is re-created by ``membership.ensure_objects``,
-which builds every pod at the spec's revision. Map changes go through ``membership.publish``, so the map is
+answers (and, with ``drain``, its data is back); the pod itself is re-created by ``resources.ensure_objects``,
+which builds every pod at the spec's revision. Map changes go through ``publishing.publish``, so the map is
 recorded in the API before the nodes hear of it, as for any membership change.
 """
 
@@ -12,12 +12,15 @@ from dataclasses import replace
 
 from storage_node.schemas import NodeEntry
 
-from storage_operator import builders, clock, events, maps, membership
-from storage_operator.kube import Kube
-from storage_operator.nodes import Fleet
-from storage_operator.passes import Outcome, Pace, Pass
-from storage_operator.records import Rollout
-from storage_operator.rollouts import OUT, Act
+from storage_operator.clients import events
+from storage_operator.clients.kube import Kube
+from storage_operator.clients.nodes import Fleet
+from storage_operator.model import clock, maps
+from storage_operator.model.statuses import Rollout
+from storage_operator.plan.passes import Outcome, Pace, Pass
+from storage_operator.plan.rollouts import OUT, Act
+from storage_operator.resources import pods
+from storage_operator.steps import publishing
 
 STEPS_PER_PASS = 4  # start -> leave, or finish -> start: a pass goes on while a step completes at once
 
@@ -41,7 +44,7 @@ async def _act(kube: Kube, fleet: Fleet, p: Pass) -> tuple[Outcome, bool]:
         assert d.node is not None and d.strategy is not None
         record = Rollout(node=d.node, strategy=d.strategy, started_at=clock.iso(clock.now()))
         started = replace(p.status, rollout=record)
-        held = await membership.record(kube, p, started)
+        held = await publishing.record(kube, p, started)
         if node is not None:
             events.info(node, reason="UpgradeStarted", message=f"to revision {p.target_revision} ({d.strategy.value})")
         return Outcome(status=started, held=held, pace=Pace.HURRY), True
@@ -49,14 +52,14 @@ async def _act(kube: Kube, fleet: Fleet, p: Pass) -> tuple[Outcome, bool]:
         return await _move(kube, fleet, p, d.node, leave=d.act is Act.LEAVE), False
     if d.act is Act.DELETE_POD:
         assert d.node is not None
-        await kube.delete_pod(p.namespace, builders.pod_name(d.node))
+        await kube.delete_pod(p.namespace, pods.pod_name(d.node))
         if node is not None:
             events.info(node, reason="PodDeleted", message=f"re-created at revision {p.target_revision}")
         return Outcome(pace=Pace.HURRY), False
     if d.act is Act.FINISH:
         assert d.node is not None
         finished = replace(p.status, rollout=None)
-        held = await membership.record(kube, p, finished)
+        held = await publishing.record(kube, p, finished)
         if node is not None:
             events.info(node, reason="UpgradeCompleted", message=f"pod at revision {p.target_revision}")
         return Outcome(status=finished, held=held, pace=Pace.HURRY), True
@@ -77,4 +80,4 @@ async def _move(kube: Kube, fleet: Fleet, p: Pass, node: str | None, *, leave: b
     flags = list(OUT) if leave else []
     why = f"{node}: rolling upgrade, " + ("data moves off" if leave else "data moves back")
     new_map = maps.with_nodes(smap, [NodeEntry(id=node, url=url, flags=flags)], rebalance=True)
-    return await membership.publish(kube, fleet, p, new_map, rebalance=True, why=why)
+    return await publishing.publish(kube, fleet, p, new_map, rebalance=True, why=why)

@@ -1,4 +1,4 @@
-"""The statuses the operator persists, as frozen values with ``from_status``/``to_status`` (pure).
+"""The StorageCluster and StorageNode statuses the operator persists, as frozen values (``from_status``/``to_status``).
 
 Everything a pass needs to resume lives in the API: the StorageCluster's status holds the map, the running
 rebalance, the last one and the transition in progress; a StorageNode's status holds its effective state.
@@ -14,8 +14,8 @@ from typing import Any
 
 from storage_node.schemas import ClusterMap
 
-from storage_operator import maps
-from storage_operator.states import NodeState, RebalanceState, UpgradeStrategy
+from storage_operator.model import maps
+from storage_operator.model.states import NodeState, RebalanceState, UpgradeStrategy
 
 Raw = dict[str, Any]
 

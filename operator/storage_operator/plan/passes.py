@@ -15,10 +15,12 @@ from typing import Any
 from storage_node.schemas import NodeEntry
 from storage_node.schemas import NodeStatus as Report
 
-from storage_operator import builders, capacity, clock, lifecycle, maps, records, revisions, rollouts
-from storage_operator.bodies import Body, desired_state, is_deleted, name_of, namespace_of, pod_ready, ready_since
-from storage_operator.records import ClusterStatus
-from storage_operator.states import NodeState
+from storage_operator.model import clock, maps, revisions, statuses
+from storage_operator.model.bodies import Body, desired_state, is_deleted, name_of, namespace_of, pod_ready, ready_since
+from storage_operator.model.states import NodeState
+from storage_operator.model.statuses import ClusterStatus
+from storage_operator.plan import capacity, lifecycle, rollouts
+from storage_operator.resources import pods
 
 SERVING = (NodeState.ONLINE, NodeState.MAINTENANCE)
 
@@ -39,7 +41,7 @@ class Outcome:
     pace: Pace = Pace.IDLE
     reached: Mapping[str, NodeState] = field(default_factory=dict)  # effective states reached, by node
     reports: Mapping[str, Report] = field(default_factory=dict)  # node reports read again (after a map push)
-    held: records.Raw | None = None  # the cluster status the API holds now, when the step wrote it
+    held: statuses.Raw | None = None  # the cluster status the API holds now, when the step wrote it
 
     def then(self, later: Outcome) -> Outcome:
         """This outcome followed by `later` (later values win; the pace is the most urgent)."""
@@ -62,8 +64,8 @@ class Pass:
     pvcs: Mapping[str, Body]
     reports: Mapping[str, Report]  # node name -> what the node answered (its pod is ready)
     status: ClusterStatus
-    held: records.Raw  # the cluster's status as the API holds it (what a write compares with)
-    node_statuses: Mapping[str, records.NodeStatus]  # the StorageNodes' statuses as observed
+    held: statuses.Raw  # the cluster's status as the API holds it (what a write compares with)
+    node_statuses: Mapping[str, statuses.NodeStatus]  # the StorageNodes' statuses as observed
     budget: Body | None = None  # the node pods' PodDisruptionBudget as observed (None: there is none)
     reached: Mapping[str, NodeState] = field(default_factory=dict)  # effective states reached in this pass
     pace: Pace = Pace.IDLE
@@ -88,7 +90,7 @@ class Pass:
             reports=reports,
             status=ClusterStatus.from_status(held),
             held=held,
-            node_statuses={name_of(n): records.NodeStatus.from_status(n.get("status")) for n in nodes},
+            node_statuses={name_of(n): statuses.NodeStatus.from_status(n.get("status")) for n in nodes},
             budget=budget,
         )
 
@@ -265,7 +267,7 @@ class Pass:
     @property
     def target_revision(self) -> str:
         """The revision the cluster's spec asks node pods to be at."""
-        return builders.pod_revision(self.cluster)
+        return pods.pod_revision(self.cluster)
 
     def rollout_members(self) -> dict[str, rollouts.Member]:
         """Every node as the rollout sees it: its pod's revision, whether it answers, its map flags."""

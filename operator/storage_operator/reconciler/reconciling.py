@@ -1,16 +1,16 @@
 """The StorageCluster reconcile: one idempotent pass — observe once, fold the steps' outcomes, report once.
 
-Flow of a pass (``Reconciler.reconcile``), each step a function returning its ``passes.Outcome``:
+Flow of a pass (``Reconciler.reconcile``), each step (``steps``) a function returning its ``plan.passes.Outcome``:
 
     observe (API objects, node reports) -> cluster-wide state (``clusterwide``: shutdown / decommission)
-        or the online steps (``membership``: owned objects -> map -> rebalance tracking -> [the disruption
-        budget (``budgets``)] -> the one transition; then ``rolling``: the rolling upgrade, one node at a
-        time, while no transition is in progress)
-        -> report (``reporting``, the one status write) -> follow the running rebalance (``watching``)
+        or the online steps: owned objects (``resources``) -> map (``publishing``) -> rebalance tracking
+        (``progress``) -> [the disruption budget (``budgets``)] -> the one transition (``lifecycle``); then
+        the rolling upgrade (``rollouts``), one node at a time, while no transition is in progress
+        -> report (``statuses``, the one status write) -> follow the running rebalance (``clients.watching``)
         -> the delay before the next pass, from the most urgent outcome
 
 Everything the pass needs to resume lives in the API: the map, the running rebalance and the transition in
-the StorageCluster's status, effective states in the StorageNodes' statuses. No in-memory-only progress.
+the StorageCluster's status, effective states in the StorageNodes' phases. No in-memory-only progress.
 """
 
 from __future__ import annotations
@@ -18,18 +18,20 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import secrets
 from collections.abc import Callable
+from secrets import token_hex
 from typing import Any
 
 from storage_node.schemas import SettingsUpdate, rebalance_settled
 
-from storage_operator import budgets, builders, clusterwide, events, membership, reporting, rolling, watching
-from storage_operator.bodies import Body, is_deleted, namespace_of, restarts
-from storage_operator.kube import Kube
-from storage_operator.nodes import Fleet
-from storage_operator.passes import Outcome, Pace, Pass
-from storage_operator.states import ClusterState
+from storage_operator.clients import events, watching
+from storage_operator.clients.kube import Kube
+from storage_operator.clients.nodes import Fleet
+from storage_operator.model.bodies import Body, is_deleted, namespace_of, restarts
+from storage_operator.model.states import ClusterState
+from storage_operator.plan.passes import Outcome, Pace, Pass
+from storage_operator.resources import disruption_budgets, secrets
+from storage_operator.steps import budgets, clusterwide, lifecycle, progress, publishing, resources, rollouts, statuses
 
 FINALIZER = "ferry.dev/finalizer"
 ACTIVE_DELAY = 0.25  # between passes while something is in progress (pods starting, maps to retry)
@@ -75,7 +77,7 @@ class Reconciler:
         else:
             p = await self._online(p, fleet)
         stall = STALL_SECONDS if state is ClusterState.ONLINE else float("inf")
-        await reporting.report(self.kube, p, stall_seconds=stall)
+        await statuses.report(self.kube, p, stall_seconds=stall)
         return self._delay(p.pace, followed=self._follow_rebalance(p, fleet))
 
     async def _observe(self, cluster: Body, *, ask_nodes: bool) -> tuple[Pass, Fleet]:
@@ -86,7 +88,7 @@ class Reconciler:
             self.kube.list_pods(namespace, name),
             self.kube.list_pvcs(namespace, name),
             self._auth_key(cluster),
-            self.kube.get_budget(namespace, builders.budget_name(name)),
+            self.kube.get_budget(namespace, disruption_budgets.budget_name(name)),
         )
         fleet = await self._fleet_for(key)
         p = Pass.observed(cluster, nodes, pods, pvcs, reports={}, budget=budget)
@@ -97,26 +99,26 @@ class Reconciler:
     async def _online(self, p: Pass, fleet: Fleet) -> Pass:
         """The online cluster's steps, each folded into the pass before the next one looks at it."""
         wanted = p.pods_wanted()
-        p = p.after(await membership.ensure_objects(self.kube, p, wanted))
+        p = p.after(await resources.ensure_objects(self.kube, p, wanted))
         if p.status.map is None:
             await self._budget(p, wanted)
-            return p.after(await membership.bootstrap(self.kube, fleet, p))
-        p = p.after(await membership.readdress(self.kube, fleet, p))
-        p = p.after(await membership.push(fleet, p))
+            return p.after(await publishing.bootstrap(self.kube, fleet, p))
+        p = p.after(await publishing.readdress(self.kube, fleet, p))
+        p = p.after(await publishing.push(fleet, p))
         await self._settings(p, fleet)
-        p = p.after(await membership.track_rebalance(self.kube, fleet, p, wanted))
+        p = p.after(await progress.track_rebalance(self.kube, fleet, p, wanted))
         await self._budget(p, wanted)  # before a change starts (see budgets)
         if p.status.rollout is None:  # membership changes wait while a node is rolled
             tracked = p.status.rebalance.id if p.status.rebalance else None
-            p = p.after(await membership.advance(self.kube, fleet, p))
+            p = p.after(await lifecycle.advance(self.kube, fleet, p))
             started = p.status.running
             if started is not None and started.id != tracked:
                 # a rebalance started in this pass with little or nothing to move may already be over (the
                 # nodes' statuses were read after the map push): finish its transition now
-                p = p.after(await membership.track_rebalance(self.kube, fleet, p, wanted))
+                p = p.after(await progress.track_rebalance(self.kube, fleet, p, wanted))
                 if p.status.running is None:
-                    p = p.after(await membership.advance(self.kube, fleet, p))
-        return p.after(await rolling.roll(self.kube, fleet, p))
+                    p = p.after(await lifecycle.advance(self.kube, fleet, p))
+        return p.after(await rollouts.roll(self.kube, fleet, p))
 
     async def _budget(self, p: Pass, wanted: dict[str, bool]) -> None:
         """Keep the node pods' disruption budget; a refusal is a Warning event once, not a failed pass."""
@@ -157,14 +159,14 @@ class Reconciler:
         if not (cluster.get("spec") or {}).get("auth", {}).get("enabled", True):
             return None
         namespace = namespace_of(cluster)
-        secret_name = builders.auth_secret_name(cluster)
-        key = await self.kube.secret_value(namespace, secret_name, builders.AUTH_KEY)
+        secret_name = secrets.auth_secret_name(cluster)
+        key = await self.kube.secret_value(namespace, secret_name, secrets.AUTH_KEY)
         if key is None:
-            rejected = await self.kube.create(builders.auth_secret(cluster, secrets.token_hex(32)))
+            rejected = await self.kube.create(secrets.auth_secret(cluster, token_hex(32)))
             if rejected is not None:
                 raise RuntimeError(f"the API server rejects Secret {secret_name}: {rejected}")
             events.info(cluster, reason="AuthSecretCreated", message=f"created Secret {secret_name}")
-            key = await self.kube.secret_value(namespace, secret_name, builders.AUTH_KEY)
+            key = await self.kube.secret_value(namespace, secret_name, secrets.AUTH_KEY)
         return key
 
     async def _settings(self, p: Pass, fleet: Fleet) -> None:

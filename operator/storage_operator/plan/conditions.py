@@ -4,7 +4,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from storage_operator import states
+from storage_operator.model import states
 
 
 @dataclass(frozen=True)

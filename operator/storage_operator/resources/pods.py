@@ -1,4 +1,4 @@
-"""Pure builders of the Kubernetes objects the operator owns: one function per kind, each returning a manifest."""
+"""The node pod: `python -m storage_node` on the pod IP, its data on its claim, marked with its revision (pure)."""
 
 from __future__ import annotations
 
@@ -7,16 +7,11 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from storage_operator import revisions
+from storage_operator.model import revisions
+from storage_operator.resources import claims, meta, secrets
 
-GROUP = "ferry.dev"
-VERSION = "v1alpha1"
-API_VERSION = f"{GROUP}/{VERSION}"
-CLUSTER_LABEL = f"{GROUP}/cluster"
-NODE_LABEL = f"{GROUP}/node"
 DATA_MOUNT = "/data"
 AUTH_MOUNT = "/etc/ferry/auth"
-AUTH_KEY = "secret"
 
 
 def pod_name(node: str) -> str:
@@ -24,70 +19,7 @@ def pod_name(node: str) -> str:
     return f"{node}-pod"
 
 
-def pvc_name(node: str) -> str:
-    """The data volume claim of StorageNode `node`."""
-    return f"{node}-data"
-
-
-def service_name(node: str) -> str:
-    """The per-node headless Service: the node's stable DNS name on a real cluster."""
-    return f"{node}-node"
-
-
-def auth_secret_name(cluster: Mapping[str, Any]) -> str:
-    """Name of the Secret holding the cluster's token-signing key."""
-    auth = cluster.get("spec", {}).get("auth", {})
-    return str(auth.get("secretName") or f"{cluster['metadata']['name']}-auth")
-
-
-def owner_reference(owner: Mapping[str, Any]) -> dict[str, Any]:
-    """A controller owner reference to `owner` (a StorageNode or StorageCluster body)."""
-    meta = owner["metadata"]
-    return {
-        "apiVersion": owner.get("apiVersion", API_VERSION),
-        "kind": owner["kind"],
-        "name": meta["name"],
-        "uid": meta["uid"],
-        "controller": True,
-        "blockOwnerDeletion": True,
-    }
-
-
-NAME = "ferry-storage-node"
-COMPONENT = "storage-node"
-PART_OF = "ferry"
-MANAGED_BY = "ferry-operator"
 VERSION_LABEL = "app.kubernetes.io/version"
-
-
-def labels(cluster: str, node: str | None = None) -> dict[str, str]:
-    """Labels of everything the operator creates for a cluster (and a node): Kubernetes' recommended ones and ours.
-
-    None of them ever changes for an object, so selectors may use them; the version is on pods only
-    (:func:`node_pod`) and no selector uses it.
-    """
-    out = {
-        "app.kubernetes.io/name": NAME,
-        "app.kubernetes.io/instance": cluster,
-        "app.kubernetes.io/component": COMPONENT,
-        "app.kubernetes.io/part-of": PART_OF,
-        "app.kubernetes.io/managed-by": MANAGED_BY,
-        CLUSTER_LABEL: cluster,
-    }
-    if node is not None:
-        out[NODE_LABEL] = node
-    return out
-
-
-def pod_selector(cluster: str) -> dict[str, str]:
-    """The labels that select the cluster's node pods (the disruption budget, the spread constraint).
-
-    Only labels every node pod has carried since the first release, so pods created before an upgrade of the
-    operator are selected too, and never the version, which changes with the image.
-    """
-    return {"app.kubernetes.io/name": NAME, CLUSTER_LABEL: cluster}
-
-
 _LABEL_VALUE = re.compile(r"[^A-Za-z0-9._-]")
 
 
@@ -99,15 +31,6 @@ def image_version(image: str) -> str | None:
         tag = "" if "@" in image else "latest"
     value = _LABEL_VALUE.sub("-", tag)[:63].strip("-_.")
     return value or None
-
-
-def _meta(name: str, owner: Mapping[str, Any], cluster: str, node: str | None) -> dict[str, Any]:
-    return {
-        "name": name,
-        "namespace": owner["metadata"]["namespace"],
-        "labels": labels(cluster, node),
-        "ownerReferences": [owner_reference(owner)],
-    }
 
 
 def mountpaths(count: int) -> list[str]:
@@ -150,11 +73,11 @@ def node_pod(cluster: Mapping[str, Any], node: Mapping[str, Any]) -> dict[str, A
     args += ["--rebalance-concurrency", str(int(rebalance.get("concurrency", 4)))]
     args += ["--rebalance-bandwidth", str(int(rebalance.get("bandwidth", 0)))]
     mounts: list[dict[str, Any]] = [{"name": "data", "mountPath": DATA_MOUNT}]
-    volumes: list[dict[str, Any]] = [{"name": "data", "persistentVolumeClaim": {"claimName": pvc_name(name)}}]
+    volumes: list[dict[str, Any]] = [{"name": "data", "persistentVolumeClaim": {"claimName": claims.pvc_name(name)}}]
     if auth_on:
-        args += ["--auth-secret-file", f"{AUTH_MOUNT}/{AUTH_KEY}"]
+        args += ["--auth-secret-file", f"{AUTH_MOUNT}/{secrets.AUTH_KEY}"]
         mounts.append({"name": "auth", "mountPath": AUTH_MOUNT, "readOnly": True})
-        volumes.append({"name": "auth", "secret": {"secretName": auth_secret_name(cluster)}})
+        volumes.append({"name": "auth", "secret": {"secretName": secrets.auth_secret_name(cluster)}})
     probe: dict[str, Any] = {
         "httpGet": {"path": "/health/ready", "port": port},
         "periodSeconds": 2,
@@ -178,16 +101,16 @@ def node_pod(cluster: Mapping[str, Any], node: Mapping[str, Any]) -> dict[str, A
         "securityContext": dict(CONTAINER_SECURITY_CONTEXT),
         "resources": resources(spec),
     }
-    meta = _meta(pod_name(name), node, cname, name)
+    metadata = meta.object_meta(pod_name(name), node, cname, name)
     version = image_version(container["image"])
-    ours = {**meta["labels"], **({VERSION_LABEL: version} if version else {})}
-    meta["labels"] = {**(spec.get("podLabels") or {}), **ours}  # the operator's labels win
+    ours = {**metadata["labels"], **({VERSION_LABEL: version} if version else {})}
+    metadata["labels"] = {**(spec.get("podLabels") or {}), **ours}  # the operator's labels win
     if spec.get("podAnnotations"):
-        meta["annotations"] = dict(spec["podAnnotations"])
+        metadata["annotations"] = dict(spec["podAnnotations"])
     return {
         "apiVersion": "v1",
         "kind": "Pod",
-        "metadata": meta,
+        "metadata": metadata,
         "spec": {
             "restartPolicy": "Always",
             "automountServiceAccountToken": False,
@@ -218,7 +141,7 @@ def spread(cluster: str) -> list[dict[str, Any]]:
             "maxSkew": 1,
             "topologyKey": "kubernetes.io/hostname",
             "whenUnsatisfiable": "ScheduleAnyway",
-            "labelSelector": {"matchLabels": pod_selector(cluster)},
+            "labelSelector": {"matchLabels": meta.pod_selector(cluster)},
         }
     ]
 
@@ -246,15 +169,15 @@ def pod_revision(cluster: Mapping[str, Any]) -> str:
     Every node's pod differs only by the node's name (arguments, labels, claim), so one template stands for
     all of them: whatever `node_pod` puts in a pod is part of the revision, and changing it rolls the nodes.
     """
-    meta = cluster["metadata"]
+    cluster_meta = cluster["metadata"]
     spec = dict(cluster.get("spec") or {})
-    # pushed to running nodes (reconciling._settings): a change needs no restart, so it is no new revision
+    # pushed to running nodes (reconciler.reconciling's _settings): a change needs no restart, so it is no new revision
     spec["rebalance"] = {k: v for k, v in (spec.get("rebalance") or {}).items() if k not in LIVE_SETTINGS}
     template = {
-        "apiVersion": API_VERSION,
+        "apiVersion": meta.API_VERSION,
         "kind": "StorageNode",
-        "metadata": {"name": TEMPLATE_NODE, "namespace": meta.get("namespace", ""), "uid": ""},
-        "spec": {"cluster": meta["name"]},
+        "metadata": {"name": TEMPLATE_NODE, "namespace": cluster_meta.get("namespace", ""), "uid": ""},
+        "spec": {"cluster": cluster_meta["name"]},
     }
     return revisions.digest(node_pod({**cluster, "spec": spec}, template))
 
@@ -262,73 +185,6 @@ def pod_revision(cluster: Mapping[str, Any]) -> str:
 def revised_pod(cluster: Mapping[str, Any], node: Mapping[str, Any]) -> dict[str, Any]:
     """The node's pod (`node_pod`) marked with the revision it is built at (annotation ``ferry.dev/revision``)."""
     pod = node_pod(cluster, node)
-    meta = pod["metadata"]
-    meta["annotations"] = {**(meta.get("annotations") or {}), revisions.ANNOTATION: pod_revision(cluster)}
+    pod_meta = pod["metadata"]
+    pod_meta["annotations"] = {**(pod_meta.get("annotations") or {}), revisions.ANNOTATION: pod_revision(cluster)}
     return pod
-
-
-def node_pvc(cluster: Mapping[str, Any], node: Mapping[str, Any]) -> dict[str, Any]:
-    """The node's data volume claim (owned by the StorageNode; survives pod re-creation)."""
-    storage = cluster.get("spec", {}).get("storage", {})
-    name = node["metadata"]["name"]
-    spec: dict[str, Any] = {
-        "accessModes": ["ReadWriteOnce"],
-        "resources": {"requests": {"storage": storage.get("size", "1Gi")}},
-    }
-    if storage.get("storageClassName"):
-        spec["storageClassName"] = storage["storageClassName"]
-    return {
-        "apiVersion": "v1",
-        "kind": "PersistentVolumeClaim",
-        "metadata": _meta(pvc_name(name), node, cluster["metadata"]["name"], name),
-        "spec": spec,
-    }
-
-
-def node_service(cluster: Mapping[str, Any], node: Mapping[str, Any]) -> dict[str, Any]:
-    """A headless Service for the node: a stable name that follows the pod."""
-    name = node["metadata"]["name"]
-    cname = cluster["metadata"]["name"]
-    port = int(cluster.get("spec", {}).get("port", 8080))
-    return {
-        "apiVersion": "v1",
-        "kind": "Service",
-        "metadata": _meta(service_name(name), node, cname, name),
-        "spec": {
-            "clusterIP": "None",
-            "publishNotReadyAddresses": True,
-            "selector": {CLUSTER_LABEL: cname, NODE_LABEL: name},
-            "ports": [{"name": "http", "port": port, "targetPort": port}],
-        },
-    }
-
-
-def auth_secret(cluster: Mapping[str, Any], key: str) -> dict[str, Any]:
-    """The cluster's token-signing Secret (owned by the StorageCluster)."""
-    cname = cluster["metadata"]["name"]
-    return {
-        "apiVersion": "v1",
-        "kind": "Secret",
-        "type": "Opaque",
-        "metadata": _meta(auth_secret_name(cluster), cluster, cname, None),
-        "stringData": {AUTH_KEY: key},
-    }
-
-
-def budget_name(cluster: str) -> str:
-    """The PodDisruptionBudget of the cluster's node pods."""
-    return f"{cluster}-nodes"
-
-
-def node_budget(cluster: Mapping[str, Any], min_available: int) -> dict[str, Any]:
-    """The PodDisruptionBudget of the cluster's node pods (owned by the StorageCluster).
-
-    An integer `minAvailable`, the one form Kubernetes honours for pods that no scalable workload owns.
-    """
-    cname = cluster["metadata"]["name"]
-    return {
-        "apiVersion": "policy/v1",
-        "kind": "PodDisruptionBudget",
-        "metadata": _meta(budget_name(cname), cluster, cname, None),
-        "spec": {"minAvailable": min_available, "selector": {"matchLabels": pod_selector(cname)}},
-    }
