@@ -10,7 +10,7 @@ Flow of a pass (``Reconciler.reconcile``), each step (``steps``) a function retu
         -> the delay before the next pass, from the most urgent outcome
 
 Everything the pass needs to resume lives in the API: the map, the running rebalance and the transition in
-the StorageCluster's status, effective states in the StorageNodes' phases. No in-memory-only progress.
+the StorageCluster's status, effective states in the StorageNodes' statuses. No in-memory-only progress.
 """
 
 from __future__ import annotations

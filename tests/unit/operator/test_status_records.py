@@ -1,4 +1,4 @@
-"""The statuses the operator persists read back as written: real status bodies round-trip through the statuses.
+"""The statuses the operator persists read back as written: real status bodies round-trip through ``model.statuses``.
 
 ``status_bodies.json`` holds StorageCluster and StorageNode statuses as the API server returned them during a
 run of the operator e2e suite (``kubectl get storageclusters,storagenodes -A -o json`` polled while
