@@ -7,6 +7,13 @@ picked at random among the ones `targets()` names at that instant, follows redir
 to the end of the listing. Every exception, every unexpected status and every wrong byte is a counted failure;
 nothing is retried. Each request's start and end time is kept so a test can say how many ran while a rebalance
 was in progress.
+
+One kind of failure is kept apart, under its own name: a request the client could not get because the node it
+went to (picked, or redirected to) was already gone — its connection refused, reset or closed (`CUT_OFF`) at an
+address whose process or pod was, at that moment, stopping or no longer there, as the `gone` judge given by the
+test says (a pod list, a walk's record). Those are `gone`, counted by exception class; a cut-off connection the
+judge does not excuse is a failure like any other. After the run, `check_back` reads every key a client
+wrote back by content.
 """
 
 from __future__ import annotations
@@ -21,6 +28,15 @@ import httpx
 from storage_node import fileio
 
 SIZES = (10, 100, 1_000, 4_096, 20_000, 65_536, 200_000)
+#: A connection that went away with its server: refused, reset, or closed before an answer came.
+CUT_OFF: tuple[type[httpx.HTTPError], ...] = (
+    httpx.ConnectError,
+    httpx.RemoteProtocolError,
+    httpx.ReadError,
+    httpx.WriteError,
+)
+#: (base URL of the node a connection went to, monotonic time it was cut off) -> that node was gone by then.
+Gone = Callable[[str, float], bool]
 _MAX_OPS_PER_THREAD = 200_000  # a bound: a thread stops by itself even if nobody stops it
 
 
@@ -68,14 +84,22 @@ class Workload:
         stable: dict[str, str] | None = None,
         seed: int = 0,
         timeout: float = 60.0,
+        gone: Gone | None = None,
     ) -> None:
-        """`targets()` names the base URLs a client may pick from right now; `stable` objects are only read."""
+        """`targets()` names the base URLs a client may pick from right now; `stable` objects are only read.
+
+        `gone` judges, once the threads stopped, each cut-off connection (`CUT_OFF`): those to a node gone by
+        then are kept in `self.gone`, the others are failures. Without it every cut-off is a failure.
+        """
         self.bucket = bucket
         self.targets = targets
         self.prefix = prefix
         self.stable = dict(stable or {})
         self.timeout = timeout
         self.failures: list[Failure] = []
+        self.gone: list[Failure] = []  # requests to a node already gone (judged by `gone`), not failures
+        self._judge = gone
+        self._cut: list[Failure] = []  # cut-off connections, judged in `stop`
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._seed = seed
@@ -98,6 +122,9 @@ class Workload:
             t.join(max(0.0, deadline - time.monotonic()))
         alive = [t.name for t in self._threads if t.is_alive()]
         assert not alive, f"client threads still running after {timeout}s: {alive}"
+        cut, self._cut = self._cut, []
+        for f in cut:
+            (self.gone if self._judge is not None and self._judge(f.node, f.at) else self.failures).append(f)
 
     def __enter__(self) -> Workload:
         return self.start()
@@ -129,8 +156,16 @@ class Workload:
         """Every key a client wrote at some point and deleted last."""
         return [k for c in self._clients for k, v in c.model.items() if v is None]
 
+    def gone_by_class(self) -> dict[str, int]:
+        """Requests to a node already gone, counted by the exception class that cut them off."""
+        out: dict[str, int] = {}
+        for f in self.gone:
+            cls = f.detail.split(":")[0]
+            out[cls] = out.get(cls, 0) + 1
+        return out
+
     def summary(self, per_kind: int = 4) -> str:
-        """The failures, counted by kind, with a few examples of each kind."""
+        """The failures, counted by kind, with a few examples of each kind; then the requests to a gone node."""
         kinds: dict[str, list[Failure]] = {}
         for f in self.failures:
             kinds.setdefault(f"{f.op} {f.status}", []).append(f)
@@ -140,13 +175,49 @@ class Workload:
             for fs in kinds.values()
             for f in fs[:per_kind]
         )
-        return f"{len(self.failures)} failed of {self.requests} requests {counts}:\n{examples}"
+        gone = f"; {len(self.gone)} to a node already gone {self.gone_by_class()}" if self.gone else ""
+        return f"{len(self.failures)} failed of {self.requests} requests {counts}{gone}:\n{examples}"
+
+    def check_back(self, urls: Iterable[str], timeout: float = 30.0) -> list[str]:
+        """Read every key a client wrote back through each of `urls`, by content; what did not read back right.
+
+        A live key must answer 200 with the checksum of its last acknowledged write (header and bytes); a
+        deleted key must answer 404. Keys whose last write had no known outcome are not read.
+        """
+        wrong: list[str] = []
+        deleted = self.deleted()
+        with httpx.Client(follow_redirects=True, timeout=timeout) as http:
+            for url in urls:
+                for key, want in self.live().items():
+                    resp = http.get(self._url(url, key))
+                    got = resp.headers.get("x-ferry-checksum")
+                    if resp.status_code != 200 or got != want or fileio.checksum(resp.content) != want:
+                        wrong.append(f"{key} via {url}: {resp.status_code} {got} != {want}")
+                for key in deleted:
+                    resp = http.get(self._url(url, key))
+                    if resp.status_code != 404:
+                        wrong.append(f"deleted {key} via {url}: {resp.status_code}, not 404")
+        return wrong
 
     # ---- the clients -------------------------------------------------------------------------------
 
     def _fail(self, op: str, key: str, node: str, status: int, detail: str, retry_after: bool = False) -> None:
         with self._lock:
             self.failures.append(Failure(op, key, node, status, detail[:300], time.monotonic(), retry_after))
+
+    def _error(self, url: str, key: str, exc: Exception) -> None:
+        """An exception: a failure, or a cut-off connection to be judged (at the node it was cut off from)."""
+        detail = f"{type(exc).__name__}: {exc}"
+        if not isinstance(exc, CUT_OFF) or self._judge is None:
+            self._fail("error", key, url, 0, detail)
+            return
+        try:
+            asked = exc.request.url
+            node = f"{asked.scheme}://{asked.host}" + (f":{asked.port}" if asked.port else "")
+        except RuntimeError:  # no request recorded: the node picked
+            node = url
+        with self._lock:
+            self._cut.append(Failure("error", key, node, 0, detail[:300], time.monotonic()))
 
     def _run(self, c: _Client) -> None:
         rnd = random.Random(self._seed * 1000 + c.cid)
@@ -177,7 +248,7 @@ class Workload:
                     else:
                         self._list(http, c, url)
                 except Exception as exc:  # every exception is a counted failure, the thread goes on
-                    self._fail("error", key, url, 0, f"{type(exc).__name__}: {exc}")
+                    self._error(url, key, exc)
                     if r < 0.30 or 0.60 <= r < 0.72:  # a PUT or DELETE cut off: it may or may not have landed
                         self._forget(c, key)
 

@@ -3,11 +3,18 @@
 `Walk` publishes each map node by node in a random order with pauses between them, so nodes hold different
 map versions while clients keep going, and records when each map change and its rebalance ran (so a test can
 tell how many requests met one). Shared by the client tests and the client benchmark.
+
+A node leaves as its pod does under the operator: once its rebalance is over (shutdown), or once it is cleaned
+up and out of the map (decommission), its process is stopped (SIGTERM: in-flight requests finish, new
+connections are refused) at the moment clients stop picking it, with no grace between the two — the operator
+deletes the pod and a client watching pods sees it terminating at once. A request sent or redirected to it after
+that, a listing paging on included, cannot connect: `gone` tells a workload so, and it is counted apart.
 """
 
 from __future__ import annotations
 
 import contextlib
+import math
 import random
 import threading
 import time
@@ -16,8 +23,6 @@ from collections.abc import Iterator
 from storage_node.schemas import ClusterMap, NodeFlag
 
 from tests.integration.harness import Cluster
-
-GRACE_S = 1.0  # between clients no longer picking a node and its process ending (a Service's endpoints drain)
 
 
 class Walk:
@@ -38,6 +43,7 @@ class Walk:
         self.rnd = random.Random(7)
         self.skew = skew
         self.kinds: list[tuple[str, float, float]] = []  # (transition kind, start, end)
+        self.away: dict[str, list[tuple[float, float]]] = {}  # url -> (from, to) spans its process was gone
         self._lock = threading.Lock()
         self._in_kind = False
 
@@ -47,14 +53,23 @@ class Walk:
             return [self.cluster.nodes[n].url for n in self.members if n in self.reachable and n not in self.joining]
 
     def hide(self, node: str) -> None:
-        """Clients stop picking `node` (its process is about to go)."""
+        """Clients stop picking `node`, and from now on it is gone (its process goes at this moment)."""
         with self._lock:
             self.reachable.discard(node)
+            self.away.setdefault(self.cluster.nodes[node].url, []).append((time.monotonic(), math.inf))
 
     def show(self, node: str) -> None:
-        """Clients may pick `node` again."""
+        """Clients may pick `node` again (its process is back)."""
         with self._lock:
             self.reachable.add(node)
+            spans = self.away.get(self.cluster.nodes[node].url)
+            if spans and spans[-1][1] == math.inf:
+                spans[-1] = (spans[-1][0], time.monotonic())
+
+    def gone(self, url: str, at: float) -> bool:
+        """Whether the process at `url` was gone (stopping, or not running) at monotonic time `at`."""
+        with self._lock:
+            return any(start <= at <= end for start, end in self.away.get(url, []))
 
     def next_map(self, *, new_rebalance: bool) -> ClusterMap:
         """The next map version from the current flags and members (a new rebalance id if asked)."""
@@ -123,9 +138,8 @@ class Walk:
         self._retire(node)
 
     def _retire(self, node: str) -> None:
-        """Clients stop picking it; a moment later (their requests end) its process ends."""
+        """Its process is stopped (SIGTERM) as clients stop picking it: the operator deletes its pod."""
         self.hide(node)
-        time.sleep(GRACE_S)
         self.cluster.terminate(self.cluster.nodes[node])
 
     def shutdown_killed(self, node: str, slow: int = 1 << 20, away: float = 2.0) -> None:
@@ -141,12 +155,12 @@ class Walk:
             cmap = self.next_map(new_rebalance=True)
             start = time.monotonic()
             self.push_skewed(cmap)
-            self.hide(node)
-            time.sleep(GRACE_S)
             assert not self.cluster.rebalance_done(f"g{self.reb}"), "the kill should cut a rebalance short"
+            self.hide(node)  # a crash: gone from this moment until its pod is back
             self.cluster.kill(victim)
             time.sleep(away)
             self.cluster.start(victim)
+            self.show(node)
             if self.throttle is not None:
                 self.cluster.set_bandwidth(victim, self.throttle, concurrency=2)
             self.cluster.push_map(cmap, [node])
@@ -172,15 +186,15 @@ class Walk:
             self._decommission(node)
 
     def _decommission(self, node: str) -> None:
+        """As the operator does: rebalance off, cleanup (with user data), out of the map, then the pod goes."""
         self.flags[node] = [NodeFlag.decommission]
         self.change()
+        with self.cluster.client(self.cluster.nodes[node]) as c:
+            c.cleanup(rm_user_data=True)
         with self._lock:
             self.members.remove(node)
         self.flags.pop(node)
         self.change(new_rebalance=False)
-        time.sleep(GRACE_S)  # a listing that started there a moment ago pages on to its end
-        with self.cluster.client(self.cluster.nodes[node]) as c:
-            c.cleanup(rm_user_data=True)
         self._retire(node)
 
     def join(self, node: str) -> None:

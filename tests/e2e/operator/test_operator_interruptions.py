@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import contextlib
-import json
-import threading
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from storage_node.client import NodeError
 
 from tests.e2e.operator.conftest import InClusterOperator
-from tests.e2e.operator.ferry_e2e import Dataset, Ferry, node_manifest, wait_until
-from tests.workload import Workload
+from tests.e2e.operator.ferry_e2e import Ferry, node_manifest, wait_until
+from tests.e2e.operator.loads import assert_read_back
+from tests.e2e.operator.loads import clients as clients  # bench/rollout_bench.py imports it from here
 
 pytestmark = pytest.mark.e2e
 NODES = ["node-1", "node-2", "node-3"]
@@ -45,6 +41,7 @@ def test_operator_killed_mid_rebalance_resumes_and_completes(ferry: Ferry, opera
     assert held["node-1"] == 0
     assert COUNT + len(load.live()) <= sum(held.values()) <= COUNT + len(load.live()) + len(load.uncertain())
     ferry.verify(ds)
+    assert_read_back(ferry, load)
 
 
 def test_node_pod_killed_mid_rebalance_is_restarted_and_the_transition_completes(ferry: Ferry) -> None:
@@ -68,11 +65,8 @@ def test_node_pod_killed_mid_rebalance_is_restarted_and_the_transition_completes
     # answer right; nothing fails (and a DELETE of an object already deleted answers 404 even though the killed
     # node kept a copy it had handed over: that copy is older than the delete)
     assert not load.failures, load.summary()
-    for name in load.deleted():
-        with ferry.client("node-1") as c, pytest.raises(NodeError) as err:
-            c.get_object(ds.bucket, name)
-        assert err.value.status == 404, f"deleted {name} came back"
     ferry.verify(ds)
+    assert_read_back(ferry, load)
 
 
 def test_a_second_change_waits_its_turn_visibly_and_then_completes(ferry: Ferry) -> None:
@@ -95,54 +89,6 @@ def test_a_second_change_waits_its_turn_visibly_and_then_completes(ferry: Ferry)
     assert held["node-1"] == held["node-2"] == 0
     assert held["node-4"] > 0 and sum(held.values()) == COUNT
     ferry.verify(ds)
-
-
-class OnlineNodes(threading.Thread):
-    """What a client picks from, refreshed every half second: nodes whose spec and status say online and Ready."""
-
-    def __init__(self, ferry: Ferry) -> None:
-        super().__init__(daemon=True)
-        self.ferry = ferry
-        self.urls = self._read()
-        self.done = threading.Event()
-
-    def _read(self) -> list[str]:
-        items = json.loads(self.ferry.kubectl("get", "storagenodes", "-o", "json").stdout)["items"]
-        return [
-            i["status"]["address"]
-            for i in items
-            if (i.get("spec") or {}).get("state", "online") == "online"
-            and (i.get("status") or {}).get("state") == "online"
-            and (i.get("status") or {}).get("phase") == "Ready"
-            and i["status"].get("address")
-        ]
-
-    def run(self) -> None:
-        for _ in range(2400):  # bounded: 20 minutes at most
-            if self.done.wait(0.5):
-                return
-            with contextlib.suppress(Exception):
-                self.urls = self._read()
-
-    def __call__(self) -> list[str]:
-        return list(self.urls)
-
-
-@contextlib.contextmanager
-def clients(ferry: Ferry, ds: Dataset) -> Iterator[tuple[Workload, list[tuple[float, float]]]]:
-    """Client threads on the online nodes for the duration; yields them and a list to record transitions in."""
-    with ferry.client("node-1") as c:
-        stable = {o.name: o.checksum for o in c.list_all(ds.bucket)}
-    assert len(stable) == len(ds.digests)
-    online = OnlineNodes(ferry)
-    online.start()
-    windows: list[tuple[float, float]] = []
-    try:
-        with Workload(ds.bucket, online, threads=3, keys=50, stable=stable, seed=3) as load:
-            yield load, windows
-    finally:
-        online.done.set()
-        online.join(5)
 
 
 def transition(ferry: Ferry, windows: list[tuple[float, float]], node: str, state: str) -> None:
@@ -172,10 +118,7 @@ def test_clients_see_no_errors_and_lose_nothing_during_transitions(ferry: Ferry)
         listed = {o.name: o.checksum for o in c.list_all(ds.bucket)}
         mine = {k: v for k, v in listed.items() if k.startswith("clients/") and k not in load.uncertain()}
         assert mine == load.live()
-        for name in load.deleted():
-            with pytest.raises(NodeError) as err:
-                c.get_object(ds.bucket, name)
-            assert err.value.status == 404, f"deleted {name} came back"
+    assert_read_back(ferry, load)
 
 
 def conditions(ferry: Ferry, kind: str, name: str) -> dict[str, Any]:

@@ -1,7 +1,8 @@
 """Rolling upgrades on the real node: a new image rolls the nodes one at a time under client load; a bad one stops.
 
-Figures (printed with ``-s``): how long the rollout took, the requests made and failed during it, the global
-rebalances it ran and the bytes they moved.
+The clients send to every node pod the API shows (`loads.EveryPod`), the node being rolled included. Figures
+(printed with ``-s``): how long the rollout took, the requests made during it, the failed ones, the ones sent
+to a pod already gone (counted apart, by exception class), the global rebalances it ran and the bytes they moved.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from storage_node.schemas import rebalance_number
 
 from tests.e2e.operator.conftest import InClusterOperator
 from tests.e2e.operator.ferry_e2e import Ferry, wait_until
-from tests.e2e.operator.test_operator_interruptions import clients
+from tests.e2e.operator.loads import assert_read_back, clients
 from tests.workload import Failure
 
 pytestmark = pytest.mark.e2e
@@ -28,6 +29,13 @@ NODES = ["node-1", "node-2", "node-3"]
 BIG = (262_144,)
 COUNT = 36  # 9 MiB in all, ~3 MiB per node
 SECOND_TAG = "ferry:rollout-next"
+#: Requests sent during a rollout, at least: "no failed request" means nothing with none sent. The runs on a
+#: 2-core machine send ~2,000 (restart) and ~14,000 (drain); the floors leave room for a slower machine.
+REQUEST_FLOOR = {"restart": 500, "drain": 2_000}
+#: `restart`: the only failures excused, and how many at most in a rollout of 3 nodes (docs/lifecycle.md): a 503
+#: with Retry-After, from a node that waited `peer_wait_seconds` for the restarting one to say what it holds.
+#: Requests to the restarting pod itself while it is gone are not failures but `gone` (bounded in `loads`).
+RESTART_EXCUSED_503 = 10
 
 
 def second_image(kube: Any) -> dict[str, Any]:
@@ -168,6 +176,7 @@ def roll(ferry: Ferry, spec: dict[str, Any], strategy: str) -> tuple[dict[str, A
         "seconds": round(took, 1),
         "requests": load.overlapping(windows),
         "failed": len(load.failures),
+        "gone": load.gone_by_class(),
         "rebalances": rebalance_number(ferry.cluster_map().rebalance_id) - first,
         "bytes_moved_seen": sum(w.moved.values()),  # a lower bound: a rebalance over between two reads is missed
         "failure_windows_s": [round(e - s, 1) for s, e, _ in failure_windows(load.failures)],
@@ -176,6 +185,8 @@ def roll(ferry: Ferry, spec: dict[str, Any], strategy: str) -> tuple[dict[str, A
     held = sum(ferry.holdings().values())
     assert COUNT + len(load.live()) <= held <= COUNT + len(load.live()) + len(load.uncertain())
     ferry.verify(ds)
+    assert_read_back(ferry, load)
+    assert load.overlapping(windows) >= REQUEST_FLOOR[strategy], f"too few requests to tell: {figures}"
     return figures, load
 
 
@@ -190,16 +201,17 @@ def node_logs(ferry: Ferry) -> str:
     return "\n".join(out)
 
 
-def test_restart_rolls_every_node_with_a_short_measured_window_of_retryable_failures(ferry: Ferry) -> None:
+def test_restart_rolls_every_node_with_a_bounded_number_of_retryable_failures(ferry: Ferry) -> None:
     figures, load = roll(ferry, {"env": [{"name": "FERRY_ROLLOUT_TEST", "value": "restart"}]}, "restart")
     assert figures["rebalances"] == 0 and figures["bytes_moved_seen"] == 0, "a restart moves no data"
-    # while a node restarts its objects cannot be read: a 503 (with Retry-After) or no connection, never a
-    # wrong answer (a 200 with other bytes, a 404 for an object that exists, a deleted object back). A node
-    # going down has been seen to answer a rare 500 (1 in ~2,000 requests, cause not found yet; its body names
-    # the error now); a server error is no wrong answer, and it is counted in the figures
-    wrong = [f for f in load.failures if not (f.status in (500, 503) or (f.op == "error" and f.status == 0))]
+    # while a node restarts its objects cannot be read: a request sent or redirected to its pod cannot connect
+    # (`gone`, bounded per pod that went), and one another node answers by asking it may wait for it and then
+    # say 503 with Retry-After; never a wrong answer (other bytes, a 404 for an object that exists, a deleted
+    # object back), never another status or exception
+    excused = [f for f in load.failures if f.status == 503 and f.retry_after]
+    wrong = [f for f in load.failures if not (f.status == 503 and f.retry_after)]
     assert not wrong, load.summary() + "\n" + node_logs(ferry)
-    assert all(e - s <= 30.0 for s, e, _ in failure_windows(load.failures)), f"each window is bounded: {figures}"
+    assert len(excused) <= RESTART_EXCUSED_503, f"{len(excused)} 503s: {load.summary()}"
 
 
 def test_a_bad_image_stops_the_rollout_degraded_and_rolling_back_recovers(ferry: Ferry) -> None:
