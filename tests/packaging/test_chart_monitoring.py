@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 import yaml
+from storage_operator.model.specs import ClusterSpec
 from storage_operator.resources import pods
 
 from tests.monitoring import ALL_ON, CHART, KINDS, NODE_METRICS, metric_names, operator_metric_names, tools
@@ -80,7 +81,7 @@ def test_pod_monitor_selects_the_pods_the_operator_builds(render: Render) -> Non
         "metadata": {"name": "n1", "namespace": "team", "uid": "u2"},
         "spec": {"cluster": "c1"},
     }
-    pod = pods.node_pod(cluster, node)
+    pod = pods.node_pod(cluster, ClusterSpec(), node)
     labels = pod["metadata"]["labels"]
     assert pm["spec"]["selector"]["matchLabels"].items() <= labels.items()
     (endpoint,) = pm["spec"]["podMetricsEndpoints"]

@@ -19,7 +19,10 @@ import kopf
 from storage_operator.clients import metrics
 from storage_operator.clients.kube import Kube
 from storage_operator.handlers import diffbase
+from storage_operator.model.bodies import is_deleted
+from storage_operator.model.specs import ClusterSpec, NodeSpec
 from storage_operator.model.states import ClusterState, NodeState
+from storage_operator.model.statuses import NodeStatus
 from storage_operator.reconciler import reconciling
 from storage_operator.resources import meta
 from storage_operator.steps import clusterwide
@@ -117,7 +120,7 @@ async def node_event(body: kopf.Body, namespace: str | None, memo: kopf.Memo, **
     seen = (metadata.get("generation"), metadata.get("deletionTimestamp"), metadata.get("uid"))
     if memo.node_generations.get(key) != seen:
         memo.node_generations[key] = seen
-        _wake(memo, namespace, body.get("spec", {}).get("cluster"))
+        _wake(memo, namespace, NodeSpec.of(body).cluster)
 
 
 @kopf.on.event("", "v1", "pods", labels={meta.CLUSTER_LABEL: kopf.PRESENT})
@@ -129,18 +132,19 @@ async def pod_event(labels: kopf.Labels, namespace: str | None, memo: kopf.Memo,
 @kopf.on.delete(GROUP, VERSION, "storagenodes")
 async def drain_node(body: kopf.Body, namespace: str | None, memo: kopf.Memo, **_: Any) -> None:
     """`kubectl delete storagenode`: hold the finalizer until the node is decommissioned (drained first)."""
-    cluster_name = body.get("spec", {}).get("cluster")
+    cluster_name = NodeSpec.of(body).cluster
     if namespace is None or not cluster_name:
         return
     cluster = await memo.kube.get_cluster(namespace, cluster_name)
-    if cluster is None or cluster["metadata"].get("deletionTimestamp"):
+    if cluster is None or is_deleted(cluster):
         return
-    if cluster.get("spec", {}).get("state") == ClusterState.DECOMMISSIONED.value:
+    if ClusterSpec.of(cluster).state is ClusterState.DECOMMISSIONED:
         return
-    if body.get("status", {}).get("state") == NodeState.DECOMMISSIONED.value:
+    status = NodeStatus.from_status(body.get("status"))
+    if status.state is NodeState.DECOMMISSIONED:
         return
     _wake(memo, namespace, cluster_name)
-    phase = body.get("status", {}).get("phase", "Pending")
+    phase = status.phase or "Pending"
     raise kopf.TemporaryError(f"draining before deletion (phase {phase})", delay=1)
 
 

@@ -1,4 +1,7 @@
-"""Readers of the raw API objects a pass observes: names, a node's desired and effective state, pod readiness (pure)."""
+"""Readers of the raw API objects a pass observes: names, deletion, pod readiness and restarts (pure).
+
+Specs and statuses are not read here: ``specs`` and ``statuses`` parse them once.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +10,6 @@ from datetime import datetime
 from typing import Any
 
 from storage_operator.model import clock
-from storage_operator.model.states import NodeState
 
 Body = dict[str, Any]
 
@@ -25,13 +27,6 @@ def namespace_of(body: Mapping[str, Any]) -> str:
 def is_deleted(body: Mapping[str, Any]) -> bool:
     """Whether the object is being deleted."""
     return bool(body["metadata"].get("deletionTimestamp"))
-
-
-def desired_state(node: Mapping[str, Any]) -> NodeState:
-    """What the user asks for: spec.state, or decommissioned for a node being deleted (its finalizer drains it)."""
-    if is_deleted(node):
-        return NodeState.DECOMMISSIONED
-    return NodeState(node.get("spec", {}).get("state", NodeState.ONLINE))
 
 
 def pod_ready(pod: Mapping[str, Any] | None) -> bool:

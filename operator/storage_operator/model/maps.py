@@ -5,35 +5,39 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from pydantic import Field
 from storage_node.schemas import ClusterMap, NodeEntry, NodeFlag, rebalance_id, rebalance_number
 
-
-def from_status(raw: Mapping[str, Any] | None) -> ClusterMap | None:
-    """The authoritative map as stored in `status.map` (camelCase), or None before the first one."""
-    if not raw or not raw.get("version"):
-        return None
-    nodes = {
-        n["id"]: NodeEntry(id=n["id"], url=n["url"], flags=[NodeFlag(f) for f in n.get("flags", [])])
-        for n in raw.get("nodes", [])
-    }
-    return ClusterMap(version=int(raw["version"]), rebalance_id=raw.get("rebalanceId"), nodes=nodes)
+from storage_operator.model.camel import CamelModel
 
 
-def to_status(smap: ClusterMap | None) -> dict[str, Any] | None:
-    """The map in the form kept in `status.map` (a list of nodes, sorted, readable with kubectl).
+class StoredMap(CamelModel):
+    """The map in the form kept in `status.map`: camelCase, its nodes a list sorted by id (readable with kubectl).
 
     No ``rebalanceId`` before the first rebalance: the API server keeps no null (a merge patch removes the key),
     so a null here would never compare equal to the stored map and every pass would write it again.
     """
+
+    version: int = 0
+    rebalance_id: str | None = None
+    nodes: list[NodeEntry] = Field(default_factory=list)
+
+
+def from_status(raw: Mapping[str, Any] | None) -> ClusterMap | None:
+    """The authoritative map as stored in `status.map`, or None before the first one."""
+    stored = StoredMap.model_validate(raw or {})
+    if not stored.version:
+        return None
+    nodes = {n.id: n for n in stored.nodes}
+    return ClusterMap(version=stored.version, rebalance_id=stored.rebalance_id, nodes=nodes)
+
+
+def to_status(smap: ClusterMap | None) -> dict[str, Any] | None:
+    """The map in the form kept in `status.map` (``StoredMap``)."""
     if smap is None:
         return None
-    nodes = [
-        {"id": n.id, "url": n.url, "flags": [f.value for f in n.flags]}
-        for n in sorted(smap.nodes.values(), key=lambda e: e.id)
-    ]
-    if smap.rebalance_id is None:
-        return {"version": smap.version, "nodes": nodes}
-    return {"version": smap.version, "rebalanceId": smap.rebalance_id, "nodes": nodes}
+    nodes = sorted(smap.nodes.values(), key=lambda e: e.id)
+    return StoredMap(version=smap.version, rebalance_id=smap.rebalance_id, nodes=nodes).to_api()
 
 
 def _next(smap: ClusterMap | None, nodes: dict[str, NodeEntry], *, rebalance: bool) -> ClusterMap:

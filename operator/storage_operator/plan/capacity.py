@@ -16,8 +16,6 @@ from typing import Any
 
 from storage_node.schemas import NodeCapacity
 
-DEFAULT_HEADROOM_PERCENT = 10
-
 
 @dataclass(frozen=True)
 class Space:

@@ -10,13 +10,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from enum import IntEnum
-from typing import Any
 
 from storage_node.schemas import NodeEntry
 from storage_node.schemas import NodeStatus as Report
 
 from storage_operator.model import clock, maps, revisions, statuses
-from storage_operator.model.bodies import Body, desired_state, is_deleted, name_of, namespace_of, pod_ready, ready_since
+from storage_operator.model.bodies import Body, is_deleted, name_of, namespace_of, pod_ready, ready_since
+from storage_operator.model.specs import ClusterSpec, NodeSpec
 from storage_operator.model.states import NodeState
 from storage_operator.model.statuses import ClusterStatus
 from storage_operator.plan import capacity, lifecycle, rollouts
@@ -66,6 +66,8 @@ class Pass:
     status: ClusterStatus
     held: statuses.Raw  # the cluster's status as the API holds it (what a write compares with)
     node_statuses: Mapping[str, statuses.NodeStatus]  # the StorageNodes' statuses as observed
+    spec: ClusterSpec  # the cluster's spec, parsed once
+    node_specs: Mapping[str, NodeSpec]  # the StorageNodes' specs, parsed once, by node name
     budget: Body | None = None  # the node pods' PodDisruptionBudget as observed (None: there is none)
     reached: Mapping[str, NodeState] = field(default_factory=dict)  # effective states reached in this pass
     pace: Pace = Pace.IDLE
@@ -79,8 +81,9 @@ class Pass:
         pvcs: dict[str, Body],
         reports: dict[str, Report],
         budget: Body | None = None,
+        spec: ClusterSpec | None = None,
     ) -> Pass:
-        """The pass's start: the objects as listed and the statuses read from them."""
+        """The pass's start: the objects as listed, their specs and statuses read from them (`spec`: read already)."""
         held = dict(cluster.get("status") or {})
         return cls(
             cluster=cluster,
@@ -91,6 +94,8 @@ class Pass:
             status=ClusterStatus.from_status(held),
             held=held,
             node_statuses={name_of(n): statuses.NodeStatus.from_status(n.get("status")) for n in nodes},
+            spec=spec if spec is not None else ClusterSpec.of(cluster),
+            node_specs={name_of(n): NodeSpec.of(n) for n in nodes},
             budget=budget,
         )
 
@@ -116,11 +121,6 @@ class Pass:
         return name_of(self.cluster)
 
     @property
-    def spec(self) -> dict[str, Any]:
-        """The cluster's spec."""
-        return dict(self.cluster.get("spec") or {})
-
-    @property
     def generation(self) -> int:
         """The cluster's generation (what its status observed)."""
         return int(self.cluster["metadata"].get("generation", 0))
@@ -130,13 +130,17 @@ class Pass:
         pod = self.pods.get(node)
         if pod is None or not pod_ready(pod):
             return None
-        return f"http://{pod['status']['podIP']}:{int(self.spec.get('port', 8080))}"
+        return f"http://{pod['status']['podIP']}:{self.spec.port}"
 
     def member_urls(self) -> dict[str, str]:
         """The addresses of the map's members whose pods are ready."""
         if self.status.map is None:
             return {}
         return {n: u for n in self.status.map.nodes if (u := self.url(n))}
+
+    def desired(self, node: Body) -> NodeState:
+        """What the user asks for: spec.state, or decommissioned for a node being deleted (its finalizer drains it)."""
+        return NodeState.DECOMMISSIONED if is_deleted(node) else self.node_specs[name_of(node)].state
 
     def effective(self, node: Body) -> NodeState | None:
         """The state the node has reached (in this pass, else as its status says; None before it joined)."""
@@ -145,25 +149,24 @@ class Pass:
 
     def view(self, node: Body) -> lifecycle.NodeView:
         """The planner's view of one node in this pass."""
-        spec = node.get("spec", {})
         n = name_of(node)
-        t = self.status.transition
+        spec, t = self.node_specs[n], self.status.transition
         return lifecycle.NodeView(
-            desired=desired_state(node),
+            desired=self.desired(node),
             effective=self.effective(node),
             flags=maps.flags_of(self.status.map, n),
             pod_ready=n in self.reports,
             rebalance_settled=self.status.running is None,
             cleaned=t is not None and t.node == n and t.cleaned,
-            skip_rebalance=bool(spec.get("skipRebalance")),
-            force_remove=bool(spec.get("forceRemove")),
+            skip_rebalance=spec.skip_rebalance,
+            force_remove=spec.force_remove,
             rebalance_enabled=self.rebalance_enabled,
         )
 
     @property
     def rebalance_enabled(self) -> bool:
         """Whether the cluster's spec lets state changes migrate data."""
-        return bool(self.spec.get("rebalance", {}).get("enabled", True))
+        return self.spec.rebalance.enabled
 
     def is_turn(self, node: Body) -> bool:
         """Whether the node's transition is the one being carried out."""
@@ -218,14 +221,14 @@ class Pass:
 
     def departure(self, leaving: list[Body]) -> capacity.Verdict:
         """Whether the data of `leaving` fits on the members that stay in placement (see `capacity`)."""
-        if self.status.map is None or all(n.get("spec", {}).get("skipCapacityCheck") for n in leaving):
+        if self.status.map is None or all(self.node_specs[name_of(n)].skip_capacity_check for n in leaving):
             return capacity.Verdict(True)
         gone = {name_of(n) for n in leaving}
         stay = [k for k, e in self.status.map.nodes.items() if not e.flags and k not in gone]
         out, kept = [self._space(name_of(n)) for n in leaving], [self._space(k) for k in stay]
         if any(s is None for s in [*out, *kept]):
             return capacity.Verdict(True)  # a node's figures are not known (yet): nothing to hold it back on
-        headroom = float(self.spec.get("capacity", {}).get("headroomPercent", capacity.DEFAULT_HEADROOM_PERCENT))
+        headroom = float(self.spec.capacity.headroom_percent)
         return capacity.departure([s for s in out if s], [s for s in kept if s], headroom)
 
     def held_back(self) -> dict[str, str]:
@@ -267,7 +270,7 @@ class Pass:
     @property
     def target_revision(self) -> str:
         """The revision the cluster's spec asks node pods to be at."""
-        return pods.pod_revision(self.cluster)
+        return pods.pod_revision(self.cluster, self.spec)
 
     def rollout_members(self) -> dict[str, rollouts.Member]:
         """Every node as the rollout sees it: its pod's revision, whether it answers, its map flags."""
@@ -279,7 +282,7 @@ class Pass:
             born = clock.parse((pod or {}).get("metadata", {}).get("creationTimestamp")) if pod else None
             out[n] = rollouts.Member(
                 name=n,
-                online=self.effective(node) is NodeState.ONLINE and desired_state(node) is NodeState.ONLINE,
+                online=self.effective(node) is NodeState.ONLINE and self.desired(node) is NodeState.ONLINE,
                 revision=revisions.of(pod),
                 deleting=pod is not None and is_deleted(pod),
                 answering=n in self.reports and pod_ready(pod),
@@ -298,7 +301,7 @@ class Pass:
             members,
             self.target_revision,
             self.status.rollout,
-            rollouts.Settings.from_spec(self.spec),
+            self.spec.upgrade,
             busy=busy,
             rebalancing=self.status.running is not None,
             can_drain=self.rebalance_enabled and online > 1,

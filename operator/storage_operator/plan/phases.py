@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
+from storage_operator.model.specs import ClusterSpec, NodeSpec
 from storage_operator.model.states import ClusterPhase, ClusterState, ConditionType, NodePhase, NodeState, Reason
 from storage_operator.plan import lifecycle
 from storage_operator.plan.conditions import Condition
@@ -161,11 +160,11 @@ def cluster_state(state: ClusterState, *, pods_left: bool, previous: str | None)
     return state.value
 
 
-def skip_note(node_spec: Mapping[str, Any], cluster_spec: Mapping[str, Any]) -> str:
+def skip_note(node_spec: NodeSpec, cluster_spec: ClusterSpec) -> str:
     """Why state changes of a node do not migrate its data ("" when they do)."""
-    if node_spec.get("skipRebalance"):
+    if node_spec.skip_rebalance:
         return "spec.skipRebalance is set: state changes of this node do not migrate its data"
-    if not cluster_spec.get("rebalance", {}).get("enabled", True):
+    if not cluster_spec.rebalance.enabled:
         return "rebalance is disabled for the cluster: state changes do not migrate data"
     return ""
 

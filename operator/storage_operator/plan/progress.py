@@ -8,25 +8,26 @@ from datetime import datetime
 from storage_node.schemas import RebalanceStage, RebalanceStatus
 
 from storage_operator.model import clock
+from storage_operator.model.statuses import Totals
 
 
 def _percent(done: int, total: int) -> int:
     return 100 if total <= 0 else min(100, (100 * done) // total)
 
 
-def cluster_totals(reports: Mapping[str, RebalanceStatus], rid: str) -> dict[str, int]:
+def cluster_totals(reports: Mapping[str, RebalanceStatus], rid: str) -> Totals:
     """Sums over the nodes' reports for rebalance `rid` (reports of other ids are ignored)."""
     current = [r for r in reports.values() if r.id == rid]
-    totals = {
-        "objectsToSend": sum(r.objects_to_send for r in current),
-        "bytesToSend": sum(r.bytes_to_send for r in current),
-        "objectsSent": sum(r.objects_sent for r in current),
-        "bytesSent": sum(r.bytes_sent for r in current),
-        "objectsReceived": sum(r.objects_received for r in current),
-        "bytesReceived": sum(r.bytes_received for r in current),
-    }
-    totals["percent"] = _percent(totals["bytesSent"], totals["bytesToSend"])
-    return totals
+    sent, to_send = sum(r.bytes_sent for r in current), sum(r.bytes_to_send for r in current)
+    return Totals(
+        objects_to_send=sum(r.objects_to_send for r in current),
+        bytes_to_send=to_send,
+        objects_sent=sum(r.objects_sent for r in current),
+        bytes_sent=sent,
+        objects_received=sum(r.objects_received for r in current),
+        bytes_received=sum(r.bytes_received for r in current),
+        percent=_percent(sent, to_send),
+    )
 
 
 def completed(reports: Mapping[str, RebalanceStatus], rid: str, required: set[str]) -> bool:
@@ -44,8 +45,8 @@ def marker(reports: Mapping[str, RebalanceStatus], rid: str) -> int:
     """A number that grows while the rebalance moves anything (to tell progress from a stall)."""
     t = cluster_totals(reports, rid)
     return (
-        t["objectsSent"]
-        + t["objectsReceived"]
+        t.objects_sent
+        + t.objects_received
         + sum(1 for r in reports.values() if r.id == rid and r.stage is RebalanceStage.done)
     )
 

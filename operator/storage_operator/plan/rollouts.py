@@ -27,10 +27,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
 
 from storage_node.schemas import NodeFlag
 
+from storage_operator.model.specs import UpgradeSpec
 from storage_operator.model.states import UpgradeStrategy
 from storage_operator.model.statuses import Rollout
 
@@ -39,28 +39,7 @@ from storage_operator.model.statuses import Rollout
 # address, who is drained) catch up first, as a preStop sleep lets endpoints catch up
 DRAIN_GRACE_S = 5.0
 RESTART_GRACE_S = 3.0  # restart: from the node's record (its status says Upgrading) to its pod's deletion
-DEFAULT_STRATEGY = UpgradeStrategy.DRAIN
-DEFAULT_READY_TIMEOUT_S = 300.0
 OUT = (NodeFlag.maintenance,)  # a drained node's flags in the map while its pod is re-created
-
-
-@dataclass(frozen=True)
-class Settings:
-    """`spec.upgrade`: the strategy, whether the rollout is paused, the deadline for a new pod to be Ready."""
-
-    strategy: UpgradeStrategy = DEFAULT_STRATEGY
-    paused: bool = False
-    ready_timeout_s: float = DEFAULT_READY_TIMEOUT_S
-
-    @classmethod
-    def from_spec(cls, spec: Mapping[str, Any]) -> Settings:
-        """The settings in a StorageCluster spec (defaults where absent)."""
-        up = spec.get("upgrade") or {}
-        return cls(
-            strategy=UpgradeStrategy(up.get("strategy", DEFAULT_STRATEGY)),
-            paused=bool(up.get("paused", False)),
-            ready_timeout_s=float(up.get("readyTimeoutSeconds", DEFAULT_READY_TIMEOUT_S)),
-        )
 
 
 @dataclass(frozen=True)
@@ -108,7 +87,7 @@ def decide(
     members: Mapping[str, Member],
     target: str,
     record: Rollout | None,
-    settings: Settings,
+    settings: UpgradeSpec,
     *,
     busy: str = "",
     rebalancing: bool = False,
@@ -148,7 +127,7 @@ def _step(
     m: Member | None,
     target: str,
     record: Rollout,
-    settings: Settings,
+    settings: UpgradeSpec,
     *,
     rebalancing: bool,
     quiet_s: float,
@@ -173,7 +152,7 @@ def _step(
             return Decision(Act.GRACE, n, why=f"{n} is marked upgrading; its pod goes in a moment")
         return Decision(Act.DELETE_POD, n, why=f"re-creating {n}'s pod")
     if not m.answering:
-        if m.age_s > settings.ready_timeout_s:
+        if m.age_s > settings.ready_timeout_seconds:
             why = f"stopped at {n}: its pod at revision {target} is not Ready after {int(m.age_s)}s"
             return Decision(Act.STUCK, n, why=why)
         return Decision(Act.AWAIT_POD, n, why=f"waiting for {n}'s new pod to be ready")

@@ -28,6 +28,7 @@ from storage_operator.clients import events, watching
 from storage_operator.clients.kube import Kube
 from storage_operator.clients.nodes import Fleet
 from storage_operator.model.bodies import Body, is_deleted, namespace_of, restarts
+from storage_operator.model.specs import ClusterSpec
 from storage_operator.model.states import ClusterState
 from storage_operator.plan.passes import Outcome, Pace, Pass
 from storage_operator.resources import disruption_budgets, secrets
@@ -68,8 +69,9 @@ class Reconciler:
             await clusterwide.release(self.kube, cluster)
             await clusterwide.release_finalizers(self.kube, cluster, FINALIZER)
             return IDLE_DELAY
-        state = ClusterState((cluster.get("spec") or {}).get("state", ClusterState.ONLINE))
-        p, fleet = await self._observe(cluster, ask_nodes=state is ClusterState.ONLINE)
+        spec = ClusterSpec.of(cluster)
+        state = spec.state
+        p, fleet = await self._observe(cluster, spec, ask_nodes=state is ClusterState.ONLINE)
         if state is ClusterState.DECOMMISSIONED:
             p = p.after(await clusterwide.decommission(self.kube, fleet, p))
         elif state is ClusterState.SHUTDOWN:
@@ -80,18 +82,18 @@ class Reconciler:
         await statuses.report(self.kube, p, stall_seconds=stall)
         return self._delay(p.pace, followed=self._follow_rebalance(p, fleet))
 
-    async def _observe(self, cluster: Body, *, ask_nodes: bool) -> tuple[Pass, Fleet]:
+    async def _observe(self, cluster: Body, spec: ClusterSpec, *, ask_nodes: bool) -> tuple[Pass, Fleet]:
         """The pass's one look at the cluster: its objects in the API and (online) what its nodes report."""
         namespace, name = namespace_of(cluster), str(cluster["metadata"]["name"])
         nodes, pods, pvcs, key, budget = await asyncio.gather(
             self.kube.list_nodes(namespace, name),
             self.kube.list_pods(namespace, name),
             self.kube.list_pvcs(namespace, name),
-            self._auth_key(cluster),
+            self._auth_key(cluster, spec),
             self.kube.get_budget(namespace, disruption_budgets.budget_name(name)),
         )
         fleet = await self._fleet_for(key)
-        p = Pass.observed(cluster, nodes, pods, pvcs, reports={}, budget=budget)
+        p = Pass.observed(cluster, nodes, pods, pvcs, reports={}, budget=budget, spec=spec)
         if ask_nodes:
             p = p.after(Outcome(reports=await fleet.statuses({n: u for n in p.pods if (u := p.url(n))})))
         return p, fleet
@@ -154,15 +156,15 @@ class Reconciler:
             self._fleet = Fleet(key)
         return self._fleet
 
-    async def _auth_key(self, cluster: Body) -> str | None:
+    async def _auth_key(self, cluster: Body, spec: ClusterSpec) -> str | None:
         """The key the node tokens are signed with, from the cluster's Secret (created when missing)."""
-        if not (cluster.get("spec") or {}).get("auth", {}).get("enabled", True):
+        if not spec.auth.enabled:
             return None
         namespace = namespace_of(cluster)
-        secret_name = secrets.auth_secret_name(cluster)
+        secret_name = secrets.auth_secret_name(cluster, spec)
         key = await self.kube.secret_value(namespace, secret_name, secrets.AUTH_KEY)
         if key is None:
-            rejected = await self.kube.create(secrets.auth_secret(cluster, token_hex(32)))
+            rejected = await self.kube.create(secrets.auth_secret(cluster, spec, token_hex(32)))
             if rejected is not None:
                 raise RuntimeError(f"the API server rejects Secret {secret_name}: {rejected}")
             events.info(cluster, reason="AuthSecretCreated", message=f"created Secret {secret_name}")
@@ -175,10 +177,8 @@ class Reconciler:
         Nodes do not persist settings (a restarted process starts from its pod's arguments), so the key is
         (pod uid, restart count, cluster generation); the cache only saves calls: a push is idempotent.
         """
-        rb = p.spec.get("rebalance", {})
-        update = SettingsUpdate(
-            rebalance_concurrency=int(rb.get("concurrency", 4)), rebalance_bandwidth=int(rb.get("bandwidth", 0))
-        )
+        rb = p.spec.rebalance
+        update = SettingsUpdate(rebalance_concurrency=rb.concurrency, rebalance_bandwidth=rb.bandwidth)
         due: dict[str, tuple[str, int, Any]] = {}
         for n in p.reports:
             pod = p.pods[n]

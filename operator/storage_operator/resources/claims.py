@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from storage_operator.model.specs import ClusterSpec
 from storage_operator.resources import meta
 
 
@@ -13,19 +14,18 @@ def pvc_name(node: str) -> str:
     return f"{node}-data"
 
 
-def node_pvc(cluster: Mapping[str, Any], node: Mapping[str, Any]) -> dict[str, Any]:
+def node_pvc(cluster: Mapping[str, Any], spec: ClusterSpec, node: Mapping[str, Any]) -> dict[str, Any]:
     """The node's data volume claim (owned by the StorageNode; survives pod re-creation)."""
-    storage = cluster.get("spec", {}).get("storage", {})
     name = node["metadata"]["name"]
-    spec: dict[str, Any] = {
+    claim: dict[str, Any] = {
         "accessModes": ["ReadWriteOnce"],
-        "resources": {"requests": {"storage": storage.get("size", "1Gi")}},
+        "resources": {"requests": {"storage": spec.storage.size}},
     }
-    if storage.get("storageClassName"):
-        spec["storageClassName"] = storage["storageClassName"]
+    if spec.storage.storage_class_name:
+        claim["storageClassName"] = spec.storage.storage_class_name
     return {
         "apiVersion": "v1",
         "kind": "PersistentVolumeClaim",
         "metadata": meta.object_meta(pvc_name(name), node, cluster["metadata"]["name"], name),
-        "spec": spec,
+        "spec": claim,
     }

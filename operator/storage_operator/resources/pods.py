@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from storage_operator.model import revisions
+from storage_operator.model.specs import ClusterSpec, RebalanceSpec
 from storage_operator.resources import claims, meta, secrets
 
 DATA_MOUNT = "/data"
@@ -53,7 +54,7 @@ CONTAINER_SECURITY_CONTEXT: dict[str, Any] = {
 }
 
 
-def node_pod(cluster: Mapping[str, Any], node: Mapping[str, Any]) -> dict[str, Any]:
+def node_pod(cluster: Mapping[str, Any], spec: ClusterSpec, node: Mapping[str, Any]) -> dict[str, Any]:
     """The storage-node pod of `node`: `python -m storage_node` on the pod IP, data on the node's PVC.
 
     It passes Pod Security "restricted": non-root, no privilege escalation, no capabilities, RuntimeDefault
@@ -61,23 +62,20 @@ def node_pod(cluster: Mapping[str, Any], node: Mapping[str, Any]) -> dict[str, A
     unset), placement, priority, pull secrets, labels and annotations; none of them can change the security
     context, and the operator's labels win over the user's `podLabels` of the same key.
     """
-    spec = cluster.get("spec", {})
     name = node["metadata"]["name"]
     cname = cluster["metadata"]["name"]
-    port = int(spec.get("port", 8080))
-    rebalance = spec.get("rebalance", {})
-    auth_on = bool(spec.get("auth", {}).get("enabled", True))
+    port = spec.port
     args = ["--node-id", name, "--listen", f"$(POD_IP):{port}", "--state-dir", f"{DATA_MOUNT}/state"]
-    for mp in mountpaths(int(spec.get("storage", {}).get("mountpaths", 2))):
+    for mp in mountpaths(spec.storage.mountpaths):
         args += ["--mountpath", mp]
-    args += ["--rebalance-concurrency", str(int(rebalance.get("concurrency", 4)))]
-    args += ["--rebalance-bandwidth", str(int(rebalance.get("bandwidth", 0)))]
+    args += ["--rebalance-concurrency", str(spec.rebalance.concurrency)]
+    args += ["--rebalance-bandwidth", str(spec.rebalance.bandwidth)]
     mounts: list[dict[str, Any]] = [{"name": "data", "mountPath": DATA_MOUNT}]
     volumes: list[dict[str, Any]] = [{"name": "data", "persistentVolumeClaim": {"claimName": claims.pvc_name(name)}}]
-    if auth_on:
+    if spec.auth.enabled:
         args += ["--auth-secret-file", f"{AUTH_MOUNT}/{secrets.AUTH_KEY}"]
         mounts.append({"name": "auth", "mountPath": AUTH_MOUNT, "readOnly": True})
-        volumes.append({"name": "auth", "secret": {"secretName": secrets.auth_secret_name(cluster)}})
+        volumes.append({"name": "auth", "secret": {"secretName": secrets.auth_secret_name(cluster, spec)}})
     probe: dict[str, Any] = {
         "httpGet": {"path": "/health/ready", "port": port},
         "periodSeconds": 2,
@@ -85,11 +83,11 @@ def node_pod(cluster: Mapping[str, Any], node: Mapping[str, Any]) -> dict[str, A
     }
     container: dict[str, Any] = {
         "name": "node",
-        "image": spec.get("image", "ferry:dev"),
-        "imagePullPolicy": spec.get("imagePullPolicy", "IfNotPresent"),
+        "image": spec.image,
+        "imagePullPolicy": spec.image_pull_policy,
         "command": ["python", "-m", "storage_node"],
         "args": args,
-        "env": [{"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}}, *spec.get("env", [])],
+        "env": [{"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}}, *copy.deepcopy(spec.env)],
         "ports": [{"name": "http", "containerPort": port}],
         "readinessProbe": probe,
         "livenessProbe": {
@@ -104,9 +102,9 @@ def node_pod(cluster: Mapping[str, Any], node: Mapping[str, Any]) -> dict[str, A
     metadata = meta.object_meta(pod_name(name), node, cname, name)
     version = image_version(container["image"])
     ours = {**metadata["labels"], **({VERSION_LABEL: version} if version else {})}
-    metadata["labels"] = {**(spec.get("podLabels") or {}), **ours}  # the operator's labels win
-    if spec.get("podAnnotations"):
-        metadata["annotations"] = dict(spec["podAnnotations"])
+    metadata["labels"] = {**(spec.pod_labels or {}), **ours}  # the operator's labels win
+    if spec.pod_annotations:
+        metadata["annotations"] = dict(spec.pod_annotations)
     return {
         "apiVersion": "v1",
         "kind": "Pod",
@@ -123,15 +121,13 @@ def node_pod(cluster: Mapping[str, Any], node: Mapping[str, Any]) -> dict[str, A
     }
 
 
-# Requests of a node pod whose cluster sets no resources: enough to schedule it honestly (not BestEffort).
-DEFAULT_RESOURCES: dict[str, Any] = {"requests": {"cpu": "100m", "memory": "256Mi"}}
 # The pod-spec fields the StorageCluster spec passes through as they are, under the same names.
-PASSED_THROUGH = ("nodeSelector", "tolerations", "affinity", "priorityClassName", "imagePullSecrets")
+PASSED_THROUGH = {"node_selector", "tolerations", "affinity", "priority_class_name", "image_pull_secrets"}
 
 
-def resources(spec: Mapping[str, Any]) -> dict[str, Any]:
-    """The node container's resources: the cluster's `resources` when set (not empty), else the default requests."""
-    return copy.deepcopy(dict(spec.get("resources") or DEFAULT_RESOURCES))
+def resources(spec: ClusterSpec) -> dict[str, Any]:
+    """The node container's resources: the cluster's `resources` (``specs.DEFAULT_RESOURCES`` when unset or empty)."""
+    return copy.deepcopy(spec.resources)
 
 
 def spread(cluster: str) -> list[dict[str, Any]]:
@@ -146,13 +142,14 @@ def spread(cluster: str) -> list[dict[str, Any]]:
     ]
 
 
-def placement(spec: Mapping[str, Any], cluster: str) -> dict[str, Any]:
+def placement(spec: ClusterSpec, cluster: str) -> dict[str, Any]:
     """The pod-spec fields the cluster's spec sets (scheduling, priority, pull secrets); the default spread.
 
     `topologySpreadConstraints` unset spreads the pods across hosts (:func:`spread`); an empty list turns that off.
     """
-    out = {k: copy.deepcopy(spec[k]) for k in PASSED_THROUGH if spec.get(k)}
-    given = spec.get("topologySpreadConstraints")
+    passed = spec.model_dump(by_alias=True, include=PASSED_THROUGH)
+    out = {k: copy.deepcopy(v) for k, v in passed.items() if v}
+    given = spec.topology_spread_constraints
     constraints = spread(cluster) if given is None else copy.deepcopy(given)
     if constraints:
         out["topologySpreadConstraints"] = constraints
@@ -160,31 +157,32 @@ def placement(spec: Mapping[str, Any], cluster: str) -> dict[str, Any]:
 
 
 TEMPLATE_NODE = "node-template"  # the node a cluster's pod revision is computed for (no real node has this name)
-LIVE_SETTINGS = ("concurrency", "bandwidth")  # spec.rebalance keys the nodes take while running
+LIVE_SETTINGS = {"concurrency", "bandwidth"}  # spec.rebalance fields the nodes take while running
 
 
-def pod_revision(cluster: Mapping[str, Any]) -> str:
+def pod_revision(cluster: Mapping[str, Any], spec: ClusterSpec) -> str:
     """The revision the cluster's spec asks node pods to be at: the hash of its pod for a template node.
 
     Every node's pod differs only by the node's name (arguments, labels, claim), so one template stands for
     all of them: whatever `node_pod` puts in a pod is part of the revision, and changing it rolls the nodes.
     """
     cluster_meta = cluster["metadata"]
-    spec = dict(cluster.get("spec") or {})
-    # pushed to running nodes (reconciler.reconciling's _settings): a change needs no restart, so it is no new revision
-    spec["rebalance"] = {k: v for k, v in (spec.get("rebalance") or {}).items() if k not in LIVE_SETTINGS}
+    # pushed to running nodes (reconciler.reconciling's _settings): a change needs no restart, so it is no new
+    # revision; the template pod has their defaults
+    defaults = {k: RebalanceSpec.model_fields[k].default for k in LIVE_SETTINGS}
+    template_spec = spec.model_copy(update={"rebalance": spec.rebalance.model_copy(update=defaults)})
     template = {
         "apiVersion": meta.API_VERSION,
         "kind": "StorageNode",
         "metadata": {"name": TEMPLATE_NODE, "namespace": cluster_meta.get("namespace", ""), "uid": ""},
         "spec": {"cluster": cluster_meta["name"]},
     }
-    return revisions.digest(node_pod({**cluster, "spec": spec}, template))
+    return revisions.digest(node_pod(cluster, template_spec, template))
 
 
-def revised_pod(cluster: Mapping[str, Any], node: Mapping[str, Any]) -> dict[str, Any]:
+def revised_pod(cluster: Mapping[str, Any], spec: ClusterSpec, node: Mapping[str, Any]) -> dict[str, Any]:
     """The node's pod (`node_pod`) marked with the revision it is built at (annotation ``ferry.dev/revision``)."""
-    pod = node_pod(cluster, node)
+    pod = node_pod(cluster, spec, node)
     pod_meta = pod["metadata"]
-    pod_meta["annotations"] = {**(pod_meta.get("annotations") or {}), revisions.ANNOTATION: pod_revision(cluster)}
+    pod_meta["annotations"] = {**(pod_meta.get("annotations") or {}), revisions.ANNOTATION: pod_revision(cluster, spec)}
     return pod

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from storage_operator.model.specs import ClusterSpec
 from storage_operator.resources import meta
 
 
@@ -13,11 +14,11 @@ def service_name(node: str) -> str:
     return f"{node}-node"
 
 
-def node_service(cluster: Mapping[str, Any], node: Mapping[str, Any]) -> dict[str, Any]:
+def node_service(cluster: Mapping[str, Any], spec: ClusterSpec, node: Mapping[str, Any]) -> dict[str, Any]:
     """A headless Service for the node: a stable name that follows the pod."""
     name = node["metadata"]["name"]
     cname = cluster["metadata"]["name"]
-    port = int(cluster.get("spec", {}).get("port", 8080))
+    port = spec.port
     return {
         "apiVersion": "v1",
         "kind": "Service",

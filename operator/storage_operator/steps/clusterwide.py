@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import replace
 
 from storage_operator.clients.kube import Kube
 from storage_operator.clients.nodes import Fleet
@@ -25,7 +24,7 @@ async def shutdown(kube: Kube, p: Pass) -> Outcome:
 
 async def decommission(kube: Kube, fleet: Fleet, p: Pass) -> Outcome:
     """Destroy the cluster: metadata always, user data and volumes too with rmUserData; the map goes."""
-    rm = bool(p.spec.get("rmUserData"))
+    rm = p.spec.rm_user_data
     reached: dict[str, NodeState] = {}
     for node in p.nodes:
         n = name_of(node)
@@ -43,7 +42,8 @@ async def decommission(kube: Kube, fleet: Fleet, p: Pass) -> Outcome:
         else:
             await kube.orphan_pvc(p.namespace, claims.pvc_name(n))
         reached[n] = NodeState.DECOMMISSIONED
-    return Outcome(status=replace(p.status, map=None, rebalance=None, transition=None), reached=reached)
+    gone = p.status.model_copy(update={"map": None, "rebalance": None, "transition": None})
+    return Outcome(status=gone, reached=reached)
 
 
 async def release(kube: Kube, cluster: Body) -> None:

@@ -8,8 +8,6 @@ departure does not fit on the nodes that stay is held back (``plan.capacity``).
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from storage_node.schemas import NodeEntry
 
 from storage_operator.clients import events, metrics
@@ -36,7 +34,7 @@ async def advance(kube: Kube, fleet: Fleet, p: Pass) -> Outcome:
         node = _pick(p)
         if node is None:
             if p.status.transition is not None:
-                done = done.then(Outcome(status=replace(p.status, transition=None)))
+                done = done.then(Outcome(status=p.status.model_copy(update={"transition": None})))
             return done
         started = _start_transition(p, node)
         p = p.after(started)
@@ -90,7 +88,7 @@ def _start_transition(p: Pass, node: Body) -> Outcome:
         cleaned=t is not None and t.node == n and t.cleaned,
     )
     events.info(node, reason="TransitionStarted", message=new.operation)
-    return Outcome(status=replace(p.status, transition=new))
+    return Outcome(status=p.status.model_copy(update={"transition": new}))
 
 
 async def apply(
@@ -103,7 +101,7 @@ async def apply(
     if step.action is Action.PUBLISH:
         return await _publish_step(kube, fleet, p, node, view, step)
     if step.action is Action.CLEANUP:
-        rm = bool(node.get("spec", {}).get("rmUserData"))
+        rm = p.node_specs[n].rm_user_data
         url = p.url(n)
         try:
             assert url is not None
@@ -113,20 +111,20 @@ async def apply(
                 events.warn(node, reason="CleanupFailed", message=str(err))
                 return Outcome(), False
         events.info(node, reason="CleanedUp", message="user data removed" if rm else "node metadata removed")
-        return Outcome(status=replace(p.status, transition=replace(t, cleaned=True))), True
+        return Outcome(status=p.status.model_copy(update={"transition": t.model_copy(update={"cleaned": True})})), True
     if step.action is Action.REMOVE_FROM_MAP:
         why = f"{n} removed" + (" (forced, no rebalance)" if view.force_remove else "")
         return await publishing.publish(kube, fleet, p, maps.without_node(smap, n), rebalance=False, why=why), True
     if step.action is Action.FINISH:
         if view.desired is NodeState.DECOMMISSIONED:
             claim = claims.pvc_name(n)
-            if node.get("spec", {}).get("rmUserData"):
+            if p.node_specs[n].rm_user_data:
                 await kube.delete_pvc(p.namespace, claim)
             else:
                 await kube.orphan_pvc(p.namespace, claim)
         metrics.TRANSITIONS.labels(operation=t.operation).inc()
         events.info(node, reason="TransitionCompleted", message=f"node is {view.desired.value}")
-        return Outcome(status=replace(p.status, transition=None), reached={n: view.desired}), True
+        return Outcome(status=p.status.model_copy(update={"transition": None}), reached={n: view.desired}), True
     return Outcome(), False  # START_POD, AWAIT_REBALANCE: the pod or the rebalance is on its way
 
 

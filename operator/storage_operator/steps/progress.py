@@ -7,12 +7,11 @@ restarted under a new id through ``publishing.publish``.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import replace
 
 from storage_operator.clients import events, metrics
 from storage_operator.clients.kube import Kube
 from storage_operator.clients.nodes import Fleet
-from storage_operator.model import clock, maps, statuses
+from storage_operator.model import clock, maps
 from storage_operator.model.states import RebalanceState
 from storage_operator.plan import progress
 from storage_operator.plan.passes import Outcome, Pace, Pass
@@ -30,17 +29,17 @@ async def track_rebalance(kube: Kube, fleet: Fleet, p: Pass, pods_wanted: Mappin
     reports = {n: r.rebalance for n, r in p.reports.items()}
     mark = progress.marker(reports, rb.id)
     at = clock.now()
-    rb = replace(rb, totals=statuses.Totals.from_status(progress.cluster_totals(reports, rb.id)))
+    rb = rb.model_copy(update={"totals": progress.cluster_totals(reports, rb.id)})
     if mark != rb.progress_mark:
-        rb = replace(rb, progress_mark=mark, last_progress_at=clock.iso(at))
+        rb = rb.model_copy(update={"progress_mark": mark, "last_progress_at": clock.iso(at)})
     required = {n for n in p.status.map.nodes if pods_wanted.get(n, False)}
     if progress.completed(reports, rb.id, required):
-        done = replace(rb, state=RebalanceState.COMPLETED, finished_at=clock.iso(at))
+        done = rb.model_copy(update={"state": RebalanceState.COMPLETED, "finished_at": clock.iso(at)})
         started = clock.parse(rb.started_at) or at
         metrics.REBALANCE_SECONDS.observe(clock.seconds_since(started, at))
         events.info(p.cluster, reason="RebalanceCompleted", message=f"global rebalance {rb.id} completed")
-        return Outcome(status=replace(p.status, rebalance=None, last_rebalance=done), pace=Pace.BUSY)
-    progressed = Outcome(status=replace(p.status, rebalance=rb), pace=Pace.BUSY)
+        return Outcome(status=p.status.model_copy(update={"rebalance": None, "last_rebalance": done}), pace=Pace.BUSY)
+    progressed = Outcome(status=p.status.model_copy(update={"rebalance": rb}), pace=Pace.BUSY)
     bad = progress.failed(reports, rb.id)
     if not bad:
         return progressed

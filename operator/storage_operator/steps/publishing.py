@@ -14,7 +14,7 @@ from storage_operator.clients import events
 from storage_operator.clients.kube import Kube
 from storage_operator.clients.nodes import Fleet
 from storage_operator.model import clock, maps, statuses
-from storage_operator.model.bodies import desired_state, name_of, ready_since
+from storage_operator.model.bodies import name_of, ready_since
 from storage_operator.model.states import NodeState
 from storage_operator.plan import lifecycle
 from storage_operator.plan.passes import Outcome, Pace, Pass
@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 async def bootstrap(kube: Kube, fleet: Fleet, p: Pass) -> Outcome:
     """The first map: every new node whose pod is ready joins at once, no rebalance (no data yet)."""
     pending = [
-        n for n in p.nodes if p.effective(n) is None and desired_state(n) in (NodeState.ONLINE, NodeState.MAINTENANCE)
+        n for n in p.nodes if p.effective(n) is None and p.desired(n) in (NodeState.ONLINE, NodeState.MAINTENANCE)
     ]
     ready = [n for n in pending if name_of(n) in p.reports]
     at = clock.now()
@@ -42,9 +42,9 @@ async def bootstrap(kube: Kube, fleet: Fleet, p: Pass) -> Outcome:
     for n in ready:
         url = p.url(name_of(n))
         assert url is not None
-        entries.append(NodeEntry(id=name_of(n), url=url, flags=list(lifecycle.FLAGS[desired_state(n)] or ())))
+        entries.append(NodeEntry(id=name_of(n), url=url, flags=list(lifecycle.FLAGS[p.desired(n)] or ())))
     published = await publish(kube, fleet, p, maps.with_nodes(None, entries), rebalance=False, why="cluster formed")
-    return published.then(Outcome(reached={name_of(n): desired_state(n) for n in ready}))
+    return published.then(Outcome(reached={name_of(n): p.desired(n) for n in ready}))
 
 
 async def readdress(kube: Kube, fleet: Fleet, p: Pass) -> Outcome:

@@ -23,11 +23,11 @@ async def ensure_objects(kube: Kube, p: Pass, pods_wanted: Mapping[str, bool]) -
         n = name_of(node)
         wanted = pods_wanted[n]
         if n not in p.pvcs and wanted:
-            await _create(kube, node, claims.node_pvc(p.cluster, node))
-            await _create(kube, node, services.node_service(p.cluster, node))
+            await _create(kube, node, claims.node_pvc(p.cluster, p.spec, node))
+            await _create(kube, node, services.node_service(p.cluster, p.spec, node))
         pod = p.pods.get(n)
         if wanted and pod is None:
-            if not await _create(kube, node, pods.revised_pod(p.cluster, node)):
+            if not await _create(kube, node, pods.revised_pod(p.cluster, p.spec, node)):
                 return  # e.g. an affinity the CRD keeps as given: tried again at idle pace
             events.info(node, reason="PodCreated", message=f"created pod {pods.pod_name(n)}")
             paces.append(Pace.HURRY)

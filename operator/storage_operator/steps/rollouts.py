@@ -8,8 +8,6 @@ recorded in the API before the nodes hear of it, as for any membership change.
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from storage_node.schemas import NodeEntry
 
 from storage_operator.clients import events
@@ -43,7 +41,7 @@ async def _act(kube: Kube, fleet: Fleet, p: Pass) -> tuple[Outcome, bool]:
     if d.act is Act.START:
         assert d.node is not None and d.strategy is not None
         record = Rollout(node=d.node, strategy=d.strategy, started_at=clock.iso(clock.now()))
-        started = replace(p.status, rollout=record)
+        started = p.status.model_copy(update={"rollout": record})
         held = await publishing.record(kube, p, started)
         if node is not None:
             events.info(node, reason="UpgradeStarted", message=f"to revision {p.target_revision} ({d.strategy.value})")
@@ -58,7 +56,7 @@ async def _act(kube: Kube, fleet: Fleet, p: Pass) -> tuple[Outcome, bool]:
         return Outcome(pace=Pace.HURRY), False
     if d.act is Act.FINISH:
         assert d.node is not None
-        finished = replace(p.status, rollout=None)
+        finished = p.status.model_copy(update={"rollout": None})
         held = await publishing.record(kube, p, finished)
         if node is not None:
             events.info(node, reason="UpgradeCompleted", message=f"pod at revision {p.target_revision}")

@@ -8,7 +8,7 @@ changed, then hands what it wrote to ``metrics`` (the conditions and states as g
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -26,7 +26,7 @@ from storage_operator.resources import pods
 async def report(kube: Kube, p: Pass, *, stall_seconds: float) -> None:
     """Write every node's status and the cluster's (phases, conditions, progress, counts), where they changed."""
     at = clock.now()
-    state = ClusterState(p.spec.get("state", ClusterState.ONLINE))
+    state = p.spec.state
     shared = _Shared(
         state=state,
         waiting_for=p.waiting_for(),
@@ -99,7 +99,7 @@ def _situation(p: Pass, node: Body, shared: _Shared) -> phases.NodeSituation:
         rebalance_id=shared.rebalance_id,
         percent=shared.percent,
         stalled_since=shared.stalled_since,
-        skip_note=phases.skip_note(node.get("spec", {}), p.spec),
+        skip_note=phases.skip_note(p.node_specs[n], p.spec),
         held_back=shared.held_back.get(n, "") if online else "",
         upgrading=upgrading,
         stuck=stuck,
@@ -163,16 +163,19 @@ def _cluster_status(p: Pass, shared: _Shared) -> statuses.ClusterStatus:
         found = phases.with_rollout(found, message=ro.message, paused=paused, stuck=stuck)
         if p.status.rollout is not None:
             phase = ClusterPhase.UPGRADING
-    return replace(
-        p.status,
-        current_revision=current,
-        update_revision=target,
-        updated_nodes=rollouts.updated(members, target),
-        state=phases.cluster_state(state, pods_left=pods_left, previous=p.status.state),
-        phase=phase.value,
-        observed_generation=p.generation,
-        node_counts=phases.node_counts([p.effective(node) for node in p.nodes]),
-        conditions=tuple(conditions.merge(p.status.conditions or (), found, generation=p.generation, now=shared.now)),
+    return p.status.model_copy(
+        update={
+            "current_revision": current,
+            "update_revision": target,
+            "updated_nodes": rollouts.updated(members, target),
+            "state": phases.cluster_state(state, pods_left=pods_left, previous=p.status.state),
+            "phase": phase.value,
+            "observed_generation": p.generation,
+            "node_counts": phases.node_counts([p.effective(node) for node in p.nodes]),
+            "conditions": tuple(
+                conditions.merge(p.status.conditions or (), found, generation=p.generation, now=shared.now)
+            ),
+        }
     )
 
 

@@ -7,6 +7,7 @@ from typing import Any
 
 from storage_node.schemas import ClusterMap, MountpathCapacity, NodeCapacity, NodeEntry, NodeStatus, RebalanceStatus
 from storage_operator.model import bodies, clock, maps, revisions
+from storage_operator.model.specs import ClusterSpec
 from storage_operator.model.states import ConditionType, NodeState, Reason
 from storage_operator.plan import budgets, capacity, lifecycle, phases
 from storage_operator.plan.conditions import Condition
@@ -56,7 +57,7 @@ def a_pass(
     reports = {n: report(n, *figures[n]) for n in states}
     bodies_of_pods = {n: pod(n) for n in states}
     for body in bodies_of_pods.values():  # at the revision the spec asks for: no rolling upgrade is due
-        body["metadata"]["annotations"] = {revisions.ANNOTATION: pods.pod_revision(cluster)}
+        body["metadata"]["annotations"] = {revisions.ANNOTATION: pods.pod_revision(cluster, ClusterSpec.of(cluster))}
     return Pass.observed(cluster, nodes, bodies_of_pods, pvcs={}, reports=reports)
 
 

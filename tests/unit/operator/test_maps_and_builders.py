@@ -6,6 +6,7 @@ from typing import Any
 
 from storage_node.schemas import NodeEntry, NodeFlag
 from storage_operator.model import maps
+from storage_operator.model.specs import ClusterSpec
 from storage_operator.resources import claims, meta, pods, secrets
 
 MAINT = (NodeFlag.maintenance,)
@@ -52,6 +53,11 @@ def _cluster(**spec: Any) -> dict[str, Any]:
     }
 
 
+def _parsed(cluster: dict[str, Any]) -> tuple[dict[str, Any], ClusterSpec]:
+    """A StorageCluster body and its spec, parsed as a pass parses it (what the builders take)."""
+    return cluster, ClusterSpec.of(cluster)
+
+
 NODE = {
     "apiVersion": "ferry.dev/v1alpha1",
     "kind": "StorageNode",
@@ -61,7 +67,7 @@ NODE = {
 
 
 def test_node_pod_runs_the_node_on_its_pod_ip_with_its_volume_and_the_cluster_key() -> None:
-    pod = pods.node_pod(_cluster(storage={"mountpaths": 3}, rebalance={"bandwidth": 5}), NODE)
+    pod = pods.node_pod(*_parsed(_cluster(storage={"mountpaths": 3}, rebalance={"bandwidth": 5})), NODE)
     c = pod["spec"]["containers"][0]
     assert c["command"] == ["python", "-m", "storage_node"]
     assert "$(POD_IP):8080" in c["args"] and c["args"].count("--mountpath") == 3
@@ -73,11 +79,11 @@ def test_node_pod_runs_the_node_on_its_pod_ip_with_its_volume_and_the_cluster_ke
 
 
 def test_without_auth_the_pod_gets_no_key_and_the_claim_uses_the_requested_class() -> None:
-    pod = pods.node_pod(_cluster(auth={"enabled": False}), NODE)
+    pod = pods.node_pod(*_parsed(_cluster(auth={"enabled": False})), NODE)
     assert "--auth-secret-file" not in pod["spec"]["containers"][0]["args"]
     assert [v["name"] for v in pod["spec"]["volumes"]] == ["data"]
-    pvc = claims.node_pvc(_cluster(storage={"size": "5Gi", "storageClassName": "fast"}), NODE)
+    pvc = claims.node_pvc(*_parsed(_cluster(storage={"size": "5Gi", "storageClassName": "fast"})), NODE)
     assert pvc["spec"]["resources"]["requests"]["storage"] == "5Gi"
     assert pvc["spec"]["storageClassName"] == "fast"
-    secret = secrets.auth_secret(_cluster(auth={"secretName": "mine"}), "k")
+    secret = secrets.auth_secret(*_parsed(_cluster(auth={"secretName": "mine"})), "k")
     assert secret["metadata"]["name"] == "mine" and secret["stringData"] == {"secret": "k"}

@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from storage_operator.model import specs
+from storage_operator.model.specs import ClusterSpec
 from storage_operator.resources import disruption_budgets, meta, pods
 
 NODE = {
@@ -25,7 +27,8 @@ def cluster(**spec: Any) -> dict[str, Any]:
 
 
 def pod(**spec: Any) -> dict[str, Any]:
-    return pods.node_pod(cluster(**spec), NODE)
+    c = cluster(**spec)
+    return pods.node_pod(c, ClusterSpec.of(c), NODE)
 
 
 def matches(selector: dict[str, str], labels: dict[str, str]) -> bool:
@@ -80,7 +83,7 @@ def test_the_spec_fields_reach_the_pod_under_their_kubernetes_names() -> None:
 def test_an_empty_spread_list_turns_the_default_off_and_empty_resources_keep_the_default() -> None:
     p = pod(topologySpreadConstraints=[], resources={})
     assert "topologySpreadConstraints" not in p["spec"]
-    assert p["spec"]["containers"][0]["resources"] == pods.DEFAULT_RESOURCES
+    assert p["spec"]["containers"][0]["resources"] == specs.DEFAULT_RESOURCES
 
 
 def test_pods_carry_the_recommended_labels_and_the_operators_labels_win_over_the_users() -> None:
@@ -123,7 +126,9 @@ def test_the_version_label_is_the_image_tag_as_a_valid_label_value(image: str, v
 def test_the_selectors_pick_every_node_pod_of_the_cluster_whatever_its_image_or_user_labels() -> None:
     old = pod(image="ferry:1.0")
     new = pod(image="ferry:2.0", podLabels={"team": "x"})
-    other = pods.node_pod({**cluster(), "metadata": {"name": "c2", "namespace": "ns", "uid": "u2"}}, NODE)
+    other = pods.node_pod(
+        {**cluster(), "metadata": {"name": "c2", "namespace": "ns", "uid": "u2"}}, ClusterSpec(), NODE
+    )
     budget = disruption_budgets.node_budget(cluster(), 2)
     selector = budget["spec"]["selector"]["matchLabels"]
     spread = new["spec"]["topologySpreadConstraints"][0]["labelSelector"]["matchLabels"]

@@ -28,7 +28,7 @@ class RecordingKube:
 def node(name: str, state: str | None) -> Body:
     status = {"state": state} if state else {}
     meta = {"name": name, "namespace": "ns", "generation": 1}
-    return {"metadata": meta, "spec": {"state": "online"}, "status": status}
+    return {"metadata": meta, "spec": {"cluster": "c1", "state": "online"}, "status": status}
 
 
 def a_pass(nodes: list[Body], cluster_status: dict[str, Any] | None = None) -> Pass:

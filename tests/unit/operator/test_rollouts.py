@@ -8,11 +8,12 @@ from typing import Any
 
 from storage_node.schemas import NodeFlag
 from storage_operator.model import revisions, statuses
+from storage_operator.model.specs import ClusterSpec, UpgradeSpec
 from storage_operator.model.states import ConditionType, Reason, UpgradeStrategy
 from storage_operator.model.statuses import ClusterStatus, Rollout
 from storage_operator.plan import phases, rollouts
 from storage_operator.plan.conditions import Condition
-from storage_operator.plan.rollouts import Act, Member, Settings
+from storage_operator.plan.rollouts import Act, Member
 from storage_operator.resources import pods
 
 OLD, NEW = "aaaaaaaaaa", "bbbbbbbbbb"
@@ -37,35 +38,40 @@ def _node(name: str) -> dict[str, Any]:
     }
 
 
+def _parsed(cluster: dict[str, Any]) -> tuple[dict[str, Any], ClusterSpec]:
+    """A StorageCluster body and its spec, parsed as a pass parses it (what the builders take)."""
+    return cluster, ClusterSpec.of(cluster)
+
+
 # ---- the revision --------------------------------------------------------------------------------
 
 
 def test_the_revision_is_stable_across_dict_order_and_short() -> None:
-    pod = pods.node_pod(_cluster(), _node("n1"))
+    pod = pods.node_pod(*_parsed(_cluster()), _node("n1"))
     shuffled = json.loads(json.dumps(pod, sort_keys=True))  # same content, other key order
     reversed_spec = dict(reversed(list(pod["spec"].items())))
     assert revisions.digest(pod) == revisions.digest(shuffled) == revisions.digest({**pod, "spec": reversed_spec})
     assert len(revisions.digest(pod)) == revisions.LENGTH
-    assert pods.pod_revision(_cluster()) == pods.pod_revision(copy.deepcopy(_cluster()))
+    assert pods.pod_revision(*_parsed(_cluster())) == pods.pod_revision(*_parsed(copy.deepcopy(_cluster())))
 
 
 def test_image_resources_and_env_change_the_revision() -> None:
-    base = pods.pod_revision(_cluster())
+    base = pods.pod_revision(*_parsed(_cluster()))
     changed = [
-        pods.pod_revision(_cluster(image="ferry:next")),
-        pods.pod_revision(_cluster(resources={"requests": {"cpu": "100m"}})),
-        pods.pod_revision(_cluster(resources={"requests": {"cpu": "200m"}})),
-        pods.pod_revision(_cluster(env=[{"name": "X", "value": "1"}])),
-        pods.pod_revision(_cluster(env=[{"name": "X", "value": "2"}])),
-        pods.pod_revision(_cluster(storage={"mountpaths": 3})),
+        pods.pod_revision(*_parsed(_cluster(image="ferry:next"))),
+        pods.pod_revision(*_parsed(_cluster(resources={"requests": {"cpu": "100m"}}))),
+        pods.pod_revision(*_parsed(_cluster(resources={"requests": {"cpu": "200m"}}))),
+        pods.pod_revision(*_parsed(_cluster(env=[{"name": "X", "value": "1"}]))),
+        pods.pod_revision(*_parsed(_cluster(env=[{"name": "X", "value": "2"}]))),
+        pods.pod_revision(*_parsed(_cluster(storage={"mountpaths": 3}))),
     ]
     assert len({base, *changed}) == 1 + len(changed)
 
 
 def test_settings_pushed_to_running_nodes_and_the_version_label_do_not_change_it() -> None:
-    base = pods.pod_revision(_cluster())
-    assert pods.pod_revision(_cluster(rebalance={"bandwidth": 1024, "concurrency": 9})) == base
-    pod = pods.node_pod(_cluster(), _node("n1"))
+    base = pods.pod_revision(*_parsed(_cluster()))
+    assert pods.pod_revision(*_parsed(_cluster(rebalance={"bandwidth": 1024, "concurrency": 9}))) == base
+    pod = pods.node_pod(*_parsed(_cluster()), _node("n1"))
     labelled = copy.deepcopy(pod)
     labelled["metadata"]["labels"]["app.kubernetes.io/version"] = "9.9"
     assert revisions.digest(labelled) == revisions.digest(pod)
@@ -75,9 +81,9 @@ def test_settings_pushed_to_running_nodes_and_the_version_label_do_not_change_it
 
 def test_every_node_pod_carries_the_clusters_revision() -> None:
     cluster = _cluster()
-    revised = [pods.revised_pod(cluster, _node(n)) for n in ("n1", "n2")]
-    assert {revisions.of(p) for p in revised} == {pods.pod_revision(cluster)}
-    assert revisions.of(pods.node_pod(cluster, _node("n1"))) == "", "a pod without the mark"
+    revised = [pods.revised_pod(*_parsed(cluster), _node(n)) for n in ("n1", "n2")]
+    assert {revisions.of(p) for p in revised} == {pods.pod_revision(*_parsed(cluster))}
+    assert revisions.of(pods.node_pod(*_parsed(cluster), _node("n1"))) == "", "a pod without the mark"
     assert revisions.of(None) is None
 
 
@@ -99,46 +105,46 @@ def _record(node: str, strategy: UpgradeStrategy = UpgradeStrategy.DRAIN) -> Rol
 
 
 def test_nothing_to_do_when_every_online_node_is_at_the_target() -> None:
-    d = rollouts.decide(_members({"a": NEW, "b": NEW}), NEW, None, Settings())
+    d = rollouts.decide(_members({"a": NEW, "b": NEW}), NEW, None, UpgradeSpec())
     assert d.act is Act.NONE and not rollouts.rolling(d)
 
 
 def test_the_first_stale_node_by_name_is_started_with_the_specs_strategy() -> None:
-    d = rollouts.decide(_members({"c": OLD, "a": NEW, "b": OLD}), NEW, None, Settings())
+    d = rollouts.decide(_members({"c": OLD, "a": NEW, "b": OLD}), NEW, None, UpgradeSpec())
     assert (d.act, d.node, d.strategy) == (Act.START, "b", UpgradeStrategy.DRAIN)
-    d = rollouts.decide(_members({"b": OLD}), NEW, None, Settings(strategy=UpgradeStrategy.RESTART))
+    d = rollouts.decide(_members({"b": OLD}), NEW, None, UpgradeSpec(strategy=UpgradeStrategy.RESTART))
     assert d.strategy is UpgradeStrategy.RESTART
 
 
 def test_drain_falls_back_to_restart_when_data_cannot_move() -> None:
-    d = rollouts.decide(_members({"a": OLD}), NEW, None, Settings(), can_drain=False)
+    d = rollouts.decide(_members({"a": OLD}), NEW, None, UpgradeSpec(), can_drain=False)
     assert (d.act, d.strategy) == (Act.START, UpgradeStrategy.RESTART)
 
 
 def test_it_waits_for_a_membership_change_a_rebalance_and_a_node_that_does_not_answer() -> None:
     m = _members({"a": OLD, "b": OLD})
-    busy = rollouts.decide(m, NEW, None, Settings(), busy="waiting for x's shutdown to finish")
+    busy = rollouts.decide(m, NEW, None, UpgradeSpec(), busy="waiting for x's shutdown to finish")
     assert (busy.act, busy.why) == (Act.WAIT, "waiting for x's shutdown to finish")
-    assert rollouts.decide(m, NEW, None, Settings(), rebalancing=True).act is Act.WAIT
-    silent = rollouts.decide(_members({"a": OLD, "b": NEW}, b={"answering": False}), NEW, None, Settings())
+    assert rollouts.decide(m, NEW, None, UpgradeSpec(), rebalancing=True).act is Act.WAIT
+    silent = rollouts.decide(_members({"a": OLD, "b": NEW}, b={"answering": False}), NEW, None, UpgradeSpec())
     assert (silent.act, silent.why) == (Act.WAIT, "waiting for b to be ready")
 
 
 def test_paused_starts_no_node_but_finishes_the_one_in_progress() -> None:
     m = _members({"a": NEW, "b": OLD})
-    paused = Settings(paused=True)
+    paused = UpgradeSpec(paused=True)
     assert rollouts.decide(m, NEW, None, paused).act is Act.PAUSED
     assert rollouts.decide(m, NEW, _record("a"), paused).act is Act.FINISH
 
 
 def test_nodes_in_maintenance_or_shut_down_are_not_rolled() -> None:
     m = _members({"a": NEW, "b": OLD, "c": None}, b={"online": False}, c={"online": False})
-    assert rollouts.decide(m, NEW, None, Settings()).act is Act.NONE
+    assert rollouts.decide(m, NEW, None, UpgradeSpec()).act is Act.NONE
 
 
 def test_drain_walks_a_node_out_restarts_it_and_brings_it_back() -> None:
     rec = _record("a")
-    s = Settings()
+    s = UpgradeSpec()
 
     def step(**a: Any) -> Act:
         return rollouts.decide(_members({"a": a.pop("rev", OLD), "b": NEW}, a=a), NEW, rec, s).act
@@ -160,14 +166,14 @@ def test_drain_walks_a_node_out_restarts_it_and_brings_it_back() -> None:
 
 
 def test_restart_deletes_the_pod_at_once_and_finishes_when_the_new_one_answers() -> None:
-    rec, s = _record("a", UpgradeStrategy.RESTART), Settings()
+    rec, s = _record("a", UpgradeStrategy.RESTART), UpgradeSpec()
     assert rollouts.decide(_members({"a": OLD}), NEW, rec, s).act is Act.DELETE_POD
     assert rollouts.decide(_members({"a": NEW}, a={"answering": False, "age_s": 3}), NEW, rec, s).act is Act.AWAIT_POD
     assert rollouts.decide(_members({"a": NEW}), NEW, rec, s).act is Act.FINISH
 
 
 def test_restart_waits_a_moment_after_marking_the_node_before_deleting_its_pod() -> None:
-    rec, s = _record("a", UpgradeStrategy.RESTART), Settings()
+    rec, s = _record("a", UpgradeStrategy.RESTART), UpgradeSpec()
     assert rollouts.decide(_members({"a": OLD}), NEW, rec, s, started_s=0.5).act is Act.GRACE
     assert rollouts.decide(_members({"a": OLD}), NEW, rec, s, started_s=rollouts.RESTART_GRACE_S).act is Act.DELETE_POD
     gone = _members({"a": OLD}, a={"answering": False})
@@ -175,7 +181,7 @@ def test_restart_waits_a_moment_after_marking_the_node_before_deleting_its_pod()
 
 
 def test_a_new_pod_not_ready_in_time_stops_the_rollout_there_and_a_rollback_recreates_it() -> None:
-    rec, s = _record("b", UpgradeStrategy.RESTART), Settings(ready_timeout_s=60)
+    rec, s = _record("b", UpgradeStrategy.RESTART), UpgradeSpec(ready_timeout_seconds=60)
     stuck = _members({"a": NEW, "b": NEW, "c": OLD}, b={"answering": False, "age_s": 61.0})
     d = rollouts.decide(stuck, NEW, rec, s)
     assert (d.act, d.node) == (Act.STUCK, "b") and "b" in d.why and "61s" in d.why
@@ -189,7 +195,7 @@ def test_a_new_pod_not_ready_in_time_stops_the_rollout_there_and_a_rollback_recr
 
 
 def test_a_drained_node_stuck_and_rolled_back_comes_back_into_placement() -> None:
-    rec, s = _record("a"), Settings(ready_timeout_s=60)
+    rec, s = _record("a"), UpgradeSpec(ready_timeout_seconds=60)
     stuck = _members({"a": NEW, "b": OLD}, a={"flags": OUT, "answering": False, "age_s": 90.0})
     assert rollouts.decide(stuck, NEW, rec, s).act is Act.STUCK
     assert rollouts.decide(stuck, OLD, rec, s).act is Act.DELETE_POD, "not ready: no rebalance to wait for"
@@ -198,7 +204,7 @@ def test_a_drained_node_stuck_and_rolled_back_comes_back_into_placement() -> Non
 
 
 def test_a_rolled_node_that_is_gone_is_finished() -> None:
-    assert rollouts.decide(_members({"b": OLD}), NEW, _record("a"), Settings()).act is Act.FINISH
+    assert rollouts.decide(_members({"b": OLD}), NEW, _record("a"), UpgradeSpec()).act is Act.FINISH
 
 
 def test_progress_counts_and_the_current_revision() -> None:
@@ -210,9 +216,13 @@ def test_progress_counts_and_the_current_revision() -> None:
 
 
 def test_settings_from_the_spec_with_defaults() -> None:
-    assert Settings.from_spec({}) == Settings(UpgradeStrategy.DRAIN, False, 300.0)
-    raw = {"upgrade": {"strategy": "restart", "paused": True, "readyTimeoutSeconds": 30}}
-    assert Settings.from_spec(raw) == Settings(UpgradeStrategy.RESTART, True, 30.0)
+    assert ClusterSpec.of({}).upgrade == UpgradeSpec(
+        strategy=UpgradeStrategy.DRAIN, paused=False, ready_timeout_seconds=300
+    )
+    raw = {"spec": {"upgrade": {"strategy": "restart", "paused": True, "readyTimeoutSeconds": 30}}}
+    assert ClusterSpec.of(raw).upgrade == UpgradeSpec(
+        strategy=UpgradeStrategy.RESTART, paused=True, ready_timeout_seconds=30
+    )
 
 
 # ---- the status ----------------------------------------------------------------------------------

@@ -50,7 +50,11 @@ def test_report_exports_every_condition_and_node_state() -> None:
     ns = "metrics-report"
     cluster = {"metadata": {"name": "c1", "namespace": ns, "generation": 1}, "spec": {}}
     nodes = [
-        {"metadata": {"name": n, "namespace": ns, "generation": 1}, "spec": {"state": "online"}, "status": {}}
+        {
+            "metadata": {"name": n, "namespace": ns, "generation": 1},
+            "spec": {"cluster": "c1", "state": "online"},
+            "status": {},
+        }
         for n in ("n1", "n2")
     ]
     p = Pass.observed(cluster, nodes, pods={}, pvcs={}, reports={})

@@ -3,6 +3,8 @@
 ``status_bodies.json`` holds StorageCluster and StorageNode statuses as the API server returned them during a
 run of the operator e2e suite (``kubectl get storageclusters,storagenodes -A -o json`` polled while
 ``pytest tests/e2e/operator`` ran; one body for each distinct shape: phases, rebalance records, transitions).
+``status_writes.json`` holds what the hand-mapped dataclasses (before the pydantic models) wrote for the values
+built in ``_written``: the models must write the same dicts, key for key.
 """
 
 from __future__ import annotations
@@ -12,12 +14,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from storage_node.schemas import ClusterMap, NodeEntry
+from storage_node.schemas import ClusterMap, NodeEntry, NodeFlag
 from storage_operator.model import statuses
-from storage_operator.model.states import RebalanceState
-from storage_operator.model.statuses import ClusterStatus, NodeStatus, Rebalance
+from storage_operator.model.states import NodeState, RebalanceState, UpgradeStrategy
+from storage_operator.model.statuses import ClusterStatus, NodeStatus, Rebalance, Rollout, Totals, Transition
 
-BODIES: dict[str, list[dict[str, Any]]] = json.loads((Path(__file__).parent / "status_bodies.json").read_text())
+HERE = Path(__file__).parent
+BODIES: dict[str, list[dict[str, Any]]] = json.loads((HERE / "status_bodies.json").read_text())
+WRITTEN_BEFORE: dict[str, dict[str, Any]] = json.loads((HERE / "status_writes.json").read_text())
 
 
 @pytest.mark.parametrize("raw", BODIES["StorageCluster"], ids=lambda raw: str(raw.get("phase")))
@@ -64,3 +68,107 @@ def test_the_patch_of_an_unchanged_status_is_none() -> None:
     raw = BODIES["StorageCluster"][-1]
     patch, after = statuses.patch(raw, {k: raw.get(k) for k in statuses.STATUS_KEYS})
     assert patch is None and after == raw
+
+
+def _written() -> dict[str, ClusterStatus | NodeStatus]:
+    smap = ClusterMap(
+        version=4,
+        rebalance_id="g2",
+        nodes={
+            "b": NodeEntry(id="b", url="http://127.0.0.3:8080", flags=[NodeFlag.maintenance]),
+            "a": NodeEntry(id="a", url="http://127.0.0.2:8080"),
+        },
+    )
+    bare = ClusterMap(version=1, rebalance_id=None, nodes={"a": NodeEntry(id="a", url="http://127.0.0.2:8080")})
+    totals = Totals(
+        objects_to_send=5,
+        bytes_to_send=500,
+        objects_sent=2,
+        bytes_sent=200,
+        objects_received=1,
+        bytes_received=100,
+        percent=40,
+    )
+    running = Rebalance(
+        id="g2",
+        state=RebalanceState.RUNNING,
+        map_version=4,
+        started_at="t0",
+        last_progress_at="t1",
+        progress_mark=3,
+        reason="a: join",
+        totals=totals,
+    )
+    fresh = Rebalance(id="g1", state=RebalanceState.RUNNING, map_version=1, started_at="t0", last_progress_at="t0")
+    done = Rebalance(
+        id="g1",
+        state=RebalanceState.COMPLETED,
+        map_version=3,
+        started_at="t0",
+        last_progress_at="t2",
+        totals=Totals(),
+        finished_at="t3",
+    )
+    cond = {
+        "type": "Ready",
+        "status": "True",
+        "reason": "StateReached",
+        "message": "",
+        "lastTransitionTime": "t",
+        "observedGeneration": 2,
+    }
+    decommission = Transition(
+        node="b",
+        to=NodeState.DECOMMISSIONED,
+        operation="decommission",
+        started_at="t",
+        source=NodeState.MAINTENANCE,
+        cleaned=True,
+    )
+    return {
+        "cluster-empty": ClusterStatus(),
+        "cluster-full": ClusterStatus(
+            map=smap,
+            rebalance=running,
+            last_rebalance=done,
+            transition=Transition(node="a", to=NodeState.ONLINE, operation="join", started_at="t0"),
+            state="online",
+            phase="Rebalancing",
+            observed_generation=2,
+            node_counts={"online": 2, "maintenance": 0},
+            conditions=(cond,),
+            rollout=Rollout(node="b", strategy=UpgradeStrategy.RESTART, started_at="t4"),
+            current_revision="r1",
+            update_revision="r2",
+            updated_nodes=1,
+        ),
+        "cluster-bare-map": ClusterStatus(map=bare, rebalance=fresh, conditions=(), transition=decommission),
+        "node-empty": NodeStatus(),
+        "node-full": NodeStatus(
+            state=NodeState.MAINTENANCE,
+            phase="Ready",
+            observed_generation=3,
+            pod="a-pod",
+            address="http://127.0.0.2:8080",
+            map_version=4,
+            objects=10,
+            bytes=1000,
+            capacity={"bytes": 5, "free": "1Gi"},
+            rebalance={"id": "g2", "percent": 40},
+            pending_since="t",
+            conditions=(cond,),
+        ),
+        "node-zeroes": NodeStatus(objects=0, bytes=0, map_version=0, observed_generation=0),
+    }
+
+
+@pytest.mark.parametrize("case", sorted(WRITTEN_BEFORE))
+def test_a_status_writes_the_dict_the_hand_mapping_wrote(case: str) -> None:
+    assert _written()[case].to_status() == WRITTEN_BEFORE[case]
+
+
+def test_status_keys_a_newer_operator_wrote_are_ignored_and_not_written_back() -> None:
+    raw = {**BODIES["StorageCluster"][-1], "futureKey": {"a": 1}}
+    assert "futureKey" not in ClusterStatus.from_status(raw).to_status()
+    node = {**BODIES["StorageNode"][-1], "futureKey": 1}
+    assert NodeStatus.from_status(node).to_status() == BODIES["StorageNode"][-1]
