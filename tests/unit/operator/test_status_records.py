@@ -100,15 +100,8 @@ def _written() -> dict[str, ClusterStatus | NodeStatus]:
         totals=totals,
     )
     fresh = Rebalance(id="g1", state=RebalanceState.RUNNING, map_version=1, started_at="t0", last_progress_at="t0")
-    done = Rebalance(
-        id="g1",
-        state=RebalanceState.COMPLETED,
-        map_version=3,
-        started_at="t0",
-        last_progress_at="t2",
-        totals=Totals(),
-        finished_at="t3",
-    )
+    finished = {"state": RebalanceState.COMPLETED, "map_version": 3, "last_progress_at": "t2", "finished_at": "t3"}
+    done = fresh.model_copy(update={**finished, "totals": Totals()})
     cond = {
         "type": "Ready",
         "status": "True",
