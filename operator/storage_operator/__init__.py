@@ -17,8 +17,9 @@ Packages by role, top-down; each imports only the packages below it (``docs/arch
                  ``budgets``, ``capacity``, ``progress``, ``phases`` (what users read), ``conditions``
     resources    pure builders, one kind per module: ``pods``, ``claims``, ``services``, ``secrets``,
                  ``disruption_budgets``; ``meta`` (API group, labels, owner references)
-    model        pure values: ``states``, ``bodies``, ``statuses`` (the persisted statuses as frozen values),
-                 ``maps``, ``clock``, ``revisions``
+    model        pure values: ``states``, ``specs`` and ``statuses`` (the custom resources' specs and persisted
+                 statuses, parsed once into frozen pydantic models on ``camel``), ``bodies`` (the rest of a raw
+                 body), ``maps``, ``clock``, ``revisions``
 
 A planner and the step that carries it out share a name: ``plan.lifecycle`` / ``steps.lifecycle``,
 ``plan.rollouts`` / ``steps.rollouts``, ``plan.progress`` / ``steps.progress``, ``plan.budgets`` /

@@ -1,1 +1,1 @@
-"""Shared values: states, API bodies, statuses, the cluster map, time, revisions; pure, imports no other layer."""
+"""Shared values: states, specs, statuses, API bodies, the map, time, revisions; pure, imports no other layer."""
