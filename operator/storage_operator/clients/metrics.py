@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from prometheus_client import REGISTRY, Counter, Histogram, start_http_server
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
+
+from storage_operator.model.statuses import ClusterStatus, NodeStatus
 
 TRANSITIONS = Counter("ferry_transitions_total", "Completed node lifecycle transitions", ["operation"])
 REBALANCE_SECONDS = Histogram(
@@ -43,15 +45,14 @@ class Snapshot:
         self._conditions: dict[tuple[str, str], list[Labels]] = {}
         self._states: dict[tuple[str, str], list[Labels]] = {}
 
-    def observe(
-        self, namespace: str, cluster: str, status: Mapping[str, Any], nodes: Mapping[str, Mapping[str, Any]]
-    ) -> None:
+    def observe(self, namespace: str, cluster: str, status: ClusterStatus, nodes: Mapping[str, NodeStatus]) -> None:
         """Replace the cluster's series with those of its status and its nodes' statuses (by node name)."""
-        conds = _conditions("StorageCluster", namespace, cluster, cluster, status)
+        conds = _conditions("StorageCluster", namespace, cluster, cluster, status.conditions or ())
         states: list[Labels] = []
         for name, node in sorted(nodes.items()):
-            conds += _conditions("StorageNode", namespace, cluster, name, node)
-            states.append((namespace, cluster, name, str(node.get("state") or ""), str(node.get("phase") or "")))
+            conds += _conditions("StorageNode", namespace, cluster, name, node.conditions)
+            state = node.state.value if node.state is not None else ""
+            states.append((namespace, cluster, name, state, node.phase or ""))
         with self._lock:
             self._conditions[(namespace, cluster)] = conds
             self._states[(namespace, cluster)] = states
@@ -71,10 +72,12 @@ class Snapshot:
             )
 
 
-def _conditions(kind: str, namespace: str, cluster: str, name: str, status: Mapping[str, Any]) -> list[Labels]:
+def _conditions(
+    kind: str, namespace: str, cluster: str, name: str, conditions: Iterable[Mapping[str, Any]]
+) -> list[Labels]:
     return [
         (kind, namespace, cluster, name, str(c.get("type", "")), str(c.get("status", "")), str(c.get("reason") or ""))
-        for c in status.get("conditions") or ()
+        for c in conditions
     ]
 
 

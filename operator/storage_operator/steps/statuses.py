@@ -39,9 +39,9 @@ async def report(kube: Kube, p: Pass, *, stall_seconds: float) -> None:
     )
     nodes = {name_of(node): _node_status(p, node, _situation(p, node, shared), at, shared.now) for node in p.nodes}
     await concurrency.bounded([_write_node(kube, p, node, nodes[name_of(node)]) for node in p.nodes])
-    cluster = _cluster_status(p, shared).to_status()
-    await write_cluster(kube, p.namespace, p.name, p.held, cluster)
-    metrics.STATUSES.observe(p.namespace, p.name, cluster, {n: s.to_status() for n, s in nodes.items()})
+    cluster = _cluster_status(p, shared)
+    await write_cluster(kube, p.namespace, p.name, p.held, cluster.to_status())
+    metrics.STATUSES.observe(p.namespace, p.name, cluster, nodes)
 
 
 @dataclass(frozen=True)

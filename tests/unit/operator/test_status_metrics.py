@@ -9,6 +9,7 @@ from prometheus_client import REGISTRY, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 from storage_operator.clients import metrics
 from storage_operator.clients.kube import Kube
+from storage_operator.model.statuses import ClusterStatus, NodeStatus
 from storage_operator.plan.passes import Pass
 from storage_operator.steps import statuses
 
@@ -75,11 +76,15 @@ def test_report_exports_every_condition_and_node_state() -> None:
     }
 
 
+def _cluster(conditions: list[dict[str, Any]]) -> ClusterStatus:
+    return ClusterStatus.from_status({"conditions": conditions})
+
+
 def test_a_changed_condition_replaces_its_series() -> None:
     ns = "metrics-change"
     snap = metrics.STATUSES
     ready = {"state": "online", "phase": "Ready", "conditions": [condition("Ready", "True", "StateReached")]}
-    snap.observe(ns, "c1", {"conditions": [condition("Degraded", "False", "Healthy")]}, {"n1": ready})
+    snap.observe(ns, "c1", _cluster([condition("Degraded", "False", "Healthy")]), {"n1": NodeStatus.from_status(ready)})
     stalled = {
         "state": "online",
         "phase": "Rebalancing",
@@ -88,7 +93,9 @@ def test_a_changed_condition_replaces_its_series() -> None:
             condition("Degraded", "True", "RebalanceStalled"),
         ],
     }
-    snap.observe(ns, "c1", {"conditions": [condition("Degraded", "True", "RebalanceStalled")]}, {"n1": stalled})
+    snap.observe(
+        ns, "c1", _cluster([condition("Degraded", "True", "RebalanceStalled")]), {"n1": NodeStatus.from_status(stalled)}
+    )
 
     assert scrape(metrics.CONDITION, ns) == {
         cond("StorageCluster", ns, "c1", "Degraded", "True", "RebalanceStalled"),
@@ -103,10 +110,11 @@ def test_a_changed_condition_replaces_its_series() -> None:
 def test_a_removed_node_and_a_forgotten_cluster_leave_no_series() -> None:
     ns = "metrics-gone"
     snap = metrics.STATUSES
-    node = {"state": "online", "phase": "Ready", "conditions": [condition("Ready", "True", "StateReached")]}
-    snap.observe(ns, "c1", {}, {"n1": node, "n2": node})
-    snap.observe(ns, "c2", {}, {"m1": node})
-    snap.observe(ns, "c1", {}, {"n1": node})
+    raw = {"state": "online", "phase": "Ready", "conditions": [condition("Ready", "True", "StateReached")]}
+    node = NodeStatus.from_status(raw)
+    snap.observe(ns, "c1", ClusterStatus(), {"n1": node, "n2": node})
+    snap.observe(ns, "c2", ClusterStatus(), {"m1": node})
+    snap.observe(ns, "c1", ClusterStatus(), {"n1": node})
     assert {dict(s)["name"] for s in scrape(metrics.CONDITION, ns)} == {"n1", "m1"}
     assert {dict(s)["name"] for s in scrape(metrics.NODE_STATE, ns)} == {"n1", "m1"}
 
@@ -117,7 +125,7 @@ def test_a_removed_node_and_a_forgotten_cluster_leave_no_series() -> None:
 
 def test_a_node_that_never_joined_shows_an_empty_state() -> None:
     ns = "metrics-new"
-    metrics.STATUSES.observe(ns, "c1", {}, {"n1": {}})
+    metrics.STATUSES.observe(ns, "c1", ClusterStatus(), {"n1": NodeStatus()})
     assert scrape(metrics.NODE_STATE, ns) == {
         (("cluster", "c1"), ("name", "n1"), ("namespace", ns), ("phase", ""), ("state", ""))
     }
