@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -115,6 +116,12 @@ def create_app(cfg: Config) -> FastAPI:
     @app.exception_handler(names.InvalidName)
     async def _bad_name(_: Request, exc: names.InvalidName) -> JSONResponse:
         return JSONResponse({"error": "invalid name", "detail": str(exc)}, status_code=400)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        # FastAPI's own handler echoes the input, and fails (a 500) on a body that is not UTF-8
+        detail = [{"loc": [str(p) for p in e.get("loc", ())], "msg": str(e.get("msg", ""))} for e in exc.errors()]
+        return JSONResponse({"error": "invalid request", "detail": detail}, status_code=422)
 
     @app.exception_handler(guard.BodyRefused)
     async def _refused(_: Request, exc: guard.BodyRefused) -> JSONResponse:

@@ -77,7 +77,9 @@ class Node:
         self.tokens = auth.TokenCache(cfg.auth_secret, f"node/{cfg.node_id}")
         self.peers: peers.Peers
         self.rebalancer = Rebalancer(self)
-        self.receiver = receiving.Receiver(self, cfg.auth_secret, self.rebalancer.received, self.rebalancer.committed)
+        self.receiver = receiving.Receiver(
+            self, cfg.auth_secret, self.rebalancer.received, self.rebalancer.committed, cfg.limits
+        )
         self.bundle_port: int | None = None
         self._bundles: receiving.Listener | None = None
         self.ready = False
@@ -85,6 +87,7 @@ class Node:
         self._map_lock = asyncio.Lock()
         self._buckets_synced = False  # pulled the peers' bucket registries since this process started
         self._missed_buckets: set[str] = set()  # peers a bucket change could not be pushed to (pushed again later)
+        self._syncing: tuple[float, asyncio.Future[None]] | None = None  # (started, task) of the bucket pull
         self.settling = Settling(self.state.root / "settling.json")
         self._settled = False  # every node of the map finished its rebalance (see `settling`)
         self._drained: set[str] = set()  # flagged nodes that finished it: they hold nothing
@@ -378,8 +381,25 @@ class Node:
         if self.buckets.exists(bucket):
             return True
         if self.buckets.get(bucket) is None:
-            await self.sync_buckets()
+            await self._fresh_sync()
         return self.buckets.exists(bucket)
+
+    async def _fresh_sync(self) -> None:
+        """A pull of the peers' registries that started after this call, shared by the callers that wait for one.
+
+        Requests for unknown buckets (anyone can send them) thus cost the peers one pull at a time, not one each.
+        """
+        asked = time.monotonic()
+        while True:
+            running = self._syncing
+            if running is None or running[1].done():
+                pull: asyncio.Future[None] = asyncio.ensure_future(self.sync_buckets())
+                self._syncing = (time.monotonic(), pull)
+                await asyncio.shield(pull)
+                return
+            await asyncio.shield(running[1])
+            if running[0] >= asked:
+                return
 
     async def create_bucket(self, bucket: str) -> bool:
         """Create a bucket cluster-wide; False if it existed."""

@@ -62,16 +62,18 @@ class Guarded(HttpToolsProtocol):
     def data_received(self, data: bytes) -> None:
         """Count header bytes while headers are awaited; refuse them past the limit."""
         self.last_active = self.loop.time()
-        if self._between_requests():
-            self._awaiting_headers = True
-            self._arm()
-        if self._awaiting_headers:
+        super().data_received(data)
+        if self._awaiting_headers:  # (what came with headers that completed in this piece is body: not counted)
             self._header_bytes += len(data)
-            if self._header_bytes > self.limits.max_header_bytes:
+            if self._header_bytes > self.limits.max_header_bytes and not self.transport.is_closing():
                 self.transport.write(_431)
                 self.transport.close()
-                return
-        super().data_received(data)
+
+    def on_message_begin(self) -> None:
+        """The first byte of a request (the parser's word, so the rest of a body answered early is not one)."""
+        super().on_message_begin()
+        self._awaiting_headers = True
+        self._arm()
 
     def on_headers_complete(self) -> None:
         """The headers arrived in time: stop the deadline."""
@@ -84,9 +86,6 @@ class Guarded(HttpToolsProtocol):
         """The next bytes start a new request."""
         self.last_active = self.loop.time()
         super().on_response_complete()
-
-    def _between_requests(self) -> bool:
-        return not self._awaiting_headers and (self.cycle is None or self.cycle.response_complete)
 
     def busy(self) -> bool:
         """Whether a request is being answered on this connection."""

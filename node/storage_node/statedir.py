@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import TypeVar
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from storage_node import fileio
 from storage_node.schemas import ClusterMap, RebalanceStatus
@@ -42,12 +43,7 @@ class StateDir:
         The node then starts without a map and takes the next valid one it is given (`save_map` replaces
         the file), instead of failing to start.
         """
-        try:
-            raw = fileio.read_json(self.map_path)
-            return None if raw is None else ClusterMap.model_validate(raw)
-        except (ValueError, ValidationError) as exc:
-            log.error("the kept cluster map %s is not valid, starting without it: %s", self.map_path, exc)
-            return None
+        return _load(self.map_path, ClusterMap)
 
     def save_map(self, cmap: ClusterMap) -> None:
         """Persist a newly installed map (always fsynced: it is small and rare)."""
@@ -55,12 +51,7 @@ class StateDir:
 
     def load_marker(self) -> RebalanceStatus | None:
         """The rebalance marker, if any (a marker that is not valid is reported and treated as none)."""
-        try:
-            raw = fileio.read_json(self.marker_path)
-            return None if raw is None else RebalanceStatus.model_validate(raw)
-        except (ValueError, ValidationError) as exc:
-            log.error("the rebalance marker %s is not valid, ignoring it: %s", self.marker_path, exc)
-            return None
+        return _load(self.marker_path, RebalanceStatus)
 
     def save_marker(self, status: RebalanceStatus) -> None:
         """Persist the rebalance marker."""
@@ -71,3 +62,16 @@ class StateDir:
         self.map_path.unlink(missing_ok=True)
         self.marker_path.unlink(missing_ok=True)
         (self.root / "mountpaths.json").unlink(missing_ok=True)
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def _load(path: Path, model: type[M]) -> M | None:
+    """A kept model from its file: None if there is none, or if what is there is not valid (reported)."""
+    try:
+        raw = fileio.read_json(path)
+        return None if raw is None else model.model_validate(raw)
+    except (ValueError, ValidationError) as exc:
+        log.error("%s is not a valid %s, going on without it: %s", path, model.__name__, exc)
+        return None

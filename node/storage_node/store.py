@@ -21,7 +21,7 @@ import shutil
 import struct
 import uuid
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -131,16 +131,16 @@ def read_header(fh: object) -> tuple[ObjMeta, int] | None:
 
 
 def _valid_bucket(bucket: str) -> bool:
-    try:
-        names.check_bucket(bucket)
-    except names.InvalidName:
-        return False
-    return True
+    return _passes(names.check_bucket, bucket)
 
 
 def _valid_object(name: str) -> bool:
+    return _passes(names.check_object, name)
+
+
+def _passes(check: Callable[[str], str], value: str) -> bool:
     try:
-        names.check_object(name)
+        check(value)
     except names.InvalidName:
         return False
     return True

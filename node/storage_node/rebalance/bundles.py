@@ -90,13 +90,23 @@ class Reader:
     reads a socket, a tunnel or bytes in memory (`Reader.of`).
     """
 
-    def __init__(self, recv_into: Callable[[memoryview], int]) -> None:
-        """Read from `recv_into`."""
+    def __init__(self, recv_into: Callable[[memoryview], int], size: int = BUFFER) -> None:
+        """Read from `recv_into` into a buffer of `size` bytes (a small one until the sender is known: `grow`)."""
         self._recv_into = recv_into
-        self._buf = bytearray(BUFFER)
+        self._buf = bytearray(size)
         self._view = memoryview(self._buf)
         self._start = 0
         self._end = 0
+
+    def grow(self, size: int = BUFFER) -> None:
+        """Read on with a buffer of `size` bytes (what is buffered and not yet read is kept)."""
+        if size <= len(self._buf):
+            return
+        pending = self._view[self._start : self._end]
+        buf = bytearray(size)
+        buf[: len(pending)] = pending
+        self._buf, self._view = buf, memoryview(buf)
+        self._start, self._end = 0, len(pending)
 
     @classmethod
     def of(cls, data: bytes) -> Reader:
@@ -116,7 +126,9 @@ class Reader:
         self._end += n
 
     def exact(self, n: int) -> bytes:
-        """Exactly n (<= `BUFFER`) bytes; EOFError if the stream ends first."""
+        """Exactly n (<= the buffer's size) bytes; EOFError if the stream ends first."""
+        if n > len(self._buf):
+            raise ProtocolError(f"a message of {n} bytes does not fit the {len(self._buf)} bytes this reader takes")
         while self._end - self._start < n:
             self._fill()
         out = bytes(self._view[self._start : self._start + n])
@@ -145,7 +157,7 @@ class Reader:
         while n:
             if self._start == self._end:
                 self._start = self._end = 0
-                got = self._recv_into(self._view[: min(n, BUFFER)] if n < BUFFER else self._view)
+                got = self._recv_into(self._view[: min(n, len(self._buf))])
                 if got == 0:
                     raise EOFError("bundle truncated")
                 self._end = got

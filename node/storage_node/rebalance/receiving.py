@@ -18,11 +18,13 @@ import logging
 import socket
 import struct
 import threading
+import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from storage_node import auth, names
 from storage_node.buckets import BucketRecord
+from storage_node.limits import Limits
 from storage_node.rebalance import bundles, hosts
 from storage_node.schemas import rebalance_number
 from storage_node.store import NoSpace, Tmp, Verdict
@@ -72,10 +74,12 @@ class Receiver:
         secret: str | None,
         counted: Callable[[str, int], None],
         committed: Callable[[], None],
+        limits: Limits | None = None,
     ) -> None:
         """Install into `host`; tell `counted` (rebalance id, size) of each copy installed, `committed` per batch."""
         self._host = host
         self._secret = secret
+        self.limits = limits or Limits()
         self._counted = counted
         self._committed = committed
 
@@ -114,12 +118,16 @@ class Receiver:
 
     # ---- a session (its own thread) ----------------------------------------------------------------
 
-    def serve(self, conn: socket.socket, loop: asyncio.AbstractEventLoop) -> None:
-        """Serve one bundle session on a connected socket, then close it (any error just drops it)."""
+    def serve(
+        self, conn: socket.socket, loop: asyncio.AbstractEventLoop, hello_said: Callable[[], None] = lambda: None
+    ) -> None:
+        """Serve one bundle session on a connected socket, then close it (any error just drops it).
+
+        `hello_said` is called once the sender has shown a valid token.
+        """
         try:
             with conn:
-                _timeouts(conn, _TIMEOUT)
-                self._session(conn, loop)
+                self._session(conn, loop, hello_said)
         except Exception as exc:  # the sender sees the connection drop and retries
             log.info("bundle connection dropped: %s: %s", type(exc).__name__, exc)
 
@@ -143,13 +151,18 @@ class Receiver:
             return f"bad rebalance id {hello.get('reb', '')!r}"
         return None
 
-    def _session(self, conn: socket.socket, loop: asyncio.AbstractEventLoop) -> None:
-        reader = bundles.Reader(conn.recv_into)
+    def _session(self, conn: socket.socket, loop: asyncio.AbstractEventLoop, hello_said: Callable[[], None]) -> None:
+        # the hello first, on a small buffer and a short clock: nothing more is spent on a sender before its token
+        _timeouts(conn, self.limits.handshake_timeout_s)
+        reader = bundles.Reader(conn.recv_into, self.limits.max_hello_bytes)
         hello = reader.message()
         refusal = self._refusal(hello)
         if refusal is not None:
             conn.sendall(bundles.message({"error": refusal}))
             return
+        hello_said()
+        _timeouts(conn, _TIMEOUT)
+        reader.grow()
         reb = str(hello["reb"])
         mv = hello.get("mv")
         if isinstance(mv, int):
@@ -211,8 +224,9 @@ class Receiver:
                 async for chunk in body:
                     await loop.sock_sendall(ours, chunk)
             answers = bytearray()
-            while data := await loop.sock_recv(ours, 65536):
-                answers += data
+            with contextlib.suppress(OSError):  # a reset: the session closed with our bytes unread (refused, broken)
+                while data := await loop.sock_recv(ours, 65536):
+                    answers += data
         reader = bundles.Reader.of(bytes(answers))
         try:
             answer = reader.message()
@@ -224,7 +238,12 @@ class Receiver:
 
 
 class Listener:
-    """The raw bundle listener of a node: an accept thread plus one thread per connection."""
+    """The raw bundle listener of a node: an accept thread plus one thread per connection.
+
+    A connection that has not said a valid hello yet is a *handshake*: at most `Limits.max_handshakes` at once
+    (one more closes the oldest: a sender says hello at once, an idle or slow one is the one to go), each
+    closed after `Limits.handshake_timeout_s`. Sessions past their hello: at most `_MAX_CONNECTIONS`.
+    """
 
     def __init__(self, receiver: Receiver) -> None:
         """Serve sessions with `receiver`; `start()` opens the listener."""
@@ -232,6 +251,7 @@ class Listener:
         self._sock: socket.socket | None = None
         self._closed = threading.Event()
         self._conns: set[socket.socket] = set()
+        self._handshakes: dict[socket.socket, float] = {}  # connection -> when it was accepted
         self._lock = threading.Lock()
 
     def start(self, host: str, port: int) -> int:
@@ -268,26 +288,39 @@ class Listener:
                 if self._closed.is_set():
                     return
                 continue
+            evict: socket.socket | None = None
             with self._lock:
-                busy = len(self._conns) >= _MAX_CONNECTIONS
+                busy = len(self._conns) - len(self._handshakes) >= _MAX_CONNECTIONS
                 if not busy:
+                    if len(self._handshakes) >= self._receiver.limits.max_handshakes:
+                        evict = min(self._handshakes, key=self._handshakes.__getitem__)
+                        del self._handshakes[evict]
                     self._conns.add(conn)
+                    self._handshakes[conn] = time.monotonic()
+            if evict is not None:
+                with contextlib.suppress(OSError):
+                    evict.shutdown(socket.SHUT_RDWR)  # its session thread ends and closes it
             if busy:
                 conn.close()  # the sender sees Refused and uses HTTP for a while
                 continue
             threading.Thread(target=self._serve, args=(conn, loop), name="bundle-recv", daemon=True).start()
 
     def _serve(self, conn: socket.socket, loop: asyncio.AbstractEventLoop) -> None:
+        def said() -> None:
+            with self._lock:
+                self._handshakes.pop(conn, None)
+
         try:
-            self._receiver.serve(conn, loop)
+            self._receiver.serve(conn, loop, said)
         finally:
             with self._lock:
                 self._conns.discard(conn)
+                self._handshakes.pop(conn, None)
 
 
 def _timeouts(sock: socket.socket, timeout: float) -> None:
     sock.settimeout(None)
-    timeval = struct.pack("ll", int(timeout), 0)
+    timeval = struct.pack("ll", int(timeout), int(timeout % 1 * 1e6))
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, timeval)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, timeval)
     with contextlib.suppress(OSError):  # not TCP: a socket pair (the HTTP tunnel)
