@@ -12,7 +12,6 @@ from lightkube.resources.policy_v1 import PodDisruptionBudget
 from lightkube.types import PatchType
 
 from storage_operator.model.bodies import Body
-from storage_operator.model.specs import NodeSpec
 from storage_operator.resources import meta
 
 StorageNode = create_namespaced_resource(meta.GROUP, meta.VERSION, "StorageNode", "storagenodes")
@@ -53,7 +52,9 @@ class Kube:
     async def list_nodes(self, namespace: str, cluster: str) -> list[Body]:
         """The StorageNodes of `cluster`, by name."""
         nodes = [_dict(n) async for n in self._client.list(StorageNode, namespace=namespace)]
-        return sorted((n for n in nodes if NodeSpec.of(n).cluster == cluster), key=lambda n: n["metadata"]["name"])
+        # the raw field, not the parsed spec: another cluster's StorageNode that fails to parse stalls no pass here
+        mine = (n for n in nodes if (n.get("spec") or {}).get("cluster") == cluster)
+        return sorted(mine, key=lambda n: n["metadata"]["name"])
 
     async def list_pods(self, namespace: str, cluster: str) -> dict[str, Body]:
         """The cluster's node pods, by StorageNode name."""
