@@ -26,11 +26,17 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from storage_node.limits import Limits
 
 log = logging.getLogger(__name__)
-_431_BODY = b'{"error": "headers too large", "detail": "request headers over the limit"}'
-_431 = (
-    b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-type: application/json\r\n"
-    b"content-length: %d\r\nconnection: close\r\n\r\n%s" % (len(_431_BODY), _431_BODY)
-)
+
+
+def _answer(status: bytes, error: str, detail: str) -> bytes:
+    """A whole JSON error response that closes the connection, for answers given below the app."""
+    body = b'{"error": "%s", "detail": "%s"}' % (error.encode(), detail.encode())
+    head = b"HTTP/1.1 %s\r\ncontent-type: application/json\r\ncontent-length: %d\r\n" % (status, len(body))
+    return head + b"connection: close\r\n\r\n" + body
+
+
+_431 = _answer(b"431 Request Header Fields Too Large", "headers too large", "request headers over the limit")
+_503 = _answer(b"503 Service Unavailable", "unavailable", "every connection of this node is busy; retry")
 
 
 class Guarded(HttpToolsProtocol):
@@ -110,6 +116,7 @@ class Guarded(HttpToolsProtocol):
         idle = [c for c in self.connections if isinstance(c, Guarded) and c is not self and not c.busy()]
         if not idle:
             log.warning("%d connections open, all busy: refusing one more", len(self.connections))
+            self.transport.write(_503)
             self.transport.close()
             return
         oldest = min(idle, key=lambda c: c.last_active)

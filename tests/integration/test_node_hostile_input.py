@@ -391,3 +391,21 @@ def test_files_on_disk_with_names_that_escape_are_not_loaded(cluster: Cluster) -
     for f in files:
         with open(f, "rb") as fh:
             assert read_header(fh) is not None
+
+
+def test_when_every_connection_is_busy_one_more_gets_a_503_and_the_busy_ones_are_answered(cluster: Cluster) -> None:
+    (a,) = formed(cluster, "a", args=("--max-connections", "16"))
+    token = admin_headers()["Authorization"]
+    polls = [connect(a, timeout=30) for _ in range(16)]
+    try:
+        poll = f"GET /v1/admin/rebalance?settled=g9&wait=5 HTTP/1.1\r\nhost: a\r\nauthorization: {token}\r\n\r\n"
+        for s in polls:  # long polls: each connection busy with a request for up to 5 s
+            s.sendall(poll.encode())
+        time.sleep(1.0)  # (not a timing assertion: lets the node take the 16 requests in)
+        with connect(a) as extra:
+            assert status_of(extra) == 503
+        assert [status_of(s) for s in polls] == [200] * 16
+    finally:
+        for s in polls:
+            s.close()
+    assert health(a) == 200
