@@ -38,6 +38,7 @@ def test_clients_see_no_failure_through_every_transition(cluster: Cluster, throt
         time.sleep(1.0)
 
     during = clients.overlapping(walk.windows)
+    print(f"\nclients ({throttle or 'unthrottled'}): {clients.summary(per_kind=2)}")
     assert not clients.failures, clients.summary() + "\n" + "\n".join(walk.log)
     # a node stopped as its pod is (no grace): requests sent or redirected to it then cannot connect, bounded
     assert len(clients.gone) <= GONE_PER_DEPARTURE * 2, clients.summary()  # n2 shut down, n3 decommissioned

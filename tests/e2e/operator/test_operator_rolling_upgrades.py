@@ -30,8 +30,8 @@ BIG = (262_144,)
 COUNT = 36  # 9 MiB in all, ~3 MiB per node
 SECOND_TAG = "ferry:rollout-next"
 #: Requests sent during a rollout, at least: "no failed request" means nothing with none sent. The runs on a
-#: 2-core machine send ~2,000 (restart) and ~14,000 (drain); the floors leave room for a slower machine.
-REQUEST_FLOOR = {"restart": 500, "drain": 2_000}
+#: 2-core machine sent 686-2,139 (restart) and 4,643-14,824 (drain), fewer when other tests share the cores.
+REQUEST_FLOOR = {"restart": 200, "drain": 1_000}
 #: `restart`: the only failures excused, and how many at most in a rollout of 3 nodes (docs/lifecycle.md): a 503
 #: with Retry-After, from a node that waited `peer_wait_seconds` for the restarting one to say what it holds.
 #: Requests to the restarting pod itself while it is gone are not failures but `gone` (bounded in `loads`).
