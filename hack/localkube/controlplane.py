@@ -9,11 +9,11 @@ import contextlib
 import os
 import ssl
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+
+import httpx
 
 from localkube import kubeconfigs, network, pki, processes
 from localkube.layout import Layout
@@ -219,12 +219,10 @@ def client_context(ca: Path, client: pki.KeyPair) -> ssl.SSLContext:
 def http_get(url: str, ctx: ssl.SSLContext | None, timeout: float = 2.0) -> tuple[int, str]:
     """GET ``url``; returns (status, body), status 0 when it could not connect."""
     try:
-        with urllib.request.urlopen(url, context=ctx, timeout=timeout) as resp:
-            return int(resp.status), resp.read().decode(errors="replace")
-    except urllib.error.HTTPError as e:
-        return e.code, e.read().decode(errors="replace")
-    except (OSError, ValueError) as e:
+        resp = httpx.get(url, verify=ctx if ctx is not None else True, timeout=timeout, follow_redirects=True)
+    except (httpx.HTTPError, httpx.InvalidURL, OSError) as e:
         return 0, str(e)
+    return resp.status_code, resp.content.decode(errors="replace")
 
 
 def stop(layout: Layout) -> None:
