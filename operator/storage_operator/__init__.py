@@ -11,15 +11,17 @@ Packages by role, top-down; each imports only the packages below it (``docs/arch
                  (the map: recorded, then pushed), ``progress`` (rebalance tracking), ``lifecycle`` (the one
                  transition), ``rollouts`` (the rolling upgrade), ``budgets``, ``clusterwide`` (shutdown,
                  decommission, deletion), ``statuses`` (the one status write)
-    clients      the narrow clients: ``kube`` (Kubernetes), ``nodes`` (the storage nodes' admin API, a token from
-                 ``storage_node.auth``), ``watching`` (long polls), ``events``, ``metrics``, ``concurrency``
+    clients      the narrow clients: ``protocols`` (``Kube`` and ``Fleet``, all that steps and the reconciler see),
+                 ``kube`` (``LightKube``: Kubernetes), ``nodes`` (``HttpFleet``: the storage nodes' admin API, a
+                 token from ``storage_node.auth``), ``watching`` (long polls), ``events``, ``metrics``,
+                 ``concurrency``
     plan         pure decisions: ``passes`` (the frozen pass and a step's outcome), ``lifecycle``, ``rollouts``,
                  ``budgets``, ``capacity``, ``progress``, ``phases`` (what users read), ``conditions``
     resources    pure builders, one kind per module: ``pods``, ``claims``, ``services``, ``secrets``,
                  ``disruption_budgets``; ``meta`` (API group, labels, owner references)
     model        pure values: ``states``, ``specs`` and ``statuses`` (the custom resources' specs and persisted
                  statuses, parsed once into frozen pydantic models on ``camel``), ``bodies`` (the rest of a raw
-                 body), ``maps``, ``clock``, ``revisions``
+                 body), ``maps``, ``clock`` (``Clock``: where a pass reads the time), ``revisions``
 
 A planner and the step that carries it out share a name: ``plan.lifecycle`` / ``steps.lifecycle``,
 ``plan.rollouts`` / ``steps.rollouts``, ``plan.progress`` / ``steps.progress``, ``plan.budgets`` /

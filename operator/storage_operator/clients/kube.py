@@ -1,4 +1,4 @@
-"""The operator's narrow Kubernetes client (lightkube, async): the few reads and writes reconciling needs."""
+"""The operator's Kubernetes client on lightkube (async): ``protocols.Kube``, the reads and writes a pass needs."""
 
 from __future__ import annotations
 
@@ -30,8 +30,8 @@ def _ignore(err: ApiError, *codes: int) -> None:
         raise err
 
 
-class Kube:
-    """Reads and writes of StorageClusters, StorageNodes and the objects the operator owns."""
+class LightKube:
+    """``protocols.Kube`` on lightkube: reads and writes of StorageClusters, StorageNodes and owned objects."""
 
     def __init__(self, client: AsyncClient | None = None) -> None:
         self._client = client or AsyncClient(field_manager=FIELD_MANAGER)

@@ -1,4 +1,4 @@
-"""The operator's narrow client of the storage nodes: fan-out of admin calls with a token from the cluster key."""
+"""The operator's client of the storage nodes over HTTP (``protocols.Fleet``): admin calls, a token from the key."""
 
 from __future__ import annotations
 
@@ -19,8 +19,8 @@ TOKEN_TTL_S = 600
 log = logging.getLogger(__name__)
 
 
-class Fleet:
-    """Admin calls to the nodes of one cluster; each node has its own client (keep-alive connections).
+class HttpFleet:
+    """``protocols.Fleet`` over HTTP: admin calls to one cluster's nodes, a client per node (keep-alive).
 
     A fleet is kept across passes until its token is half-way to expiry or the cluster's key changes.
     """

@@ -10,23 +10,16 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Mapping
-from typing import Protocol
 
 from storage_node.client import NodeError
-from storage_node.schemas import RebalanceStatus, rebalance_settled
+from storage_node.schemas import rebalance_settled
+
+from storage_operator.clients.protocols import Asker
 
 LONG_POLL_S = 20.0  # a node holds the request this long at most; then it is asked again
 RETRY_S = 1.0  # after a failed request (node restarting): the reconcile pass notices the node itself
 
 log = logging.getLogger(__name__)
-
-
-class Asker(Protocol):
-    """What a watch needs of the node client (``nodes.Fleet`` is one): the long poll itself."""
-
-    async def settled(self, url: str, rid: str, *, wait: float) -> RebalanceStatus:
-        """The node's rebalance status, once `rid` is over there or `wait` s passed."""
-        ...
 
 
 class SettleWatch:

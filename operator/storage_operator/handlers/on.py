@@ -17,7 +17,8 @@ from typing import Any
 import kopf
 
 from storage_operator.clients import metrics
-from storage_operator.clients.kube import Kube
+from storage_operator.clients.kube import LightKube
+from storage_operator.clients.nodes import HttpFleet
 from storage_operator.handlers import diffbase
 from storage_operator.model.bodies import is_deleted
 from storage_operator.model.specs import ClusterSpec, NodeSpec
@@ -68,7 +69,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     settings.watching.client_timeout = 150
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("httpx2").setLevel(logging.WARNING)
-    memo.kube = Kube()
+    memo.kube = LightKube()
     memo.wakeups = {}
     memo.node_generations = {}
     metrics.serve_from_env()
@@ -87,7 +88,7 @@ async def cluster_loop(
     """The StorageCluster's reconcile loop: one pass per wake-up or timer tick, resumed after restarts."""
     assert namespace is not None, "StorageCluster is namespaced"
     wakeup = memo.wakeups.setdefault((namespace, name), asyncio.Event())
-    reconciler = reconciling.Reconciler(memo.kube, wake=wakeup.set)
+    reconciler = reconciling.Reconciler(memo.kube, wake=wakeup.set, fleets=HttpFleet)
     try:
         while not stopped:
             wakeup.clear()

@@ -1,13 +1,32 @@
-"""Time as the operator reads and writes it: now (UTC) and Kubernetes' timestamp form (pure)."""
+"""Time as the operator reads and writes it: a ``Clock`` to read now (UTC) from, Kubernetes' timestamp form (pure).
+
+A pass reads the time only through the clock it was observed with (``plan.passes.Pass.clock``): the system's
+(``SYSTEM``) when the operator runs, a fixed one in the unit tests.
+"""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Protocol
 
 
-def now() -> datetime:
-    """The current time (UTC)."""
-    return datetime.now(UTC)
+class Clock(Protocol):
+    """Where the time is read from."""
+
+    def now(self) -> datetime:
+        """The current time (UTC)."""
+        ...
+
+
+class SystemClock:
+    """The machine's clock."""
+
+    def now(self) -> datetime:
+        """The current time (UTC)."""
+        return datetime.now(UTC)
+
+
+SYSTEM: Clock = SystemClock()
 
 
 def iso(ts: datetime) -> str:

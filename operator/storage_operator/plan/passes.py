@@ -2,13 +2,15 @@
 
 A pass observes once (``Pass``); each step is a function of that ``Pass`` returning an ``Outcome``: the new
 cluster status, the nodes' states reached, fresher node reports, how soon to look again. ``Pass.after`` folds an
-outcome into the next ``Pass``; nothing is set on a shared object for someone else to read.
+outcome into the next ``Pass``; nothing is set on a shared object for someone else to read. The time is read
+from the clock the pass was observed with (``Pass.clock``), never from the machine directly, so a test fixes it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from enum import IntEnum
 
 from storage_node.schemas import NodeEntry
@@ -16,6 +18,7 @@ from storage_node.schemas import NodeStatus as Report
 
 from storage_operator.model import clock, maps, revisions, statuses
 from storage_operator.model.bodies import Body, is_deleted, name_of, namespace_of, pod_ready, ready_since
+from storage_operator.model.clock import SYSTEM, Clock
 from storage_operator.model.specs import ClusterSpec, NodeSpec
 from storage_operator.model.states import NodeState
 from storage_operator.model.statuses import ClusterStatus
@@ -71,6 +74,7 @@ class Pass:
     budget: Body | None = None  # the node pods' PodDisruptionBudget as observed (None: there is none)
     reached: Mapping[str, NodeState] = field(default_factory=dict)  # effective states reached in this pass
     pace: Pace = Pace.IDLE
+    clock: Clock = field(default=SYSTEM, compare=False, repr=False)  # where the pass and its steps read the time
 
     @classmethod
     def observed(
@@ -82,8 +86,12 @@ class Pass:
         reports: dict[str, Report],
         budget: Body | None = None,
         spec: ClusterSpec | None = None,
+        clock: Clock = SYSTEM,
     ) -> Pass:
-        """The pass's start: the objects as listed, their specs and statuses read from them (`spec`: read already)."""
+        """The pass's start: the objects as listed, their specs and statuses read from them (`spec`: read already).
+
+        `clock` is where the pass and its steps read the time from.
+        """
         held = dict(cluster.get("status") or {})
         return cls(
             cluster=cluster,
@@ -97,6 +105,7 @@ class Pass:
             spec=spec if spec is not None else ClusterSpec.of(cluster),
             node_specs={name_of(n): NodeSpec.of(n) for n in nodes},
             budget=budget,
+            clock=clock,
         )
 
     def after(self, outcome: Outcome) -> Pass:
@@ -252,7 +261,7 @@ class Pass:
         if rb is None:
             return None
         last = clock.parse(rb.last_progress_at)
-        if last is not None and clock.seconds_since(last, clock.now()) > limit_seconds:
+        if last is not None and clock.seconds_since(last, self.clock.now()) > limit_seconds:
             return rb.last_progress_at
         return None
 
@@ -274,7 +283,7 @@ class Pass:
 
     def rollout_members(self) -> dict[str, rollouts.Member]:
         """Every node as the rollout sees it: its pod's revision, whether it answers, its map flags."""
-        at = clock.now()
+        at = self.clock.now()
         out = {}
         for node in self.nodes:
             n = name_of(node)
@@ -312,15 +321,16 @@ class Pass:
     def rollout_seconds(self) -> float:
         """How long ago the node being rolled was recorded (infinite when none is, or its time is unreadable)."""
         record = self.status.rollout
-        return _ago(record.started_at if record is not None else None)
+        return _ago(record.started_at if record is not None else None, self.clock.now())
 
     def quiet_seconds(self) -> float:
         """How long ago the last global rebalance finished (infinite when none did or one runs)."""
         last = self.status.last_rebalance
-        return _ago(last.finished_at if last is not None and self.status.running is None else None)
+        finished = last.finished_at if last is not None and self.status.running is None else None
+        return _ago(finished, self.clock.now())
 
 
-def _ago(ts: str | None) -> float:
-    """Seconds since a recorded time (infinite when there is none or it is unreadable)."""
+def _ago(ts: str | None, at: datetime) -> float:
+    """Seconds from a recorded time to `at` (infinite when there is none or it is unreadable)."""
     then = clock.parse(ts)
-    return float("inf") if then is None else clock.seconds_since(then, clock.now())
+    return float("inf") if then is None else clock.seconds_since(then, at)

@@ -25,9 +25,9 @@ from typing import Any
 from storage_node.schemas import SettingsUpdate, rebalance_settled
 
 from storage_operator.clients import events, watching
-from storage_operator.clients.kube import Kube
-from storage_operator.clients.nodes import Fleet
+from storage_operator.clients.protocols import Fleet, Kube
 from storage_operator.model.bodies import Body, is_deleted, namespace_of, restarts
+from storage_operator.model.clock import SYSTEM, Clock
 from storage_operator.model.specs import ClusterSpec
 from storage_operator.model.states import ClusterState
 from storage_operator.plan.passes import Outcome, Pace, Pass
@@ -44,10 +44,22 @@ log = logging.getLogger(__name__)
 
 
 class Reconciler:
-    """Carries out StorageCluster passes with the two narrow clients."""
+    """Carries out StorageCluster passes with the two narrow clients.
 
-    def __init__(self, kube: Kube, wake: Callable[[], None]) -> None:
+    `fleets` makes the nodes' client for a cluster key (a new one when the key changed or its token ages);
+    `clock` is where each pass reads the time.
+    """
+
+    def __init__(
+        self,
+        kube: Kube,
+        wake: Callable[[], None],
+        fleets: Callable[[str | None], Fleet],
+        clock: Clock = SYSTEM,
+    ) -> None:
         self.kube = kube
+        self._fleets = fleets
+        self._clock = clock
         self._pushed: dict[tuple[str, str], tuple[str, int, Any]] = {}  # node -> settings key last pushed
         self._fleet: Fleet | None = None  # kept across passes: keep-alive connections to the nodes
         self._watch = watching.SettleWatch(wake)
@@ -93,7 +105,7 @@ class Reconciler:
             self.kube.get_budget(namespace, disruption_budgets.budget_name(name)),
         )
         fleet = await self._fleet_for(key)
-        p = Pass.observed(cluster, nodes, pods, pvcs, reports={}, budget=budget, spec=spec)
+        p = Pass.observed(cluster, nodes, pods, pvcs, reports={}, budget=budget, spec=spec, clock=self._clock)
         if ask_nodes:
             p = p.after(Outcome(reports=await fleet.statuses({n: u for n in p.pods if (u := p.url(n))})))
         return p, fleet
@@ -153,7 +165,7 @@ class Reconciler:
     async def _fleet_for(self, key: str | None) -> Fleet:
         if self._fleet is None or not self._fleet.fresh_for(key):
             await self.close()
-            self._fleet = Fleet(key)
+            self._fleet = self._fleets(key)
         return self._fleet
 
     async def _auth_key(self, cluster: Body, spec: ClusterSpec) -> str | None:

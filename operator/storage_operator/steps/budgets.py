@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from storage_operator.clients.kube import Kube
+from storage_operator.clients.protocols import Kube
 from storage_operator.model.bodies import Body
 from storage_operator.plan import budgets
 from storage_operator.plan.passes import Pass

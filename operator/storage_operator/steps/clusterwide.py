@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from storage_operator.clients.kube import Kube
-from storage_operator.clients.nodes import Fleet
+from storage_operator.clients.protocols import Fleet, Kube
 from storage_operator.model.bodies import Body, is_deleted, name_of, namespace_of
 from storage_operator.model.states import NodeState
 from storage_operator.plan.passes import Outcome, Pace, Pass

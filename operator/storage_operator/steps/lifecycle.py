@@ -11,8 +11,7 @@ from __future__ import annotations
 from storage_node.schemas import NodeEntry
 
 from storage_operator.clients import events, metrics
-from storage_operator.clients.kube import Kube
-from storage_operator.clients.nodes import Fleet
+from storage_operator.clients.protocols import Fleet, Kube
 from storage_operator.model import clock, maps
 from storage_operator.model.bodies import Body, name_of, ready_since, spec_changed_at
 from storage_operator.model.states import NodeState
@@ -83,7 +82,7 @@ def _start_transition(p: Pass, node: Body) -> Outcome:
         node=n,
         to=view.desired,
         operation=lifecycle.operation(view.effective, view.desired),
-        started_at=clock.iso(clock.now()),
+        started_at=clock.iso(p.clock.now()),
         source=view.effective,
         cleaned=t is not None and t.node == n and t.cleaned,
     )
@@ -139,7 +138,7 @@ async def _publish_step(
     if url is None:
         return Outcome(), False
     entries = [NodeEntry(id=n, url=url, flags=list(step.flags))]
-    at = clock.now()
+    at = p.clock.now()
     if view.effective is None:
         fellows, starting = p.fellow_joiners(n, step)
         if starting and clock.seconds_since(ready_since(p.pods.get(n)) or at, at) < JOIN_GRACE_SECONDS:

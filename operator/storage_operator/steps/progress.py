@@ -9,8 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from storage_operator.clients import events, metrics
-from storage_operator.clients.kube import Kube
-from storage_operator.clients.nodes import Fleet
+from storage_operator.clients.protocols import Fleet, Kube
 from storage_operator.model import clock, maps
 from storage_operator.model.states import RebalanceState
 from storage_operator.plan import progress
@@ -28,7 +27,7 @@ async def track_rebalance(kube: Kube, fleet: Fleet, p: Pass, pods_wanted: Mappin
         return Outcome()
     reports = {n: r.rebalance for n, r in p.reports.items()}
     mark = progress.marker(reports, rb.id)
-    at = clock.now()
+    at = p.clock.now()
     rb = rb.model_copy(update={"totals": progress.cluster_totals(reports, rb.id)})
     if mark != rb.progress_mark:
         rb = rb.model_copy(update={"progress_mark": mark, "last_progress_at": clock.iso(at)})

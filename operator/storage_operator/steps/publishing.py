@@ -11,8 +11,7 @@ import logging
 from storage_node.schemas import ClusterMap, NodeEntry
 
 from storage_operator.clients import events
-from storage_operator.clients.kube import Kube
-from storage_operator.clients.nodes import Fleet
+from storage_operator.clients.protocols import Fleet, Kube
 from storage_operator.model import clock, maps, statuses
 from storage_operator.model.bodies import name_of, ready_since
 from storage_operator.model.states import NodeState
@@ -30,7 +29,7 @@ async def bootstrap(kube: Kube, fleet: Fleet, p: Pass) -> Outcome:
         n for n in p.nodes if p.effective(n) is None and p.desired(n) in (NodeState.ONLINE, NodeState.MAINTENANCE)
     ]
     ready = [n for n in pending if name_of(n) in p.reports]
-    at = clock.now()
+    at = p.clock.now()
     created = clock.parse(p.cluster["metadata"].get("creationTimestamp")) or at
     # wait for the stragglers while nodes keep coming up; then form with the ready ones (others join later)
     last_ready = max((ready_since(p.pods.get(name_of(n))) or created for n in ready), default=created)
@@ -58,7 +57,7 @@ async def readdress(kube: Kube, fleet: Fleet, p: Pass) -> Outcome:
 
 async def publish(kube: Kube, fleet: Fleet, p: Pass, smap: ClusterMap, *, rebalance: bool, why: str) -> Outcome:
     """Record the new map (authoritative, in the API) first, then send it to the nodes."""
-    status = p.status.with_map(smap, rebalance=rebalance, why=why, now=clock.iso(clock.now()))
+    status = p.status.with_map(smap, rebalance=rebalance, why=why, now=clock.iso(p.clock.now()))
     recorded = Outcome(status=status, held=await record(kube, p, status), pace=Pace.BUSY)
     events.info(
         p.cluster,

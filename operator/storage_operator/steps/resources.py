@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from storage_operator.clients import concurrency, events
-from storage_operator.clients.kube import Kube
+from storage_operator.clients.protocols import Kube
 from storage_operator.model.bodies import Body, is_deleted, name_of, pod_ready
 from storage_operator.plan.passes import Outcome, Pace, Pass
 from storage_operator.resources import claims, pods, services

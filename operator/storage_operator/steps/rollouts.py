@@ -11,8 +11,7 @@ from __future__ import annotations
 from storage_node.schemas import NodeEntry
 
 from storage_operator.clients import events
-from storage_operator.clients.kube import Kube
-from storage_operator.clients.nodes import Fleet
+from storage_operator.clients.protocols import Fleet, Kube
 from storage_operator.model import clock, maps
 from storage_operator.model.statuses import Rollout
 from storage_operator.plan.passes import Outcome, Pace, Pass
@@ -40,7 +39,7 @@ async def _act(kube: Kube, fleet: Fleet, p: Pass) -> tuple[Outcome, bool]:
     node = next((x for x in p.nodes if x["metadata"]["name"] == d.node), None)
     if d.act is Act.START:
         assert d.node is not None and d.strategy is not None
-        record = Rollout(node=d.node, strategy=d.strategy, started_at=clock.iso(clock.now()))
+        record = Rollout(node=d.node, strategy=d.strategy, started_at=clock.iso(p.clock.now()))
         started = p.status.model_copy(update={"rollout": record})
         held = await publishing.record(kube, p, started)
         if node is not None:

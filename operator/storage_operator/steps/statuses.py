@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from storage_operator.clients import concurrency, metrics
-from storage_operator.clients.kube import Kube
+from storage_operator.clients.protocols import Kube
 from storage_operator.model import clock, statuses
 from storage_operator.model.bodies import Body, name_of, pod_ready
 from storage_operator.model.states import ClusterPhase, ClusterState
@@ -25,7 +25,7 @@ from storage_operator.resources import pods
 
 async def report(kube: Kube, p: Pass, *, stall_seconds: float) -> None:
     """Write every node's status and the cluster's (phases, conditions, progress, counts), where they changed."""
-    at = clock.now()
+    at = p.clock.now()
     state = p.spec.state
     shared = _Shared(
         state=state,

@@ -14,6 +14,8 @@ from storage_operator.plan.conditions import Condition
 from storage_operator.plan.passes import Pass
 from storage_operator.resources import pods
 
+from tests.unit.operator.fakes import FixedClock
+
 MiB = 1 << 20
 
 
@@ -58,7 +60,7 @@ def a_pass(
     bodies_of_pods = {n: pod(n) for n in states}
     for body in bodies_of_pods.values():  # at the revision the spec asks for: no rolling upgrade is due
         body["metadata"]["annotations"] = {revisions.ANNOTATION: pods.pod_revision(cluster, ClusterSpec.of(cluster))}
-    return Pass.observed(cluster, nodes, bodies_of_pods, pvcs={}, reports=reports)
+    return Pass.observed(cluster, nodes, bodies_of_pods, pvcs={}, reports=reports, clock=FixedClock())
 
 
 def test_nodes_asked_to_leave_together_are_one_batch_and_the_others_are_not() -> None:
@@ -97,7 +99,7 @@ def test_the_headroom_is_the_clusters_and_an_opt_in_overrides_the_check() -> Non
     assert lower.held_back() == {}, "30 MiB each fits in 35 and 40 MiB free without headroom"
     p = a_pass({"node-1": "maintenance", "node-2": "online", "node-3": "online"}, figures)
     forced = [node("node-1", "maintenance", skipCapacityCheck=True), *p.nodes[1:]]
-    p2 = Pass.observed(p.cluster, forced, dict(p.pods), pvcs={}, reports=dict(p.reports))
+    p2 = Pass.observed(p.cluster, forced, dict(p.pods), pvcs={}, reports=dict(p.reports), clock=p.clock)
     assert p2.held_back() == {}
 
 

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any, cast
+from typing import Any
 
 from storage_node.schemas import ClusterMap, NodeEntry, NodeFlag
-from storage_operator.clients.kube import Kube
 from storage_operator.model import maps
 from storage_operator.model.bodies import Body
 from storage_operator.plan import budgets
 from storage_operator.plan.passes import Pass
 from storage_operator.resources import disruption_budgets
 from storage_operator.steps import budgets as budget_steps
+
+from tests.unit.operator.fakes import FakeKube, FixedClock
 
 STARTED = "2026-01-01T00:00:00Z"
 RUNNING = {"id": "g1", "state": "Running", "mapVersion": 2, "startedAt": STARTED, "lastProgressAt": STARTED}
@@ -37,7 +38,7 @@ def a_pass(
     meta = {"name": "c1", "namespace": "ns", "uid": "u-c"}
     held = {"map": maps.to_status(smap), **(status or {})}
     body = {"kind": "StorageCluster", "metadata": meta, "spec": {}, "status": held}
-    return Pass.observed(body, nodes, pods, pvcs={}, reports={}, budget=budget)
+    return Pass.observed(body, nodes, pods, pvcs={}, reports={}, budget=budget, clock=FixedClock())
 
 
 def floor(p: Pass) -> int:
@@ -68,21 +69,9 @@ def test_only_the_pods_meant_to_run_count_and_a_lone_node_may_go() -> None:
     assert floor(a_pass({"n1": ("online", "online")})) == 0
 
 
-class RecordingKube:
-    """Stands in for the API server: records what is applied, refuses it with `refusal` if given."""
-
-    def __init__(self, refusal: str | None = None) -> None:
-        self.applied: list[Body] = []
-        self.refusal = refusal
-
-    async def apply(self, manifest: Body) -> str | None:
-        self.applied.append(manifest)
-        return self.refusal
-
-
 def keep(p: Pass) -> list[Body]:
-    kube = RecordingKube()
-    assert asyncio.run(budget_steps.keep(cast(Kube, kube), p, p.pods_wanted())) is None
+    kube = FakeKube()
+    assert asyncio.run(budget_steps.keep(kube, p, p.pods_wanted())) is None
     return kube.applied
 
 
@@ -97,6 +86,6 @@ def test_the_budget_is_written_when_missing_or_different_and_left_alone_when_it_
 
 
 def test_a_refused_budget_is_reported_back_instead_of_failing_the_pass() -> None:
-    kube = RecordingKube(refusal='poddisruptionbudgets.policy "c1-nodes" is forbidden')
-    refused = asyncio.run(budget_steps.keep(cast(Kube, kube), a_pass(QUIET), a_pass(QUIET).pods_wanted()))
+    kube = FakeKube(refusal='poddisruptionbudgets.policy "c1-nodes" is forbidden')
+    refused = asyncio.run(budget_steps.keep(kube, a_pass(QUIET), a_pass(QUIET).pods_wanted()))
     assert refused is not None and "forbidden" in refused

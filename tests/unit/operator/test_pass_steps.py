@@ -3,21 +3,19 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
-from typing import Any, cast
+from typing import Any
 
 import pytest
 from storage_node.schemas import ClusterMap, NodeEntry, NodeFlag, NodeStatus, RebalanceStage, RebalanceStatus
 from storage_operator.clients import events
-from storage_operator.clients.kube import Kube
-from storage_operator.clients.nodes import Fleet
 from storage_operator.model import clock, maps, revisions
-from storage_operator.model.bodies import Body
 from storage_operator.model.states import NodeState, RebalanceState, UpgradeStrategy
 from storage_operator.plan import rollouts
 from storage_operator.plan.passes import Pace, Pass
 from storage_operator.steps import lifecycle, progress
 from storage_operator.steps import rollouts as rollout_steps
+
+from tests.unit.operator.fakes import FakeFleet, FakeKube, FixedClock
 
 NODES = ["node-1", "node-2", "node-3"]
 STARTED = "2026-01-01T00:00:00Z"
@@ -30,40 +28,18 @@ def no_events(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(events, "warn", lambda *a, **kw: None)
 
 
-class RecordingKube:
-    """Stands in for the API server: records status patches and the objects deleted or orphaned."""
-
-    def __init__(self) -> None:
-        self.calls: list[tuple[str, Any]] = []
-
-    async def patch_cluster_status(self, namespace: str, name: str, status: Body) -> None:
-        self.calls.append(("status", status))
-
-    async def orphan_pvc(self, namespace: str, name: str) -> None:
-        self.calls.append(("orphan", name))
-
-
-class FakeFleet:
-    """Stands in for the nodes: every map installs, every status is what the test says."""
-
-    def __init__(self, reports: dict[str, NodeStatus]) -> None:
-        self.reports = reports
-        self.installed: list[int] = []
-
-    async def install_map(self, urls: dict[str, str], smap: ClusterMap) -> dict[str, str]:
-        self.installed.append(smap.version)
-        return {}
-
-    async def statuses(self, urls: dict[str, str]) -> dict[str, NodeStatus]:
-        return {n: self.reports[n] for n in urls}
-
-
 def report(name: str, rid: str | None, stage: RebalanceStage, map_version: int = 2) -> NodeStatus:
     rb = RebalanceStatus(id=rid, stage=stage, objects_to_send=4, bytes_to_send=400, objects_sent=4, bytes_sent=400)
     return NodeStatus(id=name, mountpaths=[], objects=1, bytes=100, map_version=map_version, rebalance=rb)
 
 
-def a_pass(desired: dict[str, str], flags: dict[str, list[NodeFlag]], status: dict[str, Any], reports: Any) -> Pass:
+def a_pass(
+    desired: dict[str, str],
+    flags: dict[str, list[NodeFlag]],
+    status: dict[str, Any],
+    reports: Any,
+    at: FixedClock | None = None,
+) -> Pass:
     nodes = [
         {"metadata": {"name": n, "namespace": "ns"}, "spec": {"cluster": "c1", "state": desired.get(n, "online")},
          "status": {"state": "online"}}
@@ -78,7 +54,7 @@ def a_pass(desired: dict[str, str], flags: dict[str, list[NodeFlag]], status: di
     )
     meta = {"name": "c1", "namespace": "ns"}
     cluster = {"metadata": meta, "spec": {}, "status": {"map": maps.to_status(smap), **status}}
-    return Pass.observed(cluster, nodes, pods, pvcs={}, reports=reports)
+    return Pass.observed(cluster, nodes, pods, pvcs={}, reports=reports, clock=at or FixedClock())
 
 
 RUNNING = {
@@ -91,14 +67,14 @@ RUNNING = {
 def test_a_rebalance_every_member_finished_is_completed_and_the_transition_then_finishes() -> None:
     reports = {n: report(n, "g1", RebalanceStage.done) for n in NODES}
     p = a_pass({"node-1": "maintenance"}, {"node-1": [NodeFlag.maintenance]}, RUNNING, reports)
-    kube, fleet = RecordingKube(), FakeFleet(reports)
-    tracked = asyncio.run(progress.track_rebalance(cast(Kube, kube), cast(Fleet, fleet), p, p.pods_wanted()))
+    kube, fleet = FakeKube(), FakeFleet(reports)
+    tracked = asyncio.run(progress.track_rebalance(kube, fleet, p, p.pods_wanted()))
     assert tracked.status is not None and tracked.status.running is None and tracked.pace is Pace.BUSY
     last = tracked.status.last_rebalance
     assert last is not None and last.state is RebalanceState.COMPLETED and last.finished_at is not None
     assert last.totals is not None and last.totals.percent == 100
     q = p.after(tracked)
-    finished = asyncio.run(lifecycle.advance(cast(Kube, kube), cast(Fleet, fleet), q))
+    finished = asyncio.run(lifecycle.advance(kube, fleet, q))
     assert finished.reached == {"node-1": NodeState.MAINTENANCE}
     assert finished.status is not None and finished.status.transition is None
     assert p.status.running is not None, "the observed pass is not changed by the steps"
@@ -108,38 +84,32 @@ def test_a_rebalance_with_a_member_still_moving_keeps_running_and_waits_for_its_
     reports = {n: report(n, "g1", RebalanceStage.done) for n in NODES}
     reports["node-2"] = report("node-2", "g1", RebalanceStage.traverse)
     p = a_pass({"node-1": "maintenance"}, {"node-1": [NodeFlag.maintenance]}, RUNNING, reports)
-    kube, fleet = RecordingKube(), FakeFleet(reports)
-    tracked = asyncio.run(progress.track_rebalance(cast(Kube, kube), cast(Fleet, fleet), p, p.pods_wanted()))
+    kube, fleet = FakeKube(), FakeFleet(reports)
+    tracked = asyncio.run(progress.track_rebalance(kube, fleet, p, p.pods_wanted()))
     assert tracked.status is not None and tracked.status.running is not None
     q = p.after(tracked)
-    waiting = asyncio.run(lifecycle.advance(cast(Kube, kube), cast(Fleet, fleet), q))
+    waiting = asyncio.run(lifecycle.advance(kube, fleet, q))
     assert waiting.reached == {} and waiting.pace is Pace.BUSY, "the rebalance announces its own end"
 
 
 def test_a_change_of_flags_records_the_map_before_the_nodes_get_it_and_starts_a_rebalance() -> None:
     reports = {n: report(n, None, RebalanceStage.idle) for n in NODES}
     p = a_pass({"node-2": "maintenance"}, {}, {}, reports)
-    kube, fleet = RecordingKube(), FakeFleet(reports)
-    outcome = asyncio.run(lifecycle.advance(cast(Kube, kube), cast(Fleet, fleet), p))
+    kube, fleet = FakeKube(), FakeFleet(reports)
+    outcome = asyncio.run(lifecycle.advance(kube, fleet, p))
     assert outcome.status is not None and outcome.status.map is not None
     assert outcome.status.map.version == 3 and outcome.status.map.nodes["node-2"].flags == [NodeFlag.maintenance]
     running = outcome.status.running
     assert running is not None and running.id == "g2" and outcome.status.transition is not None
-    assert kube.calls[0][0] == "status" and kube.calls[0][1]["map"]["version"] == 3 and fleet.installed == [3]
+    first = kube.calls[0]
+    assert first.verb == "patch_status" and first.body["map"]["version"] == 3 and fleet.installed == [3]
     assert outcome.held is not None and outcome.held["rebalance"]["id"] == "g2"
 
 
-class RollingKube(RecordingKube):
-    """RecordingKube that also records pod deletions."""
-
-    async def delete_pod(self, namespace: str, name: str) -> None:
-        self.calls.append(("delete", name))
-
-
-def a_rolling_pass(upgrade: dict[str, Any], status: dict[str, Any]) -> Pass:
+def a_rolling_pass(upgrade: dict[str, Any], status: dict[str, Any], at: FixedClock | None = None) -> Pass:
     """Three online nodes whose pods are at an old revision; the spec asks for another one."""
     reports = {n: report(n, None, RebalanceStage.idle) for n in NODES}
-    p = a_pass({}, {}, status, reports)
+    p = a_pass({}, {}, status, reports, at)
     for pod in p.pods.values():
         pod["metadata"]["annotations"] = {revisions.ANNOTATION: "old"}
     p.cluster["spec"] = {"upgrade": upgrade}
@@ -148,38 +118,39 @@ def a_rolling_pass(upgrade: dict[str, Any], status: dict[str, Any]) -> Pass:
 
 def test_a_new_revision_starts_one_node_and_drains_it_first() -> None:
     p = a_rolling_pass({}, {})
-    kube, fleet = RollingKube(), FakeFleet(dict(p.reports))
-    outcome = asyncio.run(rollout_steps.roll(cast(Kube, kube), cast(Fleet, fleet), p))
+    kube, fleet = FakeKube(), FakeFleet(dict(p.reports))
+    outcome = asyncio.run(rollout_steps.roll(kube, fleet, p))
     st = outcome.status
     assert st is not None and st.rollout is not None and st.rollout.node == "node-1"
     assert st.rollout.strategy is UpgradeStrategy.DRAIN
     assert st.map is not None and st.map.nodes["node-1"].flags == [NodeFlag.maintenance]
     assert st.map.nodes["node-2"].flags == [] and st.running is not None, "its data moves off by a rebalance"
-    assert kube.calls[0][1]["rollout"]["node"] == "node-1", "the node in progress is recorded first"
-    assert ("delete", "node-1-pod") not in kube.calls, "its pod stays until its data is off"
+    assert kube.calls[0].body["rollout"]["node"] == "node-1", "the node in progress is recorded first"
+    assert "node-1-pod" not in kube.deleted("Pod"), "its pod stays until its data is off"
 
 
 def test_a_restart_marks_the_first_node_then_deletes_its_pod_and_nothing_else() -> None:
     p = a_rolling_pass({"strategy": "restart"}, {})
-    kube, fleet = RollingKube(), FakeFleet(dict(p.reports))
-    outcome = asyncio.run(rollout_steps.roll(cast(Kube, kube), cast(Fleet, fleet), p))
+    kube, fleet = FakeKube(), FakeFleet(dict(p.reports))
+    outcome = asyncio.run(rollout_steps.roll(kube, fleet, p))
     assert outcome.status is not None and outcome.status.rollout is not None
     assert outcome.status.rollout.node == "node-1"
-    assert [c for c in kube.calls if c[0] == "delete"] == [], "clients picking nodes by status get a moment first"
+    assert kube.deleted("Pod") == [], "clients picking nodes by status get a moment first"
 
-    earlier = clock.iso(clock.now() - timedelta(seconds=rollouts.RESTART_GRACE_S + 1))
+    at = FixedClock()
+    earlier = clock.iso(at.ago(rollouts.RESTART_GRACE_S + 1))
     record = {"node": "node-1", "strategy": "restart", "startedAt": earlier}
-    p = a_rolling_pass({"strategy": "restart"}, {"rollout": record})
-    kube, fleet = RollingKube(), FakeFleet(dict(p.reports))
-    outcome = asyncio.run(rollout_steps.roll(cast(Kube, kube), cast(Fleet, fleet), p))
-    assert [c for c in kube.calls if c[0] == "delete"] == [("delete", "node-1-pod")]
+    p = a_rolling_pass({"strategy": "restart"}, {"rollout": record}, at)
+    kube, fleet = FakeKube(), FakeFleet(dict(p.reports))
+    outcome = asyncio.run(rollout_steps.roll(kube, fleet, p))
+    assert kube.deleted("Pod") == ["node-1-pod"]
     assert (outcome.status is None or outcome.status.map == p.status.map) and fleet.installed == [], "no data moves"
 
 
 def test_a_transition_in_progress_holds_the_rollout_back() -> None:
     p = a_rolling_pass({"strategy": "restart"}, {"transition": RUNNING["transition"]})
-    kube, fleet = RollingKube(), FakeFleet(dict(p.reports))
-    outcome = asyncio.run(rollout_steps.roll(cast(Kube, kube), cast(Fleet, fleet), p))
+    kube, fleet = FakeKube(), FakeFleet(dict(p.reports))
+    outcome = asyncio.run(rollout_steps.roll(kube, fleet, p))
     assert outcome.status is None and kube.calls == []
     assert "node-1's start-maintenance" in p.rollout_decision().why
 

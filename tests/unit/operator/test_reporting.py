@@ -3,26 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any, cast
+from typing import Any
 
-from storage_operator.clients.kube import Kube
 from storage_operator.model.bodies import Body
 from storage_operator.model.states import NodeState
 from storage_operator.plan.passes import Outcome, Pass
 from storage_operator.steps import statuses
 
-
-class RecordingKube:
-    """Stands in for the API server: records the status patches (a pure unit test of the write decisions)."""
-
-    def __init__(self) -> None:
-        self.patches: list[tuple[str, str, Body]] = []
-
-    async def patch_cluster_status(self, namespace: str, name: str, status: Body) -> None:
-        self.patches.append(("StorageCluster", name, status))
-
-    async def patch_node_status(self, namespace: str, name: str, status: Body) -> None:
-        self.patches.append(("StorageNode", name, status))
+from tests.unit.operator.fakes import FakeKube, FixedClock
 
 
 def node(name: str, state: str | None) -> Body:
@@ -35,15 +23,15 @@ def a_pass(nodes: list[Body], cluster_status: dict[str, Any] | None = None) -> P
     cluster = {"metadata": {"name": "c1", "namespace": "ns", "generation": 1}, "spec": {}}
     if cluster_status is not None:
         cluster["status"] = cluster_status
-    return Pass.observed(cluster, nodes, pods={}, pvcs={}, reports={})
+    return Pass.observed(cluster, nodes, pods={}, pvcs={}, reports={}, clock=FixedClock())
 
 
-def run(kube: RecordingKube, p: Pass) -> None:
-    asyncio.run(statuses.report(cast(Kube, kube), p, stall_seconds=60))
+def run(kube: FakeKube, p: Pass) -> None:
+    asyncio.run(statuses.report(kube, p, stall_seconds=60))
 
 
 def test_a_second_report_of_the_same_situation_writes_nothing() -> None:
-    kube = RecordingKube()
+    kube = FakeKube()
     p = a_pass([node("n1", None)])
     run(kube, p)
     assert {kind for kind, _, _ in kube.patches} == {"StorageCluster", "StorageNode"}
@@ -51,13 +39,13 @@ def test_a_second_report_of_the_same_situation_writes_nothing() -> None:
     # the next pass observes what was written: nothing is material, nothing is patched
     n1 = node("n1", None)
     n1["status"] = written[("StorageNode", "n1")]
-    kube.patches.clear()
+    kube.calls.clear()
     run(kube, a_pass([n1], dict(written[("StorageCluster", "c1")])))
     assert kube.patches == []
 
 
 def test_a_reached_state_is_written_with_the_node_status() -> None:
-    kube = RecordingKube()
+    kube = FakeKube()
     n1 = node("n1", None)
     p = a_pass([n1]).after(Outcome(reached={"n1": NodeState.ONLINE}))
     run(kube, p)
@@ -66,21 +54,21 @@ def test_a_reached_state_is_written_with_the_node_status() -> None:
 
 
 def test_a_changed_cluster_status_is_written_and_none_removes_a_key() -> None:
-    kube = RecordingKube()
+    kube = FakeKube()
     held = {"rebalance": {"id": "g1"}, "transition": {"node": "n1"}}
-    held = asyncio.run(statuses.write_cluster(cast(Kube, kube), "ns", "c1", held, {}))
+    held = asyncio.run(statuses.write_cluster(kube, "ns", "c1", held, {}))
     assert kube.patches and kube.patches[0][2]["rebalance"] is None
     assert "rebalance" not in held and "transition" not in held
-    kube.patches.clear()
-    asyncio.run(statuses.write_cluster(cast(Kube, kube), "ns", "c1", held, {}))
+    kube.calls.clear()
+    asyncio.run(statuses.write_cluster(kube, "ns", "c1", held, {}))
     assert kube.patches == []
 
 
 def test_a_new_rebalance_replaces_the_old_one_whole() -> None:
-    kube = RecordingKube()
+    kube = FakeKube()
     old = {"id": "g3", "state": "completed", "finishedAt": "2026-01-01T00:00:00Z", "objectsSent": 7}
     new = {"lastRebalance": {"id": "g4", "state": "superseded"}}
-    held = asyncio.run(statuses.write_cluster(cast(Kube, kube), "ns", "c1", {"lastRebalance": old}, new))
+    held = asyncio.run(statuses.write_cluster(kube, "ns", "c1", {"lastRebalance": old}, new))
     patch = kube.patches[0][2]["lastRebalance"]
     assert patch == {"id": "g4", "state": "superseded", "finishedAt": None, "objectsSent": None}
     assert held["lastRebalance"] == {"id": "g4", "state": "superseded"}
@@ -90,8 +78,8 @@ def test_a_cluster_being_decommissioned_is_reported_although_its_nodes_cannot_go
     # a cluster-wide decommission takes every node to decommissioned whatever its spec says (online here);
     # node-level planning refuses decommissioned -> online, so the report must not ask the planner (nor the
     # capacity check) about such a node
-    kube = RecordingKube()
+    kube = FakeKube()
     n1 = node("n1", "decommissioned")
     cluster = {"metadata": {"name": "c1", "namespace": "ns", "generation": 2}, "spec": {"state": "decommissioned"}}
-    run(kube, Pass.observed(cluster, [n1], pods={}, pvcs={}, reports={}))
+    run(kube, Pass.observed(cluster, [n1], pods={}, pvcs={}, reports={}, clock=FixedClock()))
     assert any(kind == "StorageCluster" for kind, _, _ in kube.patches)

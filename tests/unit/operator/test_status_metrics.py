@@ -3,27 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any, cast
+from typing import Any
 
 from prometheus_client import REGISTRY, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 from storage_operator.clients import metrics
-from storage_operator.clients.kube import Kube
 from storage_operator.model.statuses import ClusterStatus, NodeStatus
 from storage_operator.plan.passes import Pass
 from storage_operator.steps import statuses
 
+from tests.unit.operator.fakes import FakeKube, FixedClock
+
 Series = set[tuple[tuple[str, str], ...]]
-
-
-class RecordingKube:
-    """Stands in for the API server's status writes (a pure unit test: nothing is asserted about the writes)."""
-
-    async def patch_cluster_status(self, namespace: str, name: str, status: Any) -> None:
-        pass
-
-    async def patch_node_status(self, namespace: str, name: str, status: Any) -> None:
-        pass
 
 
 def scrape(name: str, namespace: str) -> Series:
@@ -58,8 +49,8 @@ def test_report_exports_every_condition_and_node_state() -> None:
         }
         for n in ("n1", "n2")
     ]
-    p = Pass.observed(cluster, nodes, pods={}, pvcs={}, reports={})
-    asyncio.run(statuses.report(cast(Kube, RecordingKube()), p, stall_seconds=60))
+    p = Pass.observed(cluster, nodes, pods={}, pvcs={}, reports={}, clock=FixedClock())
+    asyncio.run(statuses.report(FakeKube(), p, stall_seconds=60))
 
     conditions = scrape(metrics.CONDITION, ns)
     kinds = {(dict(s)["kind"], dict(s)["name"]) for s in conditions}
