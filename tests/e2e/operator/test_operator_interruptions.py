@@ -63,7 +63,8 @@ def test_node_pod_killed_mid_rebalance_is_restarted_and_the_transition_completes
     # while the killed pod is away it still holds data (its rebalance was cut short): no other node can tell
     # whether an object it does not hold is on it, so those requests wait for the pod to come back and then
     # answer right; nothing fails (and a DELETE of an object already deleted answers 404 even though the killed
-    # node kept a copy it had handed over: that copy is older than the delete)
+    # node kept a copy it had handed over: that copy is older than the delete). Only a request sent or redirected
+    # to the killed pod itself cannot connect: `gone`, counted apart and bounded in `clients`
     assert not load.failures, load.summary()
     ferry.verify(ds)
     assert_read_back(ferry, load)
