@@ -101,9 +101,8 @@ class Buckets:
         """All records (copy)."""
         return dict(self._records)
 
-    def clear(self) -> None:
-        """Forget everything (node cleanup)."""
-        self._records = {}
+    def forget_file(self) -> None:
+        """Remove the persisted registry (node cleanup); what it holds stays known until the process ends."""
         self._path.unlink(missing_ok=True)
 
 

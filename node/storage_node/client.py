@@ -16,7 +16,7 @@ from urllib.parse import quote
 
 import httpx
 
-from storage_node import auth
+from storage_node import auth, wire
 from storage_node.schemas import (
     BucketList,
     CleanupResult,
@@ -91,7 +91,7 @@ def _obj(bucket: str, name: str) -> str:
 def _head(resp: httpx.Response) -> ObjectHead:
     h = resp.headers
     size = int(resp.json()["size"]) if resp.request.method == "PUT" else int(h["content-length"])
-    return ObjectHead(size, h["x-ferry-checksum"], int(h["x-ferry-version"]))
+    return ObjectHead(size, h[wire.CHECKSUM], int(h[wire.VERSION]))
 
 
 class _Api:
@@ -154,7 +154,7 @@ class _Api:
         return _Call(
             "GET",
             _obj(bucket, name),
-            lambda r: StoredObject(r.content, r.headers["x-ferry-checksum"], int(r.headers["x-ferry-version"])),
+            lambda r: StoredObject(r.content, r.headers[wire.CHECKSUM], int(r.headers[wire.VERSION])),
         )
 
     @staticmethod

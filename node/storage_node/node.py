@@ -658,15 +658,21 @@ class Node:
         )
 
     def cleanup(self, rm_user_data: bool) -> int:
-        """Remove node metadata (map, marker, tombstones, buckets), and all objects if asked."""
+        """Remove node metadata (map, marker, tombstones, buckets) from disk, and all objects if asked.
+
+        The operator cleans a decommissioned node up before it takes it out of the map, while its pod still
+        serves: the map and the bucket registry stay in memory until the process ends, so requests sent to it
+        meanwhile are still redirected, looked up on the other nodes and listed across them (a node without
+        them could only answer 503, or list nothing). Nothing of them is on disk any more: a restart starts
+        bare.
+        """
         self.rebalancer.forget()
         removed = self.store.drop_all() if rm_user_data else 0
         self.store.drop_tombstones()
-        self.buckets.clear()
+        self.buckets.forget_file()
         self.state.clear()
         self.settling.clear()
-        self.map = None
-        self.placement = None
+        self._refresh_settled()
         return removed
 
 

@@ -4,19 +4,18 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 import httpx
-from pydantic import BaseModel, TypeAdapter, ValidationError
+from pydantic import BaseModel, ValidationError
 
-from storage_node import auth, buckets, names, strict
+from storage_node import auth, buckets, strict, wire
 from storage_node.schemas import ClusterMap, NodeEntry, SettlingBody
 from storage_node.store import Deletion
 
-MAP_VERSION_HEADER = "x-ferry-map-version"
-NODE_HEADER = "x-ferry-node"  # who answered: a pod address may be another node's by now
 log = logging.getLogger(__name__)
+M = TypeVar("M", bound=BaseModel)
 
 
 class PeerError(Exception):
@@ -64,12 +63,12 @@ class Peers:
         await self.http.aclose()
 
     def _note(self, node: NodeEntry, r: httpx.Response) -> None:
-        who = r.headers.get(NODE_HEADER)
+        who = r.headers.get(wire.NODE)
         if who is not None and who != node.id:
             # the address the asker's map gives is another node's now (a pod came back elsewhere, another took
             # its address): that node's answer says nothing of `node`
             raise PeerError(f"{node.id}: {node.url} answered as {who}")
-        version = strict.count(r.headers.get(MAP_VERSION_HEADER))
+        version = strict.count(r.headers.get(wire.MAP_VERSION))
         if version is not None and version > self.newest_map[0]:
             self.newest_map = (version, node.id)
 
@@ -89,16 +88,16 @@ class Peers:
             raise PeerError(f"{node.id}: {type(exc).__name__}: {exc}") from exc
         self._note(node, r)
         h = r.headers
-        handed_over = strict.count(h.get("x-ferry-handed-over"))
+        handed_over = strict.count(h.get(wire.HANDED_OVER))
         if r.status_code == 200:
-            version, size = strict.count(h.get("x-ferry-version")), strict.count(h.get("content-length"))
-            cksum = h.get("x-ferry-checksum")
+            version, size = strict.count(h.get(wire.VERSION)), strict.count(h.get("content-length"))
+            cksum = h.get(wire.CHECKSUM)
             if version is None or size is None or cksum is None:
                 raise PeerError(f"{node.id}: presence answer without its headers")
             return Sighting(Presence(node, version, False, size, cksum), handed_over)
         if r.status_code != 404:
             raise PeerError(f"{node.id}: presence answered {r.status_code}")
-        raw = h.get("x-ferry-tombstone")
+        raw = h.get(wire.TOMBSTONE)
         tomb = strict.count(raw)
         if raw is not None and tomb is None:
             raise PeerError(f"{node.id}: presence answered a tombstone of {raw!r}")
@@ -113,13 +112,13 @@ class Peers:
             r = await self.http.send(req, stream=True)
         except (httpx.HTTPError, RuntimeError):
             return None
-        if r.status_code != 200 or r.headers.get(NODE_HEADER, node.id) != node.id:
+        if r.status_code != 200 or r.headers.get(wire.NODE, node.id) != node.id:
             await r.aclose()  # (another node at that address: its copy may be another version)
             return None
         return r
 
-    async def _json(self, node: NodeEntry, what: str, method: str, url: str, **kw: Any) -> Any:
-        """A peer's JSON answer to one intra-cluster request; PeerError if it cannot give one.
+    async def _json(self, node: NodeEntry, what: str, method: str, url: str, model: type[M], **kw: Any) -> M:
+        """A peer's answer to one intra-cluster request, parsed into `model`; PeerError if it cannot give one.
 
         It cannot when it is unreachable, this node's client is closing, another node answers at that address,
         or the status or body is not what was asked for.
@@ -132,41 +131,30 @@ class Peers:
         if r.status_code != 200:
             raise PeerError(f"{node.id}: {what} answered {r.status_code}")
         try:
-            return r.json()
-        except ValueError as exc:
-            raise PeerError(f"{node.id}: {what} answered {exc!r}") from exc
+            return model.model_validate_json(r.content)
+        except ValidationError as exc:
+            raise PeerError(f"{node.id}: {what} answered {exc.error_count()} errors: {exc.errors()[0]['msg']}") from exc
 
     async def delete(self, node: NodeEntry, bucket: str, name: str, version: int) -> Deletion:
         """Apply a delete (tombstone) on a peer; what it held before; PeerError if it cannot say."""
         url = node.url + object_path("/v1/internal/objects", bucket, name)
-        body = await self._json(node, "delete", "DELETE", url, params={"version": str(version)})
-        try:
-            if "held" not in body:  # a node of an older release (a rolling upgrade): whether it held one
-                return Deletion(version if body["existed"] else None, None)
-            return Deletion(_version(body["held"]), _version(body["tomb"]))
-        except (KeyError, TypeError, ValueError) as exc:
-            raise PeerError(f"{node.id}: delete answered {exc!r}") from exc
+        done = await self._json(node, "delete", "DELETE", url, wire.DeleteAnswer, params={"version": str(version)})
+        if "held" not in done.model_fields_set:  # a node of an older release (a rolling upgrade): whether it held one
+            return Deletion(version if done.existed else None, None)
+        return Deletion(done.held, done.tomb)
 
     async def list_local(
         self, node: NodeEntry, bucket: str, prefix: str, after: str, limit: int
     ) -> tuple[list[list[object]], int]:
         """A peer's local entries (objects and tombstones) and its moved-out counter."""
         params = {"prefix": prefix, "after": after, "limit": str(limit)}
-        body = await self._json(node, "list", "GET", f"{node.url}/v1/internal/list/{bucket}", params=params)
-        try:
-            page = _PAGE.validate_python(body)
-        except ValidationError as exc:
-            raise PeerError(f"{node.id}: list answered {exc!r}") from exc
+        url = f"{node.url}/v1/internal/list/{bucket}"
+        page = await self._json(node, "list", "GET", url, wire.ListPage, params=params)
         return [list(e) for e in page.entries], page.moved_out
 
     async def moved_out(self, node: NodeEntry) -> int:
         """A peer's moved-out counter."""
-        body = await self._json(node, "counters", "GET", f"{node.url}/v1/internal/counters")
-        moved = body.get("moved_out") if isinstance(body, dict) else None
-        if not strict.is_count(moved):
-            raise PeerError(f"{node.id}: counters answered {body!r:.100}")
-        assert isinstance(moved, int)
-        return moved
+        return (await self._json(node, "counters", "GET", f"{node.url}/v1/internal/counters", wire.Counters)).moved_out
 
     async def get_buckets(self, node: NodeEntry) -> dict[str, buckets.BucketRecord] | None:
         """A peer's bucket registry (None if unreachable)."""
@@ -200,10 +188,9 @@ class Peers:
         if r.status_code != 200:
             return None
         try:
-            port = r.json().get("port")
-        except (ValueError, AttributeError):  # not JSON, not an object
+            return wire.BundleEndpoint.model_validate_json(r.content).port
+        except ValidationError:  # not JSON, not an endpoint
             return None
-        return port if isinstance(port, int) and not isinstance(port, bool) and 0 < port < 65536 else None
 
     async def settling(self, node: NodeEntry, done: dict[str, int] | None = None) -> dict[str, int] | None:
         """Exchange what each knows of finished rebalances (tell it `done` if given); None if unreachable."""
@@ -245,23 +232,3 @@ class Peers:
         except ValidationError as exc:  # not a map (another server at a reused address, a broken peer)
             log.warning("%s answered something that is not a map: %s", node.id, exc)
             return None
-
-
-def _version(value: object) -> int | None:
-    """A version from a peer's JSON answer (None stays None)."""
-    if value is None:
-        return None
-    if not strict.is_version(value):
-        raise ValueError(f"not a version: {value!r:.100}")
-    assert isinstance(value, int)
-    return value
-
-
-class _Page(BaseModel):
-    """A peer's page of a listing: entries ``[name, size, checksum, version, deleted]`` and its counter."""
-
-    entries: list[tuple[names.ObjectName, strict.Count, str, strict.Count, strict.Flag]]
-    moved_out: strict.Count
-
-
-_PAGE = TypeAdapter(_Page)

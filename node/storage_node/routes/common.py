@@ -1,4 +1,4 @@
-"""Shared pieces of the route modules: the node accessor, JSON errors, auth, object responses."""
+"""Shared pieces of the route modules: the node accessor, JSON errors, auth, and the data path's answers."""
 
 from __future__ import annotations
 
@@ -7,14 +7,16 @@ from collections.abc import Iterator
 from typing import cast
 
 from fastapi import Request
-from fastapi.responses import JSONResponse, Response, StreamingResponse
+from fastapi.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
+from starlette.background import BackgroundTask
 
-from storage_node import auth, fileio
+from storage_node import auth, datapath, fileio, wire
 from storage_node.node import Node
 from storage_node.store import ObjMeta
 
-SMALL_GET = 1 << 20
 _CHUNK = 4 << 20
+_NEIGHBOUR_HEADERS = ("content-length", wire.CHECKSUM, wire.CHECKSUM_TYPE, wire.VERSION, "etag")
+_OCTETS = "application/octet-stream"
 
 
 def node_of(request: Request) -> Node:
@@ -36,9 +38,9 @@ def object_headers(meta: ObjMeta) -> dict[str, str]:
     """Headers describing an object."""
     return {
         "content-length": str(meta.size),
-        "x-ferry-checksum": meta.cksum,
-        "x-ferry-checksum-type": fileio.CHECKSUM_TYPE,
-        "x-ferry-version": str(meta.version),
+        wire.CHECKSUM: meta.cksum,
+        wire.CHECKSUM_TYPE: fileio.CHECKSUM_TYPE,
+        wire.VERSION: str(meta.version),
         "etag": f'"{meta.cksum}"',
     }
 
@@ -56,18 +58,26 @@ def _chunks(fd: int, offset: int, size: int) -> Iterator[bytes]:
         os.close(fd)
 
 
-def serve_object(node: Node, meta: ObjMeta, *, head: bool = False) -> Response | None:
-    """The bytes of a local object (None if its file vanished meanwhile)."""
-    headers = object_headers(meta)
-    if head:
-        return Response(status_code=200, headers=headers, media_type="application/octet-stream")
-    if meta.size <= SMALL_GET:
-        data = node.store.read_all(meta)
-        if data is None:
-            return None
-        return Response(content=data, headers=headers, media_type="application/octet-stream")
-    opened = node.store.open(meta)
-    if opened is None:
-        return None
-    fd, offset = opened
-    return StreamingResponse(_chunks(fd, offset, meta.size), headers=headers, media_type="application/octet-stream")
+def answer(decision: datapath.Redirect | datapath.Missing | datapath.Copy) -> Response:
+    """The HTTP answer of a data-path decision (the table in `datapath`)."""
+    if isinstance(decision, datapath.Redirect):
+        return RedirectResponse(decision.url, status_code=307)
+    if isinstance(decision, datapath.Missing):
+        return error(404, decision.error, decision.detail)
+    if isinstance(decision, datapath.NeighbourCopy):
+        found, upstream = decision.found, decision.upstream
+        if upstream is None:  # HEAD
+            headers = {"content-length": str(found.size), wire.CHECKSUM: found.cksum}
+            headers |= {wire.VERSION: str(found.version), "etag": f'"{found.cksum}"'}
+            return Response(status_code=200, headers=headers)
+        kept = {k: upstream.headers[k] for k in _NEIGHBOUR_HEADERS if k in upstream.headers}
+        return StreamingResponse(
+            upstream.aiter_raw(), headers=kept, media_type=_OCTETS, background=BackgroundTask(upstream.aclose)
+        )
+    headers = object_headers(decision.meta)
+    if decision.fd is not None:
+        body = _chunks(decision.fd, decision.offset, decision.meta.size)
+        return StreamingResponse(body, headers=headers, media_type=_OCTETS)
+    if decision.data is not None:
+        return Response(content=decision.data, headers=headers, media_type=_OCTETS)
+    return Response(status_code=200, headers=headers, media_type=_OCTETS)

@@ -7,10 +7,9 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, Response
 
-from storage_node import buckets, names, strict
+from storage_node import buckets, datapath, names, strict, wire
 from storage_node.node import Node
-from storage_node.peers import MAP_VERSION_HEADER, NODE_HEADER
-from storage_node.routes.common import error, node_of, require_token, serve_object
+from storage_node.routes.common import answer, error, node_of, require_token
 from storage_node.schemas import SettlingBody
 from storage_node.store import found_live
 
@@ -19,8 +18,8 @@ router = APIRouter(prefix="/v1/internal", dependencies=[Depends(require_token)])
 
 def _stamped(node: Node, resp: Response) -> Response:
     """Every intra-cluster answer names its sender and its map version (an asker with an older map catches up)."""
-    resp.headers[MAP_VERSION_HEADER] = str(node.map.version if node.map is not None else 0)
-    resp.headers[NODE_HEADER] = node.id
+    resp.headers[wire.MAP_VERSION] = str(node.map.version if node.map is not None else 0)
+    resp.headers[wire.NODE] = node.id
     return resp
 
 
@@ -30,16 +29,17 @@ def _local(request: Request, bucket: str, name: str, head: bool) -> Response:
     node = node_of(request)
     meta = node.store.get(bucket, name)
     moved = node.store.handed_over(bucket, name)
-    if meta is not None and (resp := serve_object(node, meta, head=head)) is not None:
+    if meta is not None and (copy := datapath.open_local(node.store, meta, head=head)) is not None:
+        resp = answer(copy)
         if moved is not None:
-            resp.headers["x-ferry-handed-over"] = str(moved)
+            resp.headers[wire.HANDED_OVER] = str(moved)
         return _stamped(node, resp)
     tomb = node.store.tombstone(bucket, name)
     resp = error(404, "not here", f"{bucket}/{name}")
     if tomb is not None:
-        resp.headers["x-ferry-tombstone"] = str(tomb)
+        resp.headers[wire.TOMBSTONE] = str(tomb)
     if moved is not None:
-        resp.headers["x-ferry-handed-over"] = str(moved)
+        resp.headers[wire.HANDED_OVER] = str(moved)
     return _stamped(node, resp)
 
 
@@ -64,8 +64,8 @@ async def delete_local(
     names.check_object(name)
     node = node_of(request)
     done = node.store.delete(bucket, name, version)
-    body = {"existed": found_live([done]), "held": done.held, "tomb": done.tomb}
-    return _stamped(node, JSONResponse(body))
+    body = wire.DeleteAnswer(existed=found_live([done]), held=done.held, tomb=done.tomb)
+    return _stamped(node, JSONResponse(body.model_dump(mode="json")))
 
 
 @router.get("/list/{bucket}")
