@@ -6,7 +6,6 @@ from pathlib import Path
 
 from storage_node.schemas import ClusterMap, NodeEntry, NodeFlag
 from storage_node.settling import Settling
-from storage_node.store import ObjMeta, Store
 
 
 def _map(reb: int | None, flagged: tuple[str, ...] = ()) -> ClusterMap:
@@ -50,36 +49,3 @@ def test_drained_means_flagged_and_finished(tmp_path: Path) -> None:
     s.merge({"a": 2, "b": 2})
     assert s.drained(cmap) == {"b"}, "an online node that finished holds its share: never drained"
     assert s.drained(_map(3, flagged=("b",))) == set(), "a newer rebalance: b has not said it finished that one"
-
-
-def _one_object(tmp_path: Path) -> tuple[Store, ObjMeta]:
-    """A store on a fresh mountpath holding one object b/k."""
-    store = Store([str(tmp_path / "mp")], tmp_path / "state", fsync=False)
-    store.load()
-    tmp = store.begin("b", "k")
-    tmp.write(b"data")
-    return store, store.commit_client(tmp)
-
-
-def test_a_handed_over_copy_counts_as_existing_for_a_delete_until_deleted(tmp_path: Path) -> None:
-    from storage_node.store import found_live
-
-    store, meta = _one_object(tmp_path)
-    assert store.remove_moved("b", "k", meta.version)
-    assert store.handed_over("b", "k") == meta.version
-    assert found_live([store.delete("b", "k", meta.version + 1)]), "it was on its way to its new node: it existed"
-    assert store.handed_over("b", "k") is None
-    again = store.delete("b", "k", meta.version + 2)
-    assert again.tomb == meta.version + 1 and not found_live([again]), "deleted already: a second delete finds nothing"
-
-
-def test_a_stale_copy_older_than_a_tombstone_elsewhere_is_no_live_object_for_a_delete(tmp_path: Path) -> None:
-    from storage_node.store import Deletion, found_live
-
-    # a node killed mid-hand-over kept a copy the cluster has deleted since: deleting again finds nothing live
-    store, stale = _one_object(tmp_path)
-    here = store.delete("b", "k", stale.version + 10)
-    assert here == Deletion(stale.version, None)
-    assert found_live([here]), "alone, the copy it removed was live"
-    assert not found_live([here, Deletion(None, stale.version + 5)]), "another node had deleted it already"
-    assert found_live([here, Deletion(None, stale.version - 1)]), "a tombstone older than the copy"
