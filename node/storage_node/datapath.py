@@ -217,7 +217,7 @@ async def write(
         return Refused(404, "no such bucket", bucket)
     await node.spread_map()
     try:
-        meta = node.store.commit_client(tmp, checksum)
+        meta = await node.store.commit_client_async(tmp, checksum)
     except ValueError as exc:
         return Refused(400, "bad checksum", str(exc))
     await node.rebalancer.place(meta)  # the map changed while the body came in: the owner gets it now

@@ -15,9 +15,11 @@ event loop, so a check-then-install is atomic with respect to every other reques
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 
+from storage_node import fileio
 from storage_node.store import deletions, dropping, installing, loading, reading, resilvering
 from storage_node.store.deletions import Deletion, found_live
 from storage_node.store.format import MAGIC, ObjMeta, digest, path_of, read_header
@@ -27,6 +29,8 @@ from storage_node.store.installing import Verdict
 from storage_node.store.placement import Placement
 from storage_node.store.tombstones import Tombstones
 from storage_node.store.writing import NoSpace, Tmp, out_of_space
+
+OFF_LOOP_BYTES = 256 << 10  # a client write longer than this is finished in a thread (with fsync on, every one)
 
 __all__ = [
     "MAGIC",
@@ -139,6 +143,27 @@ class Store:
     def begin_migrating(self, bucket: str, name: str, size: int, version: int, cksum: str) -> Tmp:
         """Start writing a migrating copy whose header is known up front (data streams straight to disk)."""
         return Tmp(self, bucket, name, size, ObjMeta(bucket, name, size, cksum, version, ""))
+
+    async def commit_client_async(self, tmp: Tmp, expected_cksum: str | None = None) -> ObjMeta:
+        """`commit_client` with the blocking part (the last write, fsync, close) off the event loop when it is long.
+
+        Long: a write over `OFF_LOOP_BYTES`, or any write with fsync on. The rename into place and the index
+        change stay on the loop, in one step with the check that no newer version arrived meanwhile.
+        """
+        version, cksum = installing.seal_client(tmp, expected_cksum)
+        fsync = self.fsync
+        if fsync or tmp.size > OFF_LOOP_BYTES:
+            finishing = asyncio.ensure_future(asyncio.to_thread(tmp.finish, version, cksum))
+            try:
+                meta = await asyncio.shield(finishing)
+            except asyncio.CancelledError:  # the request went away: its temp file goes once the thread is done
+                finishing.add_done_callback(lambda _: tmp.abort())
+                raise
+        else:
+            meta = tmp.finish(version, cksum)
+        if installing.install_client(self._index, self._tombs, meta, tmp) and fsync:
+            await asyncio.to_thread(fileio.fsync_dir, path_of(meta.mountpath, meta.bucket, meta.name).parent)
+        return meta
 
     def commit_client(self, tmp: Tmp, expected_cksum: str | None = None) -> ObjMeta:
         """Install a client write as the newest version (it always wins).

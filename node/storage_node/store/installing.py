@@ -39,6 +39,32 @@ def _install(index: Index, meta: ObjMeta, tmp: Tmp, *, fsync: bool) -> None:
     index.add(meta)
 
 
+def seal_client(tmp: Tmp, expected_cksum: str | None) -> tuple[int, str]:
+    """The version and checksum a finished client write gets (ValueError, the temp file dropped, on a mismatch)."""
+    cksum = tmp.hasher.hexdigest()
+    if expected_cksum is not None and expected_cksum != cksum:
+        tmp.abort()
+        raise ValueError("checksum mismatch")
+    return clock.next_version(), cksum
+
+
+def install_client(index: Index, tombs: Tombstones, meta: ObjMeta, tmp: Tmp) -> bool:
+    """Install a client write finished off the event loop, unless a newer version arrived meanwhile.
+
+    A newer version (another client's write, or a tombstone, versioned after this one) wins as it would have
+    had the two come one after the other: this write is acknowledged and its file dropped (False). The
+    directory is not fsynced here (the caller does it off the loop before it acknowledges).
+    """
+    old, tomb = index.get(meta.bucket, meta.name), tombs.get(meta.bucket, meta.name)
+    if (old is not None and old.version > meta.version) or (tomb is not None and tomb > meta.version):
+        tmp.abort()
+        return False
+    _install(index, meta, tmp, fsync=False)
+    if tomb is not None and tomb < meta.version:
+        tombs.drop(meta.bucket, meta.name)
+    return True
+
+
 def commit_client(
     index: Index, tombs: Tombstones, tmp: Tmp, expected_cksum: str | None = None, *, fsync: bool
 ) -> ObjMeta:

@@ -120,3 +120,21 @@ def test_a_body_that_pauses_too_long_is_refused_and_leaves_no_temp_file(tmp_path
         assert list((tmp_path / "mp" / "ferry" / "tmp").iterdir()) == []
 
     run(tmp_path, test, body_timeout_s=0.5)
+
+
+def test_concurrent_large_writes_of_one_object_leave_the_newest_version(tmp_path: Path) -> None:
+    async def test(client: httpx.AsyncClient) -> None:
+        bodies = [bytes([i]) * (600 << 10) for i in range(8)]  # over OFF_LOOP_BYTES: finished in threads
+        answers = await asyncio.gather(*(client.put("/v1/objects/b/same", content=b) for b in bodies))
+        assert [r.status_code for r in answers] == [200] * 8
+        newest = max(range(8), key=lambda i: answers[i].json()["version"])
+        got = await client.get("/v1/objects/b/same")
+        assert got.content == bodies[newest]
+        assert got.headers["x-ferry-version"] == str(answers[newest].json()["version"])
+        assert list((tmp_path / "mp" / "ferry" / "tmp").iterdir()) == []
+        r = await client.put("/v1/admin/settings", json={"fsync": True}, headers=token())
+        assert r.status_code == 200 and r.json()["fsync"] is True
+        assert (await client.put("/v1/objects/b/synced", content=b"s" * 100)).status_code == 200
+        assert (await client.get("/v1/objects/b/synced")).content == b"s" * 100
+
+    run(tmp_path, test)
