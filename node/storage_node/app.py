@@ -13,8 +13,9 @@ from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from storage_node import auth, guard, maps, metrics, names
+from storage_node.asking import Unavailable
 from storage_node.config import Config
-from storage_node.node import Node, Unavailable
+from storage_node.node import Node
 from storage_node.routes import admin, data, health, internal
 from storage_node.store import NoSpace, out_of_space
 

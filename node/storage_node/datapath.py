@@ -33,7 +33,8 @@ from urllib.parse import urlencode
 import httpx
 
 from storage_node import forwarding, names
-from storage_node.node import Node, Unavailable
+from storage_node.asking import Unavailable
+from storage_node.node import Node
 from storage_node.peers import Presence, object_path
 from storage_node.store import NoSpace, ObjMeta, Store, Tmp
 

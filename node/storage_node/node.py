@@ -7,11 +7,13 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import Coroutine, Sequence
+from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import TypeVar
 
 from storage_node import auth, buckets, capacity, maps, metrics, peers
+from storage_node.asking import ClusterObjects
+from storage_node.bucketing import BucketSync
 from storage_node.config import Config
 from storage_node.rebalance import receiving, stages
 from storage_node.rebalance.engine import Rebalancer
@@ -19,7 +21,6 @@ from storage_node.schemas import (
     ClusterMap,
     NodeEntry,
     NodeStatus,
-    ObjectInfo,
     RebalanceStage,
     Settings,
     SettingsUpdate,
@@ -27,7 +28,7 @@ from storage_node.schemas import (
 )
 from storage_node.settling import Settling
 from storage_node.statedir import StateDir
-from storage_node.store import Deletion, Store, found_live
+from storage_node.store import Store
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -37,21 +38,7 @@ _SETTLING_POLL_S = 1.0  # while the cluster is not settled, how often a node tha
 _ANNOUNCE_TO = 8  # how many other nodes a node tells when its part of a rebalance ends
 _ANNOUNCE_WAIT_S = 3.0  # how long it waits for them before it shows `done` anyway (gossip covers the rest)
 _SPREAD_WAIT_S = 6.0  # how long a write waits for the other nodes to hold this node's map
-_REASK_S = 1.0  # a request waiting for a silent node asks it again this often (or when a newer map arrives)
 _GONE_S = 10.0  # a drained node that did not answer is not asked again for this long
-
-
-class Unavailable(Exception):
-    """A cluster-wide operation could not reach a node it needs, or cannot tell yet (maps to HTTP 503)."""
-
-
-@dataclass(frozen=True, slots=True)
-class Lookup:
-    """What the other nodes (drained ones aside) hold of one object name."""
-
-    best: peers.Presence | None  # the newest copy or tombstone among them
-    handed_over: int | None  # the newest version one of them handed to another node (not deleted since)
-    unknown: list[str]  # nodes that could not answer (and why): they may hold it
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,8 +48,8 @@ class Route:
     target: NodeEntry | None
 
 
-class Node:
-    """One storage node."""
+class Node(BucketSync, ClusterObjects):
+    """One storage node: its store and map, its settling, and (from the mixins) buckets and objects across nodes."""
 
     def __init__(self, cfg: Config) -> None:
         """Build the components; `start()` loads them."""
@@ -354,287 +341,6 @@ class Node:
         owner = self.placement.owner(bucket, name)
         return Route(None if owner.id == self.id else owner)
 
-    # ---- buckets -----------------------------------------------------------------------------------
-
-    def apply_bucket_records(self, records: dict[str, buckets.BucketRecord]) -> None:
-        """Merge bucket records; drop local objects that belong to destroyed or older incarnations."""
-        for name in self.buckets.merge(records):
-            rec = self.buckets.get(name)
-            if rec is None:
-                continue
-            if not rec.exists:
-                self.store.drop_bucket(name)
-                continue
-            for meta in list(self.store.objects_of(name).values()):
-                if meta.version < rec.version:
-                    self.store.remove_moved(meta.bucket, meta.name, meta.version)
-
-    async def sync_buckets(self) -> None:
-        """Pull the bucket registries of all peers and merge them."""
-        results = await asyncio.gather(*(self.peers.get_buckets(n) for n in self.others()))
-        for records in results:
-            if records:
-                self.apply_bucket_records(records)
-
-    async def ensure_bucket(self, bucket: str) -> bool:
-        """Whether the bucket exists, asking peers before saying no (a node may have just joined)."""
-        if self.buckets.exists(bucket):
-            return True
-        if self.buckets.get(bucket) is None:
-            await self._fresh_sync()
-        return self.buckets.exists(bucket)
-
-    async def _fresh_sync(self) -> None:
-        """A pull of the peers' registries that started after this call, shared by the callers that wait for one.
-
-        Requests for unknown buckets (anyone can send them) thus cost the peers one pull at a time, not one each.
-        """
-        asked = time.monotonic()
-        while True:
-            running = self._syncing
-            if running is None or running[1].done():
-                pull: asyncio.Future[None] = asyncio.ensure_future(self.sync_buckets())
-                self._syncing = (time.monotonic(), pull)
-                await asyncio.shield(pull)
-                return
-            await asyncio.shield(running[1])
-            if running[0] >= asked:
-                return
-
-    async def create_bucket(self, bucket: str) -> bool:
-        """Create a bucket cluster-wide; False if it existed."""
-        await self.ensure_bucket(bucket)
-        rec, created = self.buckets.create(bucket)
-        await self._push_buckets({bucket: rec}, self.others())
-        return created
-
-    async def destroy_bucket(self, bucket: str) -> bool:
-        """Destroy a bucket and its objects cluster-wide; False if it did not exist."""
-        if not await self.ensure_bucket(bucket):
-            return False
-        rec = self.buckets.destroy(bucket)
-        if rec is None:
-            return False
-        self.store.drop_bucket(bucket)
-        await self._push_buckets({bucket: rec}, self.others())
-        return True
-
-    async def _push_buckets(self, records: dict[str, buckets.BucketRecord], to: list[NodeEntry]) -> None:
-        """Push bucket records to peers; one that misses them gets the whole registry with the next map."""
-        done = await asyncio.gather(*(self.peers.push_buckets(n, records) for n in to))
-        for node, ok in zip(to, done, strict=True):
-            if ok:
-                self._missed_buckets.discard(node.id)
-            else:
-                self._missed_buckets.add(node.id)
-
-    # ---- objects across the cluster ----------------------------------------------------------------
-
-    async def catch_up(self) -> bool:
-        """Whether a peer answered with a newer map than this node's and this node now holds it (ask again)."""
-        version, peer = self.peers.newest_map
-        if self.map is None or version <= self.map.version:
-            return False
-        before = self.map.version
-        await self.adopt_newer_map(peer, version)
-        return self.map is not None and self.map.version > before
-
-    @property
-    def map_version(self) -> int:
-        """The version of the map this node holds (0: none yet)."""
-        return 0 if self.map is None else self.map.version
-
-    def _asking(self) -> tuple[int, frozenset[str]]:
-        """The map version and the drained nodes as a round of questions to the other nodes starts.
-
-        An answer is judged by what was true when it was asked: a node drained then may hold objects by
-        the time its silence is read (the map moved on and the node came back, maybe at another address).
-        """
-        return self.map_version, frozenset(self._drained)
-
-    def _moved_on(self, asked: tuple[int, frozenset[str]]) -> bool:
-        """Whether this node took another map since `asked`: a round asked by the old one is asked again."""
-        return self._asking()[0] != asked[0]
-
-    def hold_until(self) -> float:
-        """Until when a request that cannot tell yet waits for the nodes that did not answer (then 503)."""
-        return time.monotonic() + self.settings.peer_wait_seconds
-
-    async def wait_for_peers(self, until: float, asked: int) -> bool:
-        """Pause before asking silent nodes again: until a newer map than v`asked` or a moment; False past `until`.
-
-        A node pod that is killed comes back at its address (its container restarted) or at a new one that
-        the next map gives: either way the question is asked again instead of answered 503 at once.
-        """
-        left = until - time.monotonic()
-        if left <= 0:
-            return False
-        await self.wait_for_map(asked + 1, min(_REASK_S, left))
-        return True
-
-    def _silent_counts(self, node_id: str, asked: tuple[int, frozenset[str]]) -> bool:
-        """Whether a node that did not answer leaves a doubt: unless it was drained when asked and still is."""
-        return node_id not in asked[1] or node_id not in self._drained
-
-    async def look_up(self, bucket: str, name: str) -> Lookup:
-        """What the other nodes hold of an object (get-from-neighbor), and which of them could not say.
-
-        Asked by a newer map than this node's (a peer's answer says so), it takes that map and asks again:
-        the object may have moved to a node this node did not know of yet. A map that arrives while the
-        question is out (the operator's push) is asked by again too.
-        """
-        for _ in range(3):
-            asked = self._asking()
-            found = await self._look_up_once(bucket, name, asked)
-            if not self._moved_on(asked) and not await self.catch_up():
-                break
-        return found
-
-    async def _look_up_once(self, bucket: str, name: str, asked: tuple[int, frozenset[str]]) -> Lookup:
-        targets = self._askable()  # drained ones too: they know what they handed on (shut down: no answer)
-        answers = await asyncio.gather(*(self.peers.presence(n, bucket, name) for n in targets), return_exceptions=True)
-        best: peers.Presence | None = None
-        moved: int | None = None
-        unknown: list[str] = []
-        for node, answer in zip(targets, answers, strict=True):
-            if isinstance(answer, peers.PeerError):
-                if self._silent_counts(node.id, asked):
-                    unknown.append(f"{node.id} ({answer})")
-                self._unreachable(node)
-                continue
-            if isinstance(answer, BaseException):
-                raise answer
-            if answer.held is not None and (best is None or answer.held.version > best.version):
-                best = answer.held
-            if answer.handed_over is not None and (moved is None or answer.handed_over > moved):
-                moved = answer.handed_over
-        return Lookup(best, moved, unknown)
-
-    async def delete_everywhere(self, bucket: str, name: str) -> bool:
-        """Delete here with a tombstone and on every other node; True if it removed a live object.
-
-        A node that may hold the object and does not answer is waited for (`peer_wait_seconds`, a pod that
-        restarts comes back at its address or at a new one the next map gives); Unavailable if it still does
-        not answer and no node that did held the object.
-        """
-        here = self.store.delete(bucket, name)
-        stamp = self.store.tombstone(bucket, name)
-        if stamp is None or (here.held is not None and here.held > stamp):
-            return True  # a newer write than this delete is already here
-        until, rounds = self.hold_until(), 0
-        answers: dict[str, tuple[Deletion | BaseException, tuple[int, frozenset[str]]]] = {}
-        while True:
-            # drained ones too, so what they handed on is not taken for a live object later; and, when a peer
-            # answers with a newer map (or one arrives meanwhile), the nodes this node learns of from it and
-            # the ones that did not answer at the address the old map gave
-            asked = self._asking()
-            more = [n for n in self._askable() if isinstance(answers.get(n.id, (None,))[0], peers.PeerError | None)]
-            got = await asyncio.gather(
-                *(self.peers.delete(n, bucket, name, stamp) for n in more), return_exceptions=True
-            )
-            answers.update({n.id: (a, asked) for n, a in zip(more, got, strict=True)})
-            for n, a in zip(more, got, strict=True):
-                if isinstance(a, peers.PeerError):
-                    self._unreachable(n)
-                elif isinstance(a, BaseException):
-                    raise a
-            rounds += 1
-            if rounds < 3 and (self._moved_on(asked) or await self.catch_up()):
-                continue
-            held = [here, *(a for a, _ in answers.values() if isinstance(a, Deletion))]
-            unknown = [
-                f"{n} ({a})"
-                for n, (a, when) in answers.items()
-                if isinstance(a, peers.PeerError) and self._silent_counts(n, when)
-            ]
-            if found_live(held):
-                return True
-            if not unknown:
-                return False
-            if not await self.wait_for_peers(until, asked[0]):
-                who = ", ".join(unknown)
-                raise Unavailable(f"deleted where it could be, but {who} could not say whether it held it")
-
-    def list_local(self, bucket: str, prefix: str, after: str, limit: int) -> list[list[object]]:
-        """Local entries [name, size, checksum, version, deleted] with name > after, sorted, at most limit."""
-        objs, tombs = self.store.objects_of(bucket), self.store.tombs_of(bucket)
-        names = sorted(n for n in {*objs, *tombs} if n > after and n.startswith(prefix))[:limit]
-        out: list[list[object]] = []
-        for n in names:
-            meta = objs.get(n)
-            tomb = tombs.get(n)
-            if meta is not None and (tomb is None or meta.version > tomb):
-                out.append([n, meta.size, meta.cksum, meta.version, False])
-            else:
-                out.append([n, 0, "", tomb or 0, True])
-        return out
-
-    async def list_cluster(
-        self, bucket: str, prefix: str, after: str, limit: int
-    ) -> tuple[list[ObjectInfo], str | None]:
-        """One page of the cluster-wide listing; retried when an object moved between nodes meanwhile.
-
-        Every other node is asked, drained ones too: this node's map may be older than theirs, and a node it
-        takes for drained may already be receiving objects again. A drained node that does not answer (shut
-        down) holds nothing and is left out; any other that does not answer makes the listing unavailable.
-        """
-        until, attempts = self.hold_until(), 0
-        while attempts < 8:
-            attempts += 1
-            asked, nodes = self._asking(), self._askable()
-            # read this node's counter before the peers' pages too: an object it hands to a peer while those
-            # pages are in flight is missing from both the peer's page and the local one
-            mine_before = self.store.moved_out
-            before = await asyncio.gather(*(self.peers.moved_out(n) for n in nodes), return_exceptions=True)
-            if self._moved_on(asked):
-                continue  # a map arrived meanwhile: a node may be at another address, or no longer drained
-            try:
-                nodes, counters = self._answered(nodes, before, asked)
-                pages = await asyncio.gather(
-                    *(self.peers.list_local(n, bucket, prefix, after, limit) for n in nodes), return_exceptions=True
-                )
-                if self._moved_on(asked):
-                    continue
-                nodes, answered = self._answered(nodes, pages, asked)
-            except Unavailable:
-                # a node that may hold objects did not answer (its pod restarting): wait for it a while
-                if not await self.wait_for_peers(until, asked[0]):
-                    raise
-                attempts -= 1
-                continue
-            if len(answered) != len(counters):
-                continue  # a drained node went away between the two rounds: ask again without it
-            local = self.list_local(bucket, prefix, after, limit)
-            if self.store.moved_out != mine_before:
-                continue
-            if await self.catch_up():
-                continue  # a peer holds a newer map: objects may be on nodes this one did not know
-            if any(b != moved for b, (_, moved) in zip(counters, answered, strict=True)):
-                continue
-            return _merge([local, *(entries for entries, _ in answered)], limit)
-        raise Unavailable("objects kept moving during the listing; retry")
-
-    def _answered(
-        self, nodes: list[NodeEntry], answers: Sequence[T | BaseException], asked: tuple[int, frozenset[str]]
-    ) -> tuple[list[NodeEntry], list[T]]:
-        """The nodes that answered and their answers; Unavailable if one that may hold objects did not.
-
-        A node drained when asked, and still, holds nothing: its silence is no doubt.
-        """
-        kept: list[NodeEntry] = []
-        out: list[T] = []
-        for node, answer in zip(nodes, answers, strict=True):
-            if isinstance(answer, peers.PeerError):
-                if self._silent_counts(node.id, asked):
-                    raise Unavailable(f"{node.id}: {answer}") from answer
-                self._unreachable(node)
-                continue
-            if isinstance(answer, BaseException):
-                raise answer
-            kept.append(node)
-            out.append(answer)
-        return kept, out
-
     # ---- admin -------------------------------------------------------------------------------------
 
     def update_settings(self, update: SettingsUpdate) -> Settings:
@@ -674,30 +380,3 @@ class Node:
         self.settling.clear()
         self._refresh_settled()
         return removed
-
-
-def _merge(pages: list[list[list[object]]], limit: int) -> tuple[list[ObjectInfo], str | None]:
-    """Merge per-node pages: newest entry per name wins, tombstones hide; safe cut-off across full pages."""
-    cutoff: str | None = None
-    for entries in pages:
-        if len(entries) >= limit:
-            last = str(entries[-1][0])
-            cutoff = last if cutoff is None or last < cutoff else cutoff
-    best: dict[str, list[object]] = {}
-    for entries in pages:
-        for e in entries:
-            n = str(e[0])
-            if cutoff is not None and n > cutoff:
-                continue
-            cur = best.get(n)
-            if cur is None or int(str(e[3])) > int(str(cur[3])):
-                best[n] = e
-    names = sorted(best)[:limit]
-    more = cutoff is not None or len(best) > limit
-    objects = [
-        ObjectInfo(name=n, size=int(str(best[n][1])), checksum=str(best[n][2]), version=int(str(best[n][3])))
-        for n in names
-        if not best[n][4]
-    ]
-    next_token = names[-1] if more and names else None
-    return objects, next_token
