@@ -127,8 +127,8 @@ class ClusterObjects:
                 continue
             if isinstance(answer, BaseException):
                 raise answer
-            if answer.held is not None and (best is None or answer.held.version > best.version):
-                best = answer.held
+            if answer.found is not None and (best is None or answer.found.version > best.version):
+                best = answer.found
             if answer.handed_over is not None and (moved is None or answer.handed_over > moved):
                 moved = answer.handed_over
         return Lookup(best, moved, unknown)
@@ -142,7 +142,7 @@ class ClusterObjects:
         """
         here = self.store.delete(bucket, name)
         stamp = self.store.tombstone(bucket, name)
-        if stamp is None or (here.held is not None and here.held > stamp):
+        if stamp is None or (here.removed is not None and here.removed > stamp):
             return True  # a newer write than this delete is already here
         until, rounds = self.hold_until(), 0
         answers: dict[str, tuple[Deletion | BaseException, tuple[int, frozenset[str]]]] = {}

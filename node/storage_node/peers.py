@@ -37,7 +37,7 @@ class Presence:
 class Sighting:
     """A peer's answer about one object name: what it holds (if anything) and what it handed on."""
 
-    held: Presence | None
+    found: Presence | None
     handed_over: int | None  # version of a copy it gave to another node, not deleted since
 
 

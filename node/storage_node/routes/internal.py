@@ -64,7 +64,7 @@ async def delete_local(
     names.check_object(name)
     node = node_of(request)
     done = node.store.delete(bucket, name, version)
-    body = wire.DeleteAnswer(existed=found_live([done]), held=done.held, tomb=done.tomb)
+    body = wire.DeleteAnswer(existed=found_live([done]), held=done.removed, tomb=done.tomb)
     return _stamped(node, JSONResponse(body.model_dump(mode="json")))
 
 

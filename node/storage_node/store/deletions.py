@@ -21,16 +21,16 @@ class Deletion:
     a stale copy left behind by a cut hand-over is older than the delete that already removed it elsewhere.
     """
 
-    held: int | None  # version of the copy removed here (or handed to a peer and not deleted since)
+    removed: int | None  # version of the copy removed here (or handed to a peer and not deleted since)
     tomb: int | None  # version of the tombstone that was here before this delete
 
 
 def found_live(deletions: Iterable[Deletion]) -> bool:
     """Whether a delete answered by these nodes removed a live object."""
     ds = list(deletions)
-    held = max((d.held for d in ds if d.held is not None), default=None)
+    removed = max((d.removed for d in ds if d.removed is not None), default=None)
     tomb = max((d.tomb for d in ds if d.tomb is not None), default=0)
-    return held is not None and held > tomb
+    return removed is not None and removed > tomb
 
 
 def delete(

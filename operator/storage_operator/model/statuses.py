@@ -220,22 +220,22 @@ class NodeStatus(CamelModel):
         )
 
 
-def patch(held: Mapping[str, Any], body: Mapping[str, Any]) -> tuple[Raw | None, Raw]:
-    """The merge patch that makes the status `held` carry `body`, and that status after it.
+def patch(current: Mapping[str, Any], body: Mapping[str, Any]) -> tuple[Raw | None, Raw]:
+    """The merge patch that makes the status `current` carry `body`, and that status after it.
 
-    None when `held` carries it already (nothing to write). Each value replaces the old one whole: keys only
+    None when `current` carries it already (nothing to write). Each value replaces the old one whole: keys only
     the old value has are removed, so a superseded rebalance does not keep the finishedAt or totals of the one
     it replaced; a None value removes the key.
     """
-    if all(held.get(k) == v for k, v in body.items()):
-        return None, dict(held)
-    after = dict(held)
+    if all(current.get(k) == v for k, v in body.items()):
+        return None, dict(current)
+    after = dict(current)
     for k, v in body.items():
         if v is None:
             after.pop(k, None)
         else:
             after[k] = v
-    return {k: _replacing(held.get(k), v) for k, v in body.items()}, after
+    return {k: _replacing(current.get(k), v) for k, v in body.items()}, after
 
 
 def _replacing(old: Any, new: Any) -> Any:

@@ -30,14 +30,16 @@ from storage_operator.plan.passes import Pass
 def changing(p: Pass) -> bool:
     """Whether the cluster is changing: data moves, a node is rolled, or a membership change is asked for.
 
-    A departure held back for want of room (`Pass.held_back`) is not a change until it fits: it may wait long.
+    A departure held back for want of room (`Pass.short_of_room`) is not a change until it fits: it may wait long.
     """
     if p.status.running is not None or p.status.transition is not None or p.status.rollout is not None:
         return True
     if p.rollout_decision().act is rollouts.Act.START:
         return True  # a node is about to be rolled in this pass: the budget closes first
-    held = p.held_back()
-    return any(name_of(n) not in held and lifecycle.next_step(p.view(n)).action is not Action.NOTHING for n in p.nodes)
+    waiting = p.short_of_room()
+    return any(
+        name_of(n) not in waiting and lifecycle.next_step(p.view(n)).action is not Action.NOTHING for n in p.nodes
+    )
 
 
 def min_available(p: Pass, pods_wanted: Mapping[str, bool]) -> int:

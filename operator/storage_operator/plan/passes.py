@@ -44,7 +44,7 @@ class Outcome:
     pace: Pace = Pace.IDLE
     reached: Mapping[str, NodeState] = field(default_factory=dict)  # effective states reached, by node
     reports: Mapping[str, Report] = field(default_factory=dict)  # node reports read again (after a map push)
-    held: statuses.Raw | None = None  # the cluster status the API holds now, when the step wrote it
+    api_status: statuses.Raw | None = None  # the cluster status the API holds now, when the step wrote it
 
     def then(self, later: Outcome) -> Outcome:
         """This outcome followed by `later` (later values win; the pace is the most urgent)."""
@@ -53,7 +53,7 @@ class Outcome:
             pace=max(self.pace, later.pace),
             reached={**self.reached, **later.reached},
             reports={**self.reports, **later.reports},
-            held=later.held if later.held is not None else self.held,
+            api_status=later.api_status if later.api_status is not None else self.api_status,
         )
 
 
@@ -67,7 +67,7 @@ class Pass:
     pvcs: Mapping[str, Body]
     reports: Mapping[str, Report]  # node name -> what the node answered (its pod is ready)
     status: ClusterStatus
-    held: statuses.Raw  # the cluster's status as the API holds it (what a write compares with)
+    api_status: statuses.Raw  # the cluster's status as the API holds it (what a write compares with)
     node_statuses: Mapping[str, statuses.NodeStatus]  # the StorageNodes' statuses as observed
     spec: ClusterSpec  # the cluster's spec, parsed once
     node_specs: Mapping[str, NodeSpec]  # the StorageNodes' specs, parsed once, by node name
@@ -92,15 +92,15 @@ class Pass:
 
         `clock` is where the pass and its steps read the time from.
         """
-        held = dict(cluster.get("status") or {})
+        api_status = dict(cluster.get("status") or {})
         return cls(
             cluster=cluster,
             nodes=tuple(nodes),
             pods=pods,
             pvcs=pvcs,
             reports=reports,
-            status=ClusterStatus.from_status(held),
-            held=held,
+            status=ClusterStatus.from_status(api_status),
+            api_status=api_status,
             node_statuses={name_of(n): statuses.NodeStatus.from_status(n.get("status")) for n in nodes},
             spec=spec if spec is not None else ClusterSpec.of(cluster),
             node_specs={name_of(n): NodeSpec.of(n) for n in nodes},
@@ -116,7 +116,7 @@ class Pass:
             pace=max(self.pace, outcome.pace),
             reached={**self.reached, **outcome.reached},
             reports={**self.reports, **outcome.reports},
-            held=outcome.held if outcome.held is not None else self.held,
+            api_status=outcome.api_status if outcome.api_status is not None else self.api_status,
         )
 
     @property
@@ -240,7 +240,7 @@ class Pass:
         headroom = float(self.spec.capacity.headroom_percent)
         return capacity.departure([s for s in out if s], [s for s in kept if s], headroom)
 
-    def held_back(self) -> dict[str, str]:
+    def short_of_room(self) -> dict[str, str]:
         """The nodes asked to leave, if together they do not fit on the nodes that stay: why, by node name."""
         leaving = [n for n in self.nodes if self.leaving(n)]
         verdict = self.departure(leaving) if leaving else None

@@ -35,7 +35,7 @@ class NodeSituation:
     percent: int | None
     stalled_since: str | None
     skip_note: str  # why data is not migrated for this node ("" when it is)
-    held_back: str = ""  # why its departure waits although it could be its turn (no room), "" otherwise
+    no_room: str = ""  # why its departure waits although it could be its turn (no room), "" otherwise
     upgrading: str = ""  # what the rolling upgrade does with this node ("" when it is not the one rolled)
     stuck: bool = False  # its new pod did not become Ready in time: the rollout stopped here
 
@@ -88,8 +88,8 @@ def node_conditions(s: NodeSituation) -> list[Condition]:
         ready = Condition(ConditionType.READY, False, reason, msg)
     elif s.is_turn:
         ready = Condition(ConditionType.READY, False, Reason.TRANSITION_IN_PROGRESS, _describe(s))
-    elif s.held_back:
-        ready = Condition(ConditionType.READY, False, Reason.INSUFFICIENT_CAPACITY, s.held_back)
+    elif s.no_room:
+        ready = Condition(ConditionType.READY, False, Reason.INSUFFICIENT_CAPACITY, s.no_room)
     else:
         ready = Condition(ConditionType.READY, False, Reason.WAITING_FOR_TURN, s.waiting_for)
 
@@ -98,8 +98,8 @@ def node_conditions(s: NodeSituation) -> list[Condition]:
     elif s.is_turn:
         reason = Reason.REBALANCING if s.step.action is Action.AWAIT_REBALANCE else Reason.TRANSITION_IN_PROGRESS
         progressing = Condition(ConditionType.PROGRESSING, True, reason, _describe(s))
-    elif s.held_back:
-        progressing = Condition(ConditionType.PROGRESSING, False, Reason.INSUFFICIENT_CAPACITY, s.held_back)
+    elif s.no_room:
+        progressing = Condition(ConditionType.PROGRESSING, False, Reason.INSUFFICIENT_CAPACITY, s.no_room)
     else:
         progressing = Condition(ConditionType.PROGRESSING, False, Reason.WAITING_FOR_TURN, s.waiting_for)
 

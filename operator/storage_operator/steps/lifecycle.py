@@ -55,17 +55,17 @@ def _pick(p: Pass) -> Body | None:
     Nodes asked to leave whose data would not fit on the nodes that stay are held back (`capacity`): the
     others go on meanwhile (a node that joins makes room).
     """
-    held = p.held_back()
+    waiting = p.short_of_room()
     t = p.status.transition
     current = next((n for n in p.nodes if t is not None and name_of(n) == t.node), None)
     if (
         current is not None
-        and name_of(current) not in held
+        and name_of(current) not in waiting
         and lifecycle.next_step(p.view(current)).action is not Action.NOTHING
     ):
         return current
     pending = [
-        n for n in p.nodes if name_of(n) not in held and lifecycle.next_step(p.view(n)).action is not Action.NOTHING
+        n for n in p.nodes if name_of(n) not in waiting and lifecycle.next_step(p.view(n)).action is not Action.NOTHING
     ]
     if not pending:
         return None

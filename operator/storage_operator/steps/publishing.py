@@ -58,7 +58,7 @@ async def readdress(kube: Kube, fleet: Fleet, p: Pass) -> Outcome:
 async def publish(kube: Kube, fleet: Fleet, p: Pass, smap: ClusterMap, *, rebalance: bool, why: str) -> Outcome:
     """Record the new map (authoritative, in the API) first, then send it to the nodes."""
     status = p.status.with_map(smap, rebalance=rebalance, why=why, now=clock.iso(p.clock.now()))
-    recorded = Outcome(status=status, held=await record(kube, p, status), pace=Pace.BUSY)
+    recorded = Outcome(status=status, api_status=await record(kube, p, status), pace=Pace.BUSY)
     events.info(
         p.cluster,
         reason="MapPublished",
@@ -70,7 +70,7 @@ async def publish(kube: Kube, fleet: Fleet, p: Pass, smap: ClusterMap, *, rebala
 async def record(kube: Kube, p: Pass, status: statuses.ClusterStatus) -> statuses.Raw:
     """Write the resumable part of `status` (map, rebalances, transition); the status the API holds after."""
     raw = status.to_status()
-    patch, after = statuses.patch(p.held, {k: raw.get(k) for k in statuses.RECORD_KEYS})
+    patch, after = statuses.patch(p.api_status, {k: raw.get(k) for k in statuses.RECORD_KEYS})
     if patch is not None:
         await kube.patch_cluster_status(p.namespace, p.name, patch)
     return after

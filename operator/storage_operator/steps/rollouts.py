@@ -41,10 +41,10 @@ async def _act(kube: Kube, fleet: Fleet, p: Pass) -> tuple[Outcome, bool]:
         assert d.node is not None and d.strategy is not None
         record = Rollout(node=d.node, strategy=d.strategy, started_at=clock.iso(p.clock.now()))
         started = p.status.model_copy(update={"rollout": record})
-        held = await publishing.record(kube, p, started)
+        api_status = await publishing.record(kube, p, started)
         if node is not None:
             events.info(node, reason="UpgradeStarted", message=f"to revision {p.target_revision} ({d.strategy.value})")
-        return Outcome(status=started, held=held, pace=Pace.HURRY), True
+        return Outcome(status=started, api_status=api_status, pace=Pace.HURRY), True
     if d.act is Act.LEAVE or d.act is Act.RETURN:
         return await _move(kube, fleet, p, d.node, leave=d.act is Act.LEAVE), False
     if d.act is Act.DELETE_POD:
@@ -56,10 +56,10 @@ async def _act(kube: Kube, fleet: Fleet, p: Pass) -> tuple[Outcome, bool]:
     if d.act is Act.FINISH:
         assert d.node is not None
         finished = p.status.model_copy(update={"rollout": None})
-        held = await publishing.record(kube, p, finished)
+        api_status = await publishing.record(kube, p, finished)
         if node is not None:
             events.info(node, reason="UpgradeCompleted", message=f"pod at revision {p.target_revision}")
-        return Outcome(status=finished, held=held, pace=Pace.HURRY), True
+        return Outcome(status=finished, api_status=api_status, pace=Pace.HURRY), True
     if d.act is Act.AWAIT_POD or d.act is Act.GRACE:
         return Outcome(pace=Pace.HURRY), False
     if d.act is Act.AWAIT_REBALANCE:

@@ -34,13 +34,13 @@ async def report(kube: Kube, p: Pass, *, stall_seconds: float) -> None:
         rebalance_id=p.status.rebalance_id,
         percent=p.status.rebalance.percent if p.status.rebalance else None,
         now=clock.iso(at),
-        held_back=p.held_back() if state is ClusterState.ONLINE else {},
+        no_room=p.short_of_room() if state is ClusterState.ONLINE else {},
         rollout=_Rollout.of(p) if state is ClusterState.ONLINE and p.status.map is not None else None,
     )
     nodes = {name_of(node): _node_status(p, node, _situation(p, node, shared), at, shared.now) for node in p.nodes}
     await concurrency.bounded([_write_node(kube, p, node, nodes[name_of(node)]) for node in p.nodes])
     cluster = _cluster_status(p, shared)
-    await write_cluster(kube, p.namespace, p.name, p.held, cluster.to_status())
+    await write_cluster(kube, p.namespace, p.name, p.api_status, cluster.to_status())
     metrics.STATUSES.observe(p.namespace, p.name, cluster, nodes)
 
 
@@ -54,7 +54,7 @@ class _Shared:
     rebalance_id: str | None
     percent: int | None
     now: str  # the report's timestamp, as written
-    held_back: Mapping[str, str]  # nodes whose departure waits for room, and why
+    no_room: Mapping[str, str]  # nodes whose departure waits for room, and why
     rollout: _Rollout | None  # the rolling upgrade as it stands (None: the cluster is not online)
 
 
@@ -100,7 +100,7 @@ def _situation(p: Pass, node: Body, shared: _Shared) -> phases.NodeSituation:
         percent=shared.percent,
         stalled_since=shared.stalled_since,
         skip_note=phases.skip_note(p.node_specs[n], p.spec),
-        held_back=shared.held_back.get(n, "") if online else "",
+        no_room=shared.no_room.get(n, "") if online else "",
         upgrading=upgrading,
         stuck=stuck,
     )
@@ -180,10 +180,13 @@ def _cluster_status(p: Pass, shared: _Shared) -> statuses.ClusterStatus:
 
 
 async def write_cluster(
-    kube: Kube, namespace: str, name: str, held: Mapping[str, Any], status: Mapping[str, Any]
+    kube: Kube, namespace: str, name: str, api_status: Mapping[str, Any], status: Mapping[str, Any]
 ) -> statuses.Raw:
-    """Write the StorageCluster `status` (keys it lacks are removed) unless `held` has it; the status held after."""
-    patch, after = statuses.patch(held, {k: status.get(k) for k in statuses.STATUS_KEYS})
+    """Write the StorageCluster `status` (keys it lacks are removed) unless `api_status` (what the API holds) has it.
+
+    Returns the status as the API holds it after.
+    """
+    patch, after = statuses.patch(api_status, {k: status.get(k) for k in statuses.STATUS_KEYS})
     if patch is not None:
         await kube.patch_cluster_status(namespace, name, patch)
     return after

@@ -70,7 +70,7 @@ def test_nodes_asked_to_leave_together_are_one_batch_and_the_others_are_not() ->
     )
     assert [n["metadata"]["name"] for n in p.nodes if p.leaving(n)] == ["node-1", "node-2", "node-3"]
     assert [f["metadata"]["name"] for f in p.fellow_leavers("node-1")] == ["node-2", "node-3"]
-    assert p.held_back() == {}, "3 MiB fit easily on the one node that stays"
+    assert p.short_of_room() == {}, "3 MiB fit easily on the one node that stays"
 
 
 def test_a_departure_that_would_overfill_the_nodes_that_stay_is_held_back_with_the_figures() -> None:
@@ -80,7 +80,7 @@ def test_a_departure_that_would_overfill_the_nodes_that_stay_is_held_back_with_t
         {"node-1": (60 * MiB, 100 * MiB, 40 * MiB), "node-2": (60 * MiB, 100 * MiB, 35 * MiB),
          "node-3": (60 * MiB, 100 * MiB, 40 * MiB)},
     )  # fmt: skip
-    held = p.held_back()
+    held = p.short_of_room()
     assert set(held) == {"node-1"}
     msg = held["node-1"]
     assert (
@@ -92,32 +92,32 @@ def test_a_departure_that_would_overfill_the_nodes_that_stay_is_held_back_with_t
 def test_the_headroom_is_the_clusters_and_an_opt_in_overrides_the_check() -> None:
     figures = {"node-1": (60 * MiB, 100 * MiB, 40 * MiB), "node-2": (0, 100 * MiB, 35 * MiB),
                "node-3": (0, 100 * MiB, 40 * MiB)}  # fmt: skip
-    assert a_pass({"node-1": "maintenance", "node-2": "online", "node-3": "online"}, figures).held_back()
+    assert a_pass({"node-1": "maintenance", "node-2": "online", "node-3": "online"}, figures).short_of_room()
     lower = a_pass(
         {"node-1": "maintenance", "node-2": "online", "node-3": "online"}, figures, capacity={"headroomPercent": 0}
     )
-    assert lower.held_back() == {}, "30 MiB each fits in 35 and 40 MiB free without headroom"
+    assert lower.short_of_room() == {}, "30 MiB each fits in 35 and 40 MiB free without headroom"
     p = a_pass({"node-1": "maintenance", "node-2": "online", "node-3": "online"}, figures)
     forced = [node("node-1", "maintenance", skipCapacityCheck=True), *p.nodes[1:]]
     p2 = Pass.observed(p.cluster, forced, dict(p.pods), pvcs={}, reports=dict(p.reports), clock=p.clock)
-    assert p2.held_back() == {}
+    assert p2.short_of_room() == {}
 
 
 def test_a_batch_is_checked_as_a_whole() -> None:
     figures = {n: (30 * MiB, 100 * MiB, 50 * MiB) for n in ("node-1", "node-2", "node-3", "node-4")}
     alone = a_pass({"node-1": "maintenance", "node-2": "online", "node-3": "online", "node-4": "online"}, figures)
-    assert alone.held_back() == {}, "30 MiB over three nodes: 10 MiB each"
+    assert alone.short_of_room() == {}, "30 MiB over three nodes: 10 MiB each"
     both = a_pass({"node-1": "maintenance", "node-2": "maintenance", "node-3": "online", "node-4": "online"}, figures)
-    assert set(both.held_back()) == set(), "60 MiB over two nodes: 30 MiB each, 40 MiB room each"
+    assert set(both.short_of_room()) == set(), "60 MiB over two nodes: 30 MiB each, 40 MiB room each"
     three = a_pass(
         {"node-1": "maintenance", "node-2": "maintenance", "node-3": "shutdown", "node-4": "online"}, figures
     )
-    assert set(three.held_back()) == {"node-1", "node-2", "node-3"}, "90 MiB onto one node with 40 MiB room"
+    assert set(three.short_of_room()) == {"node-1", "node-2", "node-3"}, "90 MiB onto one node with 40 MiB room"
 
 
 def test_unknown_figures_do_not_hold_a_departure_back() -> None:
     figures = {"node-1": (60 * MiB, None, None), "node-2": (0, 100 * MiB, 1 * MiB)}
-    assert a_pass({"node-1": "maintenance", "node-2": "online"}, figures).held_back() == {}
+    assert a_pass({"node-1": "maintenance", "node-2": "online"}, figures).short_of_room() == {}
 
 
 def test_a_held_back_node_says_why_in_its_conditions() -> None:
@@ -127,7 +127,7 @@ def test_a_held_back_node_says_why_in_its_conditions() -> None:
     s = phases.NodeSituation(
         view=view, step=lifecycle.next_step(view), is_turn=False, waiting_for="", pod_exists=True, pod_ready=True,
         pod_wanted=True, cluster_online=True, rebalance_id=None, percent=None, stalled_since=None, skip_note="",
-        held_back="node-1 leaving would move 60.0 MiB",
+        no_room="node-1 leaving would move 60.0 MiB",
     )  # fmt: skip
     found = {c.type: c for c in phases.node_conditions(s)}
     assert found[ConditionType.PROGRESSING] == Condition(
@@ -163,7 +163,7 @@ def test_a_departure_held_back_for_room_leaves_the_disruption_budget_open_and_on
     figures = {"node-1": (60 * MiB, 100 * MiB, 40 * MiB), "node-2": (60 * MiB, 100 * MiB, 35 * MiB),
                "node-3": (60 * MiB, 100 * MiB, 40 * MiB)}  # fmt: skip
     held = a_pass({"node-1": "maintenance", "node-2": "online", "node-3": "online"}, figures)
-    assert held.held_back() and not budgets.changing(held), "it may wait for hours: evictions stay possible"
+    assert held.short_of_room() and not budgets.changing(held), "it may wait for hours: evictions stay possible"
     fits = a_pass(
         {"node-1": "maintenance", "node-2": "online", "node-3": "online"}, figures, capacity={"headroomPercent": 0}
     )

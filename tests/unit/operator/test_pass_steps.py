@@ -103,7 +103,7 @@ def test_a_change_of_flags_records_the_map_before_the_nodes_get_it_and_starts_a_
     assert running is not None and running.id == "g2" and outcome.status.transition is not None
     first = kube.calls[0]
     assert first.verb == "patch_status" and first.body["map"]["version"] == 3 and fleet.installed == [3]
-    assert outcome.held is not None and outcome.held["rebalance"]["id"] == "g2"
+    assert outcome.api_status is not None and outcome.api_status["rebalance"]["id"] == "g2"
 
 
 def a_rolling_pass(upgrade: dict[str, Any], status: dict[str, Any], at: FixedClock | None = None) -> Pass:
