@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -50,7 +51,8 @@ class InternalErrors:
 
     The traceback goes to the log. (Left to the server, the error would also close the connection after the
     answer, and a client reusing it could read a reset instead of the 500.) An error after the answer started
-    cannot be answered any more: the connection is cut, as before.
+    cannot be answered any more: the connection is cut, as before. A request cancelled before its answer (the
+    server stopping, its grace over) gets 503 with Retry-After instead of the server's bare 500.
     """
 
     def __init__(self, app: ASGIApp) -> None:
@@ -65,6 +67,14 @@ class InternalErrors:
         sending = _Watched(send)
         try:
             await self.app(scope, receive, sending)
+        except asyncio.CancelledError:
+            # the server is stopping and its grace ran out while this request still waited (for a node that
+            # does not answer, say): the client hears "retry", as from any node that cannot tell yet, not 500
+            if sending.status is not None:
+                raise
+            body = {"error": "unavailable", "detail": "this node is stopping; retry"}
+            headers = {"Retry-After": "1", "Connection": "close"}
+            await JSONResponse(body, status_code=503, headers=headers)(scope, receive, send)
         except Exception as exc:
             if sending.status is not None:
                 raise

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import resource
+import signal
 import socket
 import threading
 import time
@@ -15,7 +16,7 @@ from pathlib import Path
 import httpx
 import jwt
 import pytest
-from storage_node import auth
+from storage_node import auth, maps
 from storage_node.schemas import ClusterMap, NodeEntry
 from storage_node.store import read_header
 
@@ -409,3 +410,28 @@ def test_when_every_connection_is_busy_one_more_gets_a_503_and_the_busy_ones_are
         for s in polls:
             s.close()
     assert health(a) == 200
+
+
+def test_a_request_still_waiting_when_its_node_stops_gets_a_503_with_retry_after_not_a_500(cluster: Cluster) -> None:
+    a, b = formed(cluster, "a", "b")
+    assert cluster.map is not None
+    placement = maps.Placement(cluster.map)
+    name = next(n for n in (f"absent-{i}" for i in range(1000)) if placement.owner(BUCKET, n).id == "a")
+    assert b.proc is not None and a.proc is not None
+    b.proc.send_signal(signal.SIGSTOP)  # b may hold it and answers nothing: a waits for it (peer_wait_seconds)
+    try:
+        answers: list[httpx.Response] = []
+        asker = threading.Thread(
+            target=lambda: answers.append(httpx.get(f"{a.url}/v1/objects/{BUCKET}/{name}", timeout=60.0))
+        )
+        asker.start()
+        time.sleep(1.0)  # (not a timing assertion: the GET is waiting for b now)
+        assert not answers, "the GET should be waiting for the silent node"
+        a.proc.send_signal(signal.SIGTERM)  # a pod deleted: the server's grace (5 s) ends before the wait (20 s)
+        asker.join(timeout=30)
+        assert len(answers) == 1
+        assert answers[0].status_code == 503, answers[0].text
+        assert answers[0].headers["retry-after"] == "1"
+        assert a.proc.wait(30) == 0
+    finally:
+        b.proc.send_signal(signal.SIGCONT)
