@@ -13,7 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from storage_node import auth, guard, maps, metrics, names
+from storage_node import guard, maps, metrics, names
 from storage_node.asking import Unavailable
 from storage_node.config import Config
 from storage_node.node import Node
@@ -137,14 +137,6 @@ def create_app(cfg: Config) -> FastAPI:
     @app.exception_handler(guard.BodyRefused)
     async def _refused(_: Request, exc: guard.BodyRefused) -> JSONResponse:
         return JSONResponse({"error": exc.error, "detail": exc.detail}, status_code=exc.status_code)
-
-    @app.exception_handler(auth.AuthError)
-    async def _unauthorized(_: Request, exc: auth.AuthError) -> JSONResponse:
-        return JSONResponse(
-            {"error": "unauthorized", "detail": str(exc)},
-            status_code=401,
-            headers={"WWW-Authenticate": "Bearer"},
-        )
 
     @app.exception_handler(maps.MapConflict)
     async def _conflict(_: Request, exc: maps.MapConflict) -> JSONResponse:

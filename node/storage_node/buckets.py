@@ -113,7 +113,12 @@ def encode(records: dict[str, BucketRecord]) -> dict[str, list[int | bool]]:
 
 def decode(raw: Any) -> dict[str, BucketRecord]:
     """Records from their wire form; ValueError (a pydantic ValidationError) naming what is not valid."""
-    return {n: BucketRecord(v, e) for n, (v, e) in _WIRE.validate_python(raw).items()}
+    return from_wire(_WIRE.validate_python(raw))
+
+
+def from_wire(wire: Wire) -> dict[str, BucketRecord]:
+    """Records from their wire form, already validated (a route's body)."""
+    return {n: BucketRecord(v, e) for n, (v, e) in wire.items()}
 
 
 def decode_or_none(raw: Any) -> dict[str, BucketRecord] | None:

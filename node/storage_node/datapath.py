@@ -24,7 +24,6 @@ for up to `peer_wait_seconds` (`Node.hold_until`), rather than answered 503 at o
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
@@ -137,12 +136,6 @@ def open_local(store: Store, meta: ObjMeta, *, head: bool) -> LocalCopy | None:
         return None if data is None else LocalCopy(meta, data=data)
     opened = store.open(meta)
     return None if opened is None else LocalCopy(meta, fd=opened[0], offset=opened[1])
-
-
-def close(copy: Copy) -> None:
-    """Release what a copy holds open (when it is not sent after all)."""
-    if isinstance(copy, LocalCopy) and copy.fd is not None:
-        os.close(copy.fd)
 
 
 async def read(node: Node, bucket: str, name: str, *, head: bool) -> Copy | Missing:

@@ -56,13 +56,14 @@ class BodyTimeout(BodyRefused):
 
 def _utf8(scope: Scope) -> str | None:
     """Why the request's path or query is not valid UTF-8 once decoded (None if it is)."""
-    raw = scope.get("raw_path") or scope["path"].encode()
-    try:
-        unquote_to_bytes(raw).decode("utf-8")
-    except UnicodeDecodeError:
-        return "the path is not valid UTF-8 once percent-decoded"
+    raw: bytes = scope.get("raw_path") or scope["path"].encode()
+    if b"%" in raw or not raw.isascii():  # (plain ASCII, the usual request, is valid as it stands)
+        try:
+            unquote_to_bytes(raw).decode("utf-8")
+        except UnicodeDecodeError:
+            return "the path is not valid UTF-8 once percent-decoded"
     query: bytes = scope.get("query_string", b"")
-    if query:
+    if b"%" in query or not query.isascii():
         try:
             parse_qsl(query.decode("ascii"), keep_blank_values=True, encoding="utf-8", errors="strict")
         except (UnicodeDecodeError, ValueError):

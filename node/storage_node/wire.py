@@ -24,13 +24,6 @@ TOMBSTONE = "x-ferry-tombstone"
 HANDED_OVER = "x-ferry-handed-over"
 
 
-class Error(BaseModel):
-    """Every error answer of a node: what went wrong (a short word) and why."""
-
-    error: str
-    detail: str | object = ""
-
-
 class DeleteAnswer(BaseModel):
     """A node's answer to a cluster-wide delete applied locally: what it held before (older nodes: `existed` only)."""
 

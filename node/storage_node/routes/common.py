@@ -1,4 +1,4 @@
-"""Shared pieces of the route modules: the node accessor, JSON errors, auth, and the data path's answers."""
+"""Shared pieces of the route modules: the node accessor, JSON errors, and the data path's answers."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from fastapi import Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
 from starlette.background import BackgroundTask
 
-from storage_node import auth, datapath, fileio, wire
+from storage_node import datapath, fileio, wire
 from storage_node.node import Node
 from storage_node.store import ObjMeta
 
@@ -27,11 +27,6 @@ def node_of(request: Request) -> Node:
 def error(status: int, err: str, detail: str = "") -> JSONResponse:
     """A JSON error answer."""
     return JSONResponse({"error": err, "detail": detail}, status_code=status)
-
-
-def require_token(request: Request) -> None:
-    """FastAPI dependency: a valid bearer token when the node has a secret (AuthError otherwise)."""
-    auth.verify_header(node_of(request).cfg.auth_secret, request.headers.get("authorization"))
 
 
 def object_headers(meta: ObjMeta) -> dict[str, str]:

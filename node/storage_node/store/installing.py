@@ -73,15 +73,9 @@ def commit_client(
     ValueError on checksum mismatch; `NoSpace` if the mountpath is full. Either way nothing of the write
     stays behind and the previous version, if any, is untouched.
     """
-    cksum = tmp.hasher.hexdigest()
-    if expected_cksum is not None and expected_cksum != cksum:
-        tmp.abort()
-        raise ValueError("checksum mismatch")
-    meta = tmp.finish(clock.next_version(), cksum)
-    _install(index, meta, tmp, fsync=fsync)
-    tomb = tombs.get(meta.bucket, meta.name)
-    if tomb is not None and tomb < meta.version:
-        tombs.drop(meta.bucket, meta.name)
+    meta = tmp.finish(*seal_client(tmp, expected_cksum))
+    if install_client(index, tombs, meta, tmp) and fsync:  # (nothing newer can arrive: no await in between)
+        fileio.fsync_dir(path_of(meta.mountpath, meta.bucket, meta.name).parent)
     return meta
 
 

@@ -13,6 +13,7 @@ from storage_node.schemas import NodeEntry
 from storage_operator.clients import events
 from storage_operator.clients.protocols import Fleet, Kube
 from storage_operator.model import clock, maps
+from storage_operator.model.bodies import Body
 from storage_operator.model.statuses import Rollout
 from storage_operator.plan.passes import Outcome, Pace, Pass
 from storage_operator.plan.rollouts import OUT, Act
@@ -33,6 +34,17 @@ async def roll(kube: Kube, fleet: Fleet, p: Pass) -> Outcome:
     return done
 
 
+async def _recorded(
+    kube: Kube, p: Pass, record: Rollout | None, node: Body | None, reason: str, message: str
+) -> Outcome:
+    """Record the rollout (None: it is over) in the status, and tell the node's events why."""
+    status = p.status.model_copy(update={"rollout": record})
+    api_status = await publishing.record(kube, p, status)
+    if node is not None:
+        events.info(node, reason=reason, message=message)
+    return Outcome(status=status, api_status=api_status, pace=Pace.HURRY)
+
+
 async def _act(kube: Kube, fleet: Fleet, p: Pass) -> tuple[Outcome, bool]:
     """One act of the rollout; its outcome and whether the next act may follow in this pass."""
     d = p.rollout_decision()
@@ -40,11 +52,8 @@ async def _act(kube: Kube, fleet: Fleet, p: Pass) -> tuple[Outcome, bool]:
     if d.act is Act.START:
         assert d.node is not None and d.strategy is not None
         record = Rollout(node=d.node, strategy=d.strategy, started_at=clock.iso(p.clock.now()))
-        started = p.status.model_copy(update={"rollout": record})
-        api_status = await publishing.record(kube, p, started)
-        if node is not None:
-            events.info(node, reason="UpgradeStarted", message=f"to revision {p.target_revision} ({d.strategy.value})")
-        return Outcome(status=started, api_status=api_status, pace=Pace.HURRY), True
+        message = f"to revision {p.target_revision} ({d.strategy.value})"
+        return await _recorded(kube, p, record, node, "UpgradeStarted", message), True
     if d.act is Act.LEAVE or d.act is Act.RETURN:
         return await _move(kube, fleet, p, d.node, leave=d.act is Act.LEAVE), False
     if d.act is Act.DELETE_POD:
@@ -55,11 +64,8 @@ async def _act(kube: Kube, fleet: Fleet, p: Pass) -> tuple[Outcome, bool]:
         return Outcome(pace=Pace.HURRY), False
     if d.act is Act.FINISH:
         assert d.node is not None
-        finished = p.status.model_copy(update={"rollout": None})
-        api_status = await publishing.record(kube, p, finished)
-        if node is not None:
-            events.info(node, reason="UpgradeCompleted", message=f"pod at revision {p.target_revision}")
-        return Outcome(status=finished, api_status=api_status, pace=Pace.HURRY), True
+        message = f"pod at revision {p.target_revision}"
+        return await _recorded(kube, p, None, node, "UpgradeCompleted", message), True
     if d.act is Act.AWAIT_POD or d.act is Act.GRACE:
         return Outcome(pace=Pace.HURRY), False
     if d.act is Act.AWAIT_REBALANCE:
