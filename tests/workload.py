@@ -9,7 +9,7 @@ nothing is retried. Each request's start and end time is kept so a test can say 
 was in progress.
 
 One kind of failure is kept apart, under its own name: a request the client could not get because the node it
-went to (picked, or redirected to) was already gone — its connection refused, reset or closed (`CUT_OFF`) at an
+went to (picked, or redirected to) was already gone — its connection refused, never answered, reset or closed (`CUT_OFF`) at an
 address whose process or pod was, at that moment, stopping or no longer there, as the `gone` judge given by the
 test says (a pod list, a walk's record). Those are `gone`, counted by exception class; a cut-off connection the
 judge does not excuse is a failure like any other. After the run, `check_back` reads every key a client
@@ -28,9 +28,12 @@ import httpx
 from storage_node import fileio
 
 SIZES = (10, 100, 1_000, 4_096, 20_000, 65_536, 200_000)
-#: A connection that went away with its server: refused, reset, or closed before an answer came.
+#: A connection that went away with its server: refused, never answered (the address's pod force-deleted, its
+#: interface gone: the SYN goes nowhere until the connect timeout; no byte of the request reached a server),
+#: reset, or closed before an answer came.
 CUT_OFF: tuple[type[httpx.HTTPError], ...] = (
     httpx.ConnectError,
+    httpx.ConnectTimeout,
     httpx.RemoteProtocolError,
     httpx.ReadError,
     httpx.WriteError,
@@ -222,7 +225,10 @@ class Workload:
     def _run(self, c: _Client) -> None:
         rnd = random.Random(self._seed * 1000 + c.cid)
         gen = 0
-        with httpx.Client(follow_redirects=True, timeout=self.timeout) as http:
+        # A live node on this machine accepts a connection within milliseconds; 10 s without one is an address
+        # nobody answers (a pod force-deleted), not worth the whole request timeout of a client thread.
+        limits = httpx.Timeout(self.timeout, connect=min(self.timeout, 10.0))
+        with httpx.Client(follow_redirects=True, timeout=limits) as http:
             for _ in range(_MAX_OPS_PER_THREAD):
                 if self._stop.is_set():
                     return
