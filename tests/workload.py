@@ -10,10 +10,10 @@ was in progress.
 
 One kind of failure is kept apart, under its own name: a request the client could not get because the node it
 went to (picked, or redirected to) was already gone — its connection refused, never answered, reset or closed
-(`CUT_OFF`) at an address whose process or pod was, at that moment, stopping or no longer there, as the `gone` judge given by the
-test says (a pod list, a walk's record). Those are `gone`, counted by exception class; a cut-off connection the
-judge does not excuse is a failure like any other. After the run, `check_back` reads every key a client
-wrote back by content.
+(`CUT_OFF`) at an address whose process or pod was, at that moment, stopping or no longer there, as the `gone`
+judge given by the test says (a pod list, a walk's record). Those are `gone`, counted by exception class; a
+cut-off connection the judge does not excuse is a failure like any other. After the run, `check_back` reads
+every key a client wrote back by content.
 """
 
 from __future__ import annotations
