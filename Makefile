@@ -49,7 +49,7 @@ unit: $(STAMP)
 	$(BIN)/pytest tests/unit
 
 test: $(STAMP) packages kube lint
-	$(BIN)/pytest
+	PYTEST=$(BIN)/pytest hack/test/run.sh
 
 bench: $(STAMP) kube
 	$(BIN)/python bench/run.py

@@ -6,8 +6,11 @@ import time
 from typing import Any
 
 import pytest
+from localkube.cluster import Cluster
+from storage_node.schemas import rebalance_number
 
 from tests.e2e.operator.conftest import InClusterOperator
+from tests.e2e.operator.disks import assert_in_place
 from tests.e2e.operator.ferry_e2e import Ferry, node_manifest, wait_until
 from tests.e2e.operator.loads import assert_read_back
 from tests.e2e.operator.loads import clients as clients  # bench/rollout_bench.py imports it from here
@@ -119,6 +122,32 @@ def test_clients_see_no_errors_and_lose_nothing_during_transitions(ferry: Ferry)
         listed = {o.name: o.checksum for o in c.list_all(ds.bucket)}
         mine = {k: v for k, v in listed.items() if k.startswith("clients/") and k not in load.uncertain()}
         assert mine == load.live()
+    assert_read_back(ferry, load)
+
+
+def test_a_superseded_transition_and_a_decommission_under_load_fail_no_request(kube: Cluster, ferry: Ferry) -> None:
+    ferry.create(NODES, cluster_spec=SLOW)
+    ds = ferry.write(COUNT, sizes=BIG)
+    with clients(ferry, ds) as (load, windows):
+        time.sleep(1.0)
+        start = time.monotonic()
+        ferry.patch_state("node-2", "maintenance")
+        ferry.wait_phase("node-2", "Rebalancing")
+        superseded = ferry.cluster_map().rebalance_id
+        assert running_rebalance(ferry), "node-2's data was still moving off"
+        ferry.patch_state("node-2", "online")  # changed its mind: a newer rebalance brings the share back
+        ferry.wait_ready("node-2", timeout=240)
+        windows.append((start, time.monotonic()))
+        transition(ferry, windows, "node-3", "decommissioned")
+    assert not load.failures, load.summary()
+    assert load.overlapping(windows) > 200, load.overlapping(windows)
+    final = ferry.cluster_map()
+    assert rebalance_number(final.rebalance_id) > rebalance_number(superseded), (final.rebalance_id, superseded)
+    assert final.nodes["node-2"].flags == [] and "node-3" not in final.nodes
+    # every object where the last map puts it, on one volume only: the superseded rebalance left nothing behind
+    maybe = load.uncertain() | set(load.deleted())
+    assert_in_place(kube, ferry, ds, ["node-1", "node-2"], also=load.live(), maybe=maybe)
+    ferry.verify(ds)
     assert_read_back(ferry, load)
 
 

@@ -6,6 +6,7 @@ import pytest
 from localkube.cluster import Cluster
 from storage_node.schemas import rebalance_number
 
+from tests.e2e.operator.disks import objects_in, volume_dir
 from tests.e2e.operator.ferry_e2e import Ferry, node_manifest, wait_until
 
 pytestmark = pytest.mark.e2e
@@ -82,12 +83,15 @@ def test_decommission_keeps_the_volume_without_rm_user_data_and_is_terminal(ferr
     assert "decommissioned is terminal" in rejected.stderr
 
 
-def test_decommission_with_rm_user_data_deletes_the_volume(ferry: Ferry) -> None:
+def test_decommission_with_rm_user_data_deletes_the_volume(kube: Cluster, ferry: Ferry) -> None:
     ferry.create(NODES)
     ds = ferry.write(COUNT)
+    volume = volume_dir(kube, ferry, "node-2")
+    assert objects_in(volume), "node-2's volume held objects"
     ferry.patch_state("node-2", "decommissioned", rmUserData=True)
     ferry.wait_ready("node-2")
     wait_until("the volume claim is deleted", lambda: not ferry.exists("pvc", "node-2-data"))
+    wait_until("nothing of the volume is left on the machine", lambda: not volume.exists())
     assert "node-2" not in ferry.cluster_map().nodes
     ferry.verify(ds)
 
