@@ -3,30 +3,21 @@
 from __future__ import annotations
 
 import argparse
-import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NoReturn
+from typing import Annotated
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_core import ErrorDetails
+from pydantic_settings import BaseSettings, CliApp, CliSettingsSource, NoDecode, SettingsConfigDict
 
 from storage_node.limits import Limits
 from storage_node.schemas import Settings
 
 _LIMITS = Limits()
-# (flag, variable, Limits field, type, lowest, highest, help): the limits of `storage_node.limits`
-_LIMIT_OPTIONS: tuple[tuple[str, str, str, type, float, float, str], ...] = (
-    ("--header-timeout", "FERRY_HEADER_TIMEOUT", "header_timeout_s", float, 0.1, 3600,
-     "seconds a request's headers (and a new connection's first request) may take to arrive"),
-    ("--body-timeout", "FERRY_BODY_TIMEOUT", "body_timeout_s", float, 0.1, 3600,
-     "seconds a request body may pause between two pieces; then 408 and the connection is closed"),
-    ("--max-connections", "FERRY_MAX_CONNECTIONS", "max_connections", int, 16, 1_000_000,
-     "connections open at once; one more closes the one idle longest"),
-    ("--max-json-body", "FERRY_MAX_JSON_BODY", "max_json_body", int, 1024, 1 << 30,
-     "bytes of an admin or intra-cluster JSON body; 413 beyond"),
-    ("--keep-alive", "FERRY_KEEP_ALIVE", "keep_alive_s", float, 1, 3600,
-     "seconds an idle kept-alive connection stays open"),
-)  # fmt: skip
+_SETTINGS = Settings()  # its fields hold the ranges of --rebalance-* and --peer-wait
 
 
 @dataclass(frozen=True)
@@ -44,133 +35,134 @@ class Config:
     limits: Limits = field(default_factory=Limits)
 
 
-def _env_bool(value: str | None) -> bool | None:
-    if value is None or value == "":
-        return None
-    return value.strip().lower() in ("1", "true", "yes", "on")
+class _Options(BaseSettings):
+    """Ferry storage node: stores objects on mountpaths, serves the data and admin APIs, rebalances on map changes."""
+
+    # Each field is a flag (--kebab-case) and a FERRY_UPPER_CASE variable; the flag wins, an empty value is unset.
+    model_config = SettingsConfigDict(
+        env_prefix="FERRY_",
+        env_ignore_empty=True,
+        allow_inf_nan=False,
+        cli_prog_name="python -m storage_node",
+        cli_kebab_case=True,
+        cli_implicit_flags=True,
+        cli_shortcuts={"mountpaths": "mountpath"},
+        cli_show_env_vars=True,
+        cli_hide_none_type=True,
+    )
+
+    node_id: str = Field(description="unique node id")
+    listen: str = Field("127.0.0.1:8080", pattern=r"^.+:[0-9]+$", description="HOST:PORT to listen on")
+    mountpaths: Annotated[list[str], NoDecode] = Field(
+        min_length=1, description="directory holding objects; repeat for several, or separate them with , or :"
+    )
+    state_dir: str = Field(description="directory for the cluster map, markers, tombstones")
+    auth_secret_file: str | None = Field(
+        None,
+        description="file holding the JWT HS256 secret for admin/intra-cluster calls (or the secret itself in "
+        "FERRY_AUTH_SECRET); none = auth disabled",
+    )
+    fsync: bool = Field(
+        _SETTINGS.fsync,
+        description="fsync every write for power-loss durability (acknowledged writes always survive a process kill)",
+    )
+    rebalance_concurrency: int = Field(_SETTINGS.rebalance_concurrency, description="parallel rebalance streams")
+    rebalance_bandwidth: int = Field(
+        _SETTINGS.rebalance_bandwidth, description="rebalance send limit in bytes/s, 0 = unlimited"
+    )
+    peer_wait: float = Field(
+        _SETTINGS.peer_wait_seconds,
+        description="seconds a request waits for a node that may hold its object and does not answer (a pod "
+        "restarting) before it answers 503 with Retry-After",
+    )
+    bundle_port: int = Field(
+        0,
+        ge=-1,
+        le=65535,
+        description="port of the raw rebalance-bundle listener on the --listen host; 0 = any free port (announced "
+        "to peers at /v1/internal/rebalance/endpoint), -1 = none, peers then use HTTP",
+    )
+    # The limits of `storage_node.limits`.
+    header_timeout: float = Field(
+        _LIMITS.header_timeout_s,
+        ge=0.1,
+        le=3600,
+        description="seconds a request's headers (and a new connection's first request) may take to arrive",
+    )
+    body_timeout: float = Field(
+        _LIMITS.body_timeout_s,
+        ge=0.1,
+        le=3600,
+        description="seconds a request body may pause between two pieces; then 408 and the connection is closed",
+    )
+    max_connections: int = Field(
+        _LIMITS.max_connections,
+        ge=16,
+        le=1_000_000,
+        description="connections open at once; one more closes the one idle longest",
+    )
+    max_json_body: int = Field(
+        _LIMITS.max_json_body,
+        ge=1024,
+        le=1 << 30,
+        description="bytes of an admin or intra-cluster JSON body; 413 beyond",
+    )
+    keep_alive: float = Field(
+        _LIMITS.keep_alive_s, ge=1, le=3600, description="seconds an idle kept-alive connection stays open"
+    )
+    log_level: str = Field("info", description="log level")
+
+    @field_validator("mountpaths", mode="before")
+    @classmethod
+    def _split(cls, value: object) -> object:
+        return [m for m in re.split(r"[,:]", value) if m] if isinstance(value, str) else value
 
 
-def parser() -> argparse.ArgumentParser:
-    """The argument parser (every option falls back to its FERRY_* environment variable)."""
-    p = argparse.ArgumentParser(
-        prog="python -m storage_node",
-        description="Ferry storage node: stores objects on mountpaths, serves the data and admin APIs, "
-        "rebalances on cluster-map changes.",
-    )
-    p.add_argument("--node-id", help="unique node id (env FERRY_NODE_ID)")
-    p.add_argument("--listen", help="HOST:PORT to listen on (env FERRY_LISTEN, default 127.0.0.1:8080)")
-    p.add_argument(
-        "--mountpath",
-        action="append",
-        default=None,
-        help="directory holding objects; repeat for several (env FERRY_MOUNTPATHS, comma/colon separated)",
-    )
-    p.add_argument("--state-dir", help="directory for the cluster map, markers, tombstones (env FERRY_STATE_DIR)")
-    p.add_argument(
-        "--auth-secret-file",
-        help="file holding the JWT HS256 secret for admin/intra-cluster calls "
-        "(env FERRY_AUTH_SECRET_FILE, or the secret itself in FERRY_AUTH_SECRET); none = auth disabled",
-    )
-    p.add_argument(
-        "--fsync",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="fsync every write for power-loss durability (env FERRY_FSYNC, default off; "
-        "acknowledged writes always survive a process kill)",
-    )
-    p.add_argument(
-        "--rebalance-concurrency",
-        type=int,
-        help="parallel rebalance streams (env FERRY_REBALANCE_CONCURRENCY, default 4)",
-    )
-    p.add_argument(
-        "--rebalance-bandwidth",
-        type=int,
-        help="rebalance send limit in bytes/s, 0 = unlimited (env FERRY_REBALANCE_BANDWIDTH, default 0)",
-    )
-    p.add_argument(
-        "--peer-wait",
-        type=float,
-        help="seconds a request waits for a node that may hold its object and does not answer (a pod "
-        "restarting) before it answers 503 with Retry-After (env FERRY_PEER_WAIT, default 20)",
-    )
-    p.add_argument(
-        "--bundle-port",
-        type=int,
-        help="port of the raw rebalance-bundle listener on the --listen host; 0 = any free port (announced to "
-        "peers at /v1/internal/rebalance/endpoint), -1 = none, peers then use HTTP (env FERRY_BUNDLE_PORT, default 0)",
-    )
-    for flag, var, attr, kind, _, _, text in _LIMIT_OPTIONS:
-        p.add_argument(flag, type=kind, help=f"{text} (env {var}, default {getattr(_LIMITS, attr)})")
-    p.add_argument("--log-level", default=os.environ.get("FERRY_LOG_LEVEL", "info"), help="log level")
-    return p
+class _Secret(BaseSettings):
+    """The auth secret itself: a variable only, never a flag (a command line is visible to every process)."""
+
+    model_config = SettingsConfigDict(env_prefix="FERRY_", env_ignore_empty=True)
+
+    auth_secret: str | None = None
 
 
-def field_name(flag: str) -> str:
-    """The attribute argparse gives an option ("--max-connections" -> "max_connections")."""
-    return flag.lstrip("-").replace("-", "_")
+def _message(error: ErrorDetails) -> str:
+    """One error of `_Options` or `Settings`, named by its flag and its variable."""
+    name = {"peer_wait_seconds": "peer_wait"}.get(str(error["loc"][0]), str(error["loc"][0]))
+    flag = "--mountpath" if name == "mountpaths" else f"--{name.replace('_', '-')}"
+    got = "" if error["type"] == "missing" else f", got {error['input']!r}"
+    return f"{flag} (or FERRY_{name.upper()}): {error['msg']}{got}"
 
 
-def _fail(p: argparse.ArgumentParser, message: str) -> NoReturn:
-    p.error(message)
-
-
-def from_args(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> tuple[Config, str]:
-    """Parse argv and env into a Config and the log level; exits with usage on errors."""
-    env = os.environ if env is None else env
-    p = parser()
-    a = p.parse_args(argv)
-    node_id = a.node_id or env.get("FERRY_NODE_ID")
-    listen = a.listen or env.get("FERRY_LISTEN") or "127.0.0.1:8080"
-    mountpaths = a.mountpath or [m for m in re.split(r"[,:]", env.get("FERRY_MOUNTPATHS", "")) if m]
-    state_dir = a.state_dir or env.get("FERRY_STATE_DIR")
-    if not node_id:
-        _fail(p, "--node-id (or FERRY_NODE_ID) is required")
-    if not mountpaths:
-        _fail(p, "at least one --mountpath (or FERRY_MOUNTPATHS) is required")
-    if not state_dir:
-        _fail(p, "--state-dir (or FERRY_STATE_DIR) is required")
-    host, _, port = listen.rpartition(":")
-    if not host or not port.isdigit():
-        _fail(p, f"--listen must be HOST:PORT, got {listen!r}")
-    secret_file = a.auth_secret_file or env.get("FERRY_AUTH_SECRET_FILE")
-    secret = Path(secret_file).read_text().strip() if secret_file else (env.get("FERRY_AUTH_SECRET") or None)
-    defaults = Settings()
-    fsync = a.fsync if a.fsync is not None else _env_bool(env.get("FERRY_FSYNC"))
-    conc = a.rebalance_concurrency or int(env.get("FERRY_REBALANCE_CONCURRENCY", defaults.rebalance_concurrency))
-    bw = a.rebalance_bandwidth
-    if bw is None:
-        bw = int(env.get("FERRY_REBALANCE_BANDWIDTH", defaults.rebalance_bandwidth))
+def from_args(argv: Sequence[str] | None = None) -> tuple[Config, str]:
+    """Parse argv (default: the process's) and FERRY_* variables into a Config and the log level; exits 2 on errors."""
+    cli = CliSettingsSource[argparse.ArgumentParser](_Options)
     try:
-        wait = a.peer_wait if a.peer_wait is not None else float(env.get("FERRY_PEER_WAIT", defaults.peer_wait_seconds))
-    except ValueError:
-        _fail(p, f"FERRY_PEER_WAIT must be a number of seconds, got {env.get('FERRY_PEER_WAIT')!r}")
-    if not 0 <= wait <= 300:
-        _fail(p, f"--peer-wait must be 0..300 seconds, got {wait}")
-    bundle_port = a.bundle_port if a.bundle_port is not None else int(env.get("FERRY_BUNDLE_PORT") or 0)
-    if not -1 <= bundle_port < 65536:
-        _fail(p, f"--bundle-port must be -1..65535, got {bundle_port}")
-    limits: dict[str, float] = {}
-    for flag, var, attr, kind, lo, hi, _ in _LIMIT_OPTIONS:
-        value = getattr(a, field_name(flag))
-        try:
-            value = kind(env[var]) if value is None and env.get(var) else value
-        except ValueError:
-            _fail(p, f"{var} must be a number, got {env.get(var)!r}")
-        if value is not None:
-            if not lo <= value <= hi:
-                _fail(p, f"{flag} must be {lo}..{hi}, got {value}")
-            limits[attr] = value
-    settings = Settings(rebalance_concurrency=conc, rebalance_bandwidth=bw, fsync=bool(fsync), peer_wait_seconds=wait)
+        o = CliApp.run(_Options, cli_args=None if argv is None else list(argv), cli_settings_source=cli)
+        settings = Settings(
+            rebalance_concurrency=o.rebalance_concurrency,
+            rebalance_bandwidth=o.rebalance_bandwidth,
+            fsync=o.fsync,
+            peer_wait_seconds=o.peer_wait,
+        )
+    except ValidationError as e:
+        cli.root_parser.error("; ".join(_message(error) for error in e.errors()))
+    host, _, port = o.listen.rpartition(":")
     cfg = Config(
-        node_id=str(node_id),
+        node_id=o.node_id,
         host=host.strip("[]"),
         port=int(port),
-        mountpaths=[str(Path(m).resolve()) for m in mountpaths],
-        state_dir=Path(str(state_dir)).resolve(),
-        auth_secret=secret,
+        mountpaths=[str(Path(m).resolve()) for m in o.mountpaths],
+        state_dir=Path(o.state_dir).resolve(),
+        auth_secret=Path(o.auth_secret_file).read_text().strip() if o.auth_secret_file else _Secret().auth_secret,
         settings=settings,
-        bundle_port=bundle_port,
-        limits=Limits(**limits),  # type: ignore[arg-type]
+        bundle_port=o.bundle_port,
+        limits=Limits(
+            header_timeout_s=o.header_timeout,
+            body_timeout_s=o.body_timeout,
+            max_connections=o.max_connections,
+            max_json_body=o.max_json_body,
+            keep_alive_s=o.keep_alive,
+        ),
     )
-    return cfg, str(a.log_level)
+    return cfg, o.log_level
