@@ -46,3 +46,10 @@ class Ring:
         if not self._seeds:
             raise ValueError("no candidates")
         return max((int(mmh3.hash(key, seed=s, signed=False)), c) for s, c in self._seeds)[1]
+
+    def top(self, key: str, k: int) -> list[str]:
+        """The first `k` of `ranking(key, candidates)` (fewer when there are fewer candidates)."""
+        if k == 1:
+            return [self.winner(key)] if self._seeds else []
+        scored = sorted(((int(mmh3.hash(key, seed=s, signed=False)), c) for s, c in self._seeds), reverse=True)
+        return [c for _, c in scored[:k]]

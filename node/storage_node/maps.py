@@ -49,8 +49,20 @@ class Placement:
         return not self._ring.candidates
 
     def owner(self, bucket: str, name: str) -> NodeEntry:
-        """The proper node of an object."""
+        """The proper node of an object (its primary: the first of its holders)."""
         return self.map.nodes[self._ring.winner(object_key(bucket, name))]
+
+    def holders(self, bucket: str, name: str) -> list[NodeEntry]:
+        """The nodes that hold an object's copies, primary first: the first `copies` of its HRW ranking.
+
+        Fewer than `copies` when fewer nodes are eligible; none when no node is.
+        """
+        return [self.map.nodes[i] for i in self._ring.top(object_key(bucket, name), self.map.copies)]
+
+    def ranked(self, bucket: str, name: str) -> list[NodeEntry]:
+        """Every eligible node in the object's HRW order (its holders first, then where a copy goes next)."""
+        key = object_key(bucket, name)
+        return [self.map.nodes[i] for i in self._ring.top(key, len(self._ring.candidates))]
 
     def others(self, self_id: str) -> list[NodeEntry]:
         """Every node of the map except `self_id`, flagged ones included."""

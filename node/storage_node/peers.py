@@ -143,6 +143,20 @@ class Peers:
             return Deletion(version if done.existed else None, None)
         return Deletion(done.held, done.tomb)
 
+    async def holdings(self, node: NodeEntry, bucket: str, names: list[str]) -> list[tuple[int, str, int]] | None:
+        """Version, checksum and tombstone of each of `names` on `node` (0, "", 0: nothing); None if it cannot say."""
+        url = f"{node.url}/v1/internal/holdings"
+        ask = wire.HoldingsAsk(bucket=bucket, objects=names).model_dump(mode="json")
+        try:
+            got = await self._json(node, "holdings", "POST", url, wire.Holdings, json=ask)
+        except PeerError as exc:
+            log.info("holdings of %s: %s", node.id, exc)
+            return None
+        if len(got.copies) != len(names):
+            log.warning("holdings of %s: %d answers to %d names", node.id, len(got.copies), len(names))
+            return None
+        return [(v, c, t) for v, c, t in got.copies]
+
     async def list_local(
         self, node: NodeEntry, bucket: str, prefix: str, after: str, limit: int
     ) -> tuple[list[list[object]], int]:

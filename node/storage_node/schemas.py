@@ -57,6 +57,9 @@ class NodeEntry(BaseModel):
         return not self.flags
 
 
+MAX_COPIES = 3
+
+
 class ClusterMap(BaseModel):
     """Versioned, immutable cluster map: the nodes and the current rebalance id."""
 
@@ -65,6 +68,8 @@ class ClusterMap(BaseModel):
     version: strict.Version
     rebalance_id: str | None = None
     nodes: dict[str, NodeEntry] = Field(default_factory=dict, max_length=10_000)
+    #: How many nodes hold each object: the first `copies` of its HRW ranking over the eligible nodes.
+    copies: int = Field(default=1, ge=1, le=MAX_COPIES)
 
     @field_validator("rebalance_id")
     @classmethod

@@ -45,6 +45,22 @@ class Counters(BaseModel):
     moved_out: strict.Count
 
 
+HOLDINGS_BATCH = 2000  # names in one question of `Holdings`
+
+
+class HoldingsAsk(BaseModel):
+    """Which copies of these objects of one bucket a node holds (the rebalance of K copies asks the holders)."""
+
+    bucket: names.BucketName
+    objects: list[names.ObjectName] = Field(max_length=HOLDINGS_BATCH)
+
+
+class Holdings(BaseModel):
+    """For each name asked, in order: ``[version, checksum, tombstone]`` (0 and "": no copy; 0: no tombstone)."""
+
+    copies: list[tuple[strict.Count, str, strict.Count]] = Field(max_length=HOLDINGS_BATCH)
+
+
 class BundleEndpoint(BaseModel):
     """The port of a node's raw rebalance-bundle listener (None: it has none)."""
 

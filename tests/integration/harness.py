@@ -189,14 +189,16 @@ class Cluster:
         reb: int | None,
         flags: dict[str, list[NodeFlag]] | None = None,
         members: list[str] | None = None,
+        copies: int = 1,
     ) -> ClusterMap:
-        """A map of the given members (default: all nodes) with flags."""
+        """A map of the given members (default: all nodes) with flags, holding `copies` copies of each object."""
         flags = flags or {}
         ids = members if members is not None else list(self.nodes)
         return ClusterMap(
             version=version,
             rebalance_id=None if reb is None else f"g{reb}",
             nodes={i: self.nodes[i].entry(*flags.get(i, [])) for i in ids},
+            copies=copies,
         )
 
     def push_map(self, cmap: ClusterMap, targets: list[str] | None = None) -> None:
@@ -259,6 +261,24 @@ class Cluster:
                 )
         missing = set(expected) - set(seen)
         assert not missing, f"{len(missing)} objects lost, e.g. {sorted(missing)[:5]}"
+
+
+    def assert_copies(self, expected: dict[str, str], bucket: str = BUCKET) -> None:
+        """Every expected object is on exactly its holders by the current map (K copies), with its checksum."""
+        assert self.map is not None
+        placement = maps.Placement(self.map)
+        where: dict[str, set[str]] = {}
+        for node_id, objs in self.holdings().items():
+            for (b, name), ck in objs.items():
+                assert b == bucket and name in expected, f"unexpected {b}/{name} on {node_id}"
+                assert ck == expected[name], f"{name} on {node_id}: wrong checksum"
+                where.setdefault(name, set()).add(node_id)
+        wrong = {
+            name: (sorted(where.get(name, ())), sorted(h.id for h in placement.holders(bucket, name)))
+            for name in expected
+            if where.get(name, set()) != {h.id for h in placement.holders(bucket, name)}
+        }
+        assert not wrong, f"{len(wrong)} objects not on exactly their holders (on, holders): {list(wrong.items())[:5]}"
 
 
 def payload(name: str, size: int) -> bytes:

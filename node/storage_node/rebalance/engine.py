@@ -15,7 +15,8 @@ from collections.abc import Awaitable, Callable
 from urllib.parse import urlsplit
 
 from storage_node import metrics
-from storage_node.rebalance import bundles, hosts, markers, planning, sending, stages
+from storage_node.maps import Placement
+from storage_node.rebalance import asking, bundles, copying, hosts, markers, planning, sending, stages
 from storage_node.schemas import ClusterMap, RebalanceStage, RebalanceStatus, rebalance_number, rebalance_settled
 from storage_node.store import ObjMeta, Verdict
 
@@ -159,9 +160,13 @@ class Rebalancer:
 
         Called before the write is acknowledged, so an acknowledged object is always where the current map
         puts it or on its way there by a running rebalance. If the owner cannot take it within a few
-        seconds, the copy stays here and this node's rebalance traverses again to move it.
+        seconds, the copy stays here and this node's rebalance traverses again to move it. With K copies,
+        every other holder gets its copy now (`_place_copies`).
         """
         placement = self.host.placement
+        if placement is not None and placement.map.copies > 1:
+            await self._place_copies(meta, placement)
+            return
         if placement is None or placement.owner(meta.bucket, meta.name).id == self.host.id:
             return
         owner = placement.owner(meta.bucket, meta.name).id
@@ -174,6 +179,37 @@ class Rebalancer:
         if self.host.store.get(meta.bucket, meta.name) is meta:  # refused (e.g. the owner is full): keep trying
             self.retraverse()
 
+    async def _place_copies(self, meta: ObjMeta, placement: Placement) -> None:
+        """Copy a client write to its other holders before it is acknowledged (one attempt each, at once).
+
+        A holder that does not take it is replaced by the next node of the object's ranking that does (the
+        rebalance later moves that copy to the holder); this node keeps its own copy unless it is no holder
+        and every holder took one.
+        """
+        holders = [e.id for e in placement.holders(meta.bucket, meta.name)]
+        targets = [h for h in holders if h != self.host.id]
+
+        async def copy_to(peer: str) -> bool:
+            try:
+                sent = self._send_batch(self.status, peer, [meta], hand_over=False, retry=False)
+                return await asyncio.wait_for(sent, _PLACE_TIMEOUT_S) > 0
+            except TimeoutError:
+                return False
+
+        took = await asyncio.gather(*(copy_to(t) for t in targets))
+        short = took.count(False)
+        spares = [e.id for e in placement.ranked(meta.bucket, meta.name) if e.id not in holders]
+        for spare in spares:
+            if short == 0:
+                break
+            if spare != self.host.id and await copy_to(spare):
+                short -= 1
+        if short or not all(took):
+            missed = [t for t, ok in zip(targets, took, strict=True) if not ok]
+            log.warning("%s/%s: no copy on %s now; the rebalance places it", meta.bucket, meta.name, missed)
+            self.retraverse()
+        elif self.host.id not in holders:
+            self.host.store.remove_moved(meta.bucket, meta.name, meta.version)
     def retraverse(self) -> None:
         """Traverse again (a finished part of the current rebalance found an object out of place)."""
         idle = self._task is None or self._task.done()
@@ -192,14 +228,20 @@ class Rebalancer:
                 placement = self.host.placement
                 if placement is None:
                     break
-                plan = planning.misplaced(self.host.store.snapshot(), placement, self.host.id)
+                copies = placement.map.copies > 1
+                if copies:
+                    plan, waiting = await self._copies_pass(placement)
+                else:
+                    plan, waiting = planning.misplaced(self.host.store.snapshot(), placement, self.host.id), 0
                 count, size = planning.totals(plan)
                 st.objects_to_send = max(st.objects_to_send, st.objects_sent + count)
                 st.bytes_to_send = max(st.bytes_to_send, st.bytes_sent + size)
-                if count == 0:
+                if count == 0 and not waiting:
                     break
+                if waiting:
+                    self._error(st, f"{waiting} copies wait for a holder that does not answer")
                 before = st.objects_sent
-                await self._send_plan(st, plan)
+                await self._send_plan(st, plan, hand_over=not copies)
                 if st.objects_sent == before:
                     # nothing moved (refused, e.g. a full receiver): the rebalance stalls visibly, its errors
                     # say why, and it goes on by itself once the receiver has room again
@@ -224,30 +266,49 @@ class Rebalancer:
             stages.finish(st, RebalanceStage.error)
             self._save(st, force=True)
 
-    async def _send_plan(self, st: RebalanceStatus, plan: dict[str, list[ObjMeta]]) -> None:
+    async def _copies_pass(self, placement: Placement) -> tuple[dict[str, list[ObjMeta]], int]:
+        """K copies: ask the other holders what they hold; apply missed deletes, drop covered copies; what to send."""
+        objects = self.host.store.snapshot()
+        answers, unknown = await asking.holdings(self.host, objects, placement)
+        plan = copying.plan(objects, placement, self.host.id, answers, unknown)
+        for obj, tomb in plan.stale:
+            self.host.store.delete(obj.bucket, obj.name, tomb)
+        for obj in plan.drops:
+            self.host.store.remove_moved(obj.bucket, obj.name, obj.version)
+        return plan.sends, plan.waiting
+
+    async def _send_plan(self, st: RebalanceStatus, plan: dict[str, list[ObjMeta]], *, hand_over: bool) -> None:
         limiter = _Limiter(lambda: self.host.settings.rebalance_concurrency)
 
         async def one(peer_id: str, batch: list[ObjMeta]) -> None:
             async with limiter:
-                await self._send_batch(st, peer_id, batch)
+                await self._send_batch(st, peer_id, batch, hand_over=hand_over)
 
         async with asyncio.TaskGroup() as tg:
             for peer_id, items in plan.items():
                 for batch in planning.batches(items, BATCH_OBJECTS, BATCH_BYTES):
                     tg.create_task(one(peer_id, batch))
 
-    async def _send_batch(self, st: RebalanceStatus, peer_id: str, batch: list[ObjMeta]) -> None:
+    async def _send_batch(
+        self, st: RebalanceStatus, peer_id: str, batch: list[ObjMeta], *, hand_over: bool = True, retry: bool = True
+    ) -> int:
+        """Send the current local copies of `batch` to `peer_id`; how many it took (or has newer).
+
+        `hand_over`: each copy the peer took goes from here (only while the peer is its owner); otherwise a copy
+        is sent to any peer of the map and stays. `retry`: a send that fails is tried again (backing off)
+        instead of giving up at once.
+        """
         backoff = 0.2
         refused = False
         while True:
             cmap, placement = self.host.map, self.host.placement
             if cmap is None or placement is None or peer_id not in cmap.nodes:
-                return  # the next traversal pass re-plans against the newer map
+                return 0  # the next traversal pass re-plans against the newer map
             metas: dict[int, ObjMeta] = {}
             items: list[sending.Item] = []
             for planned in batch:
                 cur = self.host.store.get(planned.bucket, planned.name)
-                if cur is None or placement.owner(cur.bucket, cur.name).id != peer_id:
+                if cur is None or (hand_over and placement.owner(cur.bucket, cur.name).id != peer_id):
                     continue
                 rec = self.host.buckets.get(cur.bucket)
                 frame = bundles.FrameHeader(
@@ -262,7 +323,7 @@ class Rebalancer:
                 items.append(item)
                 metas[id(item)] = cur
             if not items:
-                return
+                return 0
             stop = threading.Event()
             peer = cmap.nodes[peer_id]
             port = await self._bundle_port(peer.url)
@@ -298,14 +359,19 @@ class Rebalancer:
             except sending.SendError as exc:
                 self._ports.pop(peer.url, None)
                 self._error(st, f"send to {peer_id}: {exc}")
+                if not retry:
+                    return 0
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 3.0)
                 continue
             rejected: dict[str, list[ObjMeta]] = {}
+            took = 0
             for item, verdict in zip(sent, verdicts, strict=False):
                 meta = metas[id(item)]
                 if verdict in (Verdict.ok, Verdict.newer, Verdict.gone):
-                    self.host.store.remove_moved(meta.bucket, meta.name, meta.version)
+                    if hand_over:
+                        self.host.store.remove_moved(meta.bucket, meta.name, meta.version)
+                    took += 1
                     st.objects_sent += 1
                     st.bytes_sent += meta.size
                     metrics.REB_OBJECTS_SENT.inc()
@@ -318,7 +384,7 @@ class Rebalancer:
                 why = " (no space left on its mountpath)" if verdict == Verdict.nospace else ""
                 self._error(st, f"{peer_id} rejected {what}: {verdict}{why}", len(objs))
             self._save(st)
-            return
+            return took
 
     async def _bundle_port(self, url: str) -> int | None:
         """The peer's raw bundle port (cached), or None to use the HTTP route."""

@@ -9,7 +9,7 @@ from typing import Protocol
 
 from storage_node.buckets import BucketRecord
 from storage_node.maps import Placement
-from storage_node.schemas import ClusterMap, RebalanceStatus, Settings
+from storage_node.schemas import ClusterMap, NodeEntry, RebalanceStatus, Settings
 from storage_node.store import ObjMeta, Tmp, Verdict
 
 
@@ -37,6 +37,9 @@ class Objects(Protocol):
     def commit_migrating(self, tmp: Tmp, version: int, cksum: str) -> Verdict:
         """Install an arrived copy unless it is corrupt or something newer is here."""
 
+    def delete(self, bucket: str, name: str, version: int | None = None) -> object:
+        """Apply a delete of `version` here (a tombstone; a copy older than it goes)."""
+
 
 class Buckets(Protocol):
     """The bucket registry."""
@@ -59,6 +62,9 @@ class Peers(Protocol):
 
     async def bundle_port(self, url: str) -> int | None:
         """The port of a peer's raw bundle listener (None: use HTTP)."""
+
+    async def holdings(self, node: NodeEntry, bucket: str, names: list[str]) -> list[tuple[int, str, int]] | None:
+        """Version, checksum and tombstone of each of `names` on `node` (0, "", 0: nothing); None if it cannot say."""
 
 
 class Markers(Protocol):

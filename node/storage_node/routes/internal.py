@@ -83,6 +83,18 @@ async def list_local(
     return _stamped(node, JSONResponse({"entries": node.list_local(bucket, prefix, after, limit), "moved_out": moved}))
 
 
+@router.post("/holdings")
+async def holdings(request: Request, body: wire.HoldingsAsk) -> Response:
+    """Version, checksum and tombstone of this node's copy of each object asked about (0, "", 0: nothing)."""
+    node = node_of(request)
+    copies = []
+    for name in body.objects:
+        meta, tomb = node.store.get(body.bucket, name), node.store.tombstone(body.bucket, name) or 0
+        copies.append((meta.version, meta.cksum, tomb) if meta is not None else (0, "", tomb))
+    answer = wire.Holdings(copies=copies)
+    return _stamped(node, JSONResponse(answer.model_dump(mode="json")))
+
+
 @router.get("/counters")
 async def counters(request: Request) -> Response:
     """The moved-out counter (listings compare it to detect objects moving meanwhile)."""

@@ -21,6 +21,7 @@ class StoredMap(CamelModel):
     version: int = 0
     rebalance_id: str | None = None
     nodes: list[NodeEntry] = Field(default_factory=list)
+    copies: int | None = None  # None: one copy (left out, as in a map stored before copies existed)
 
 
 def from_status(raw: Mapping[str, Any] | None) -> ClusterMap | None:
@@ -29,7 +30,7 @@ def from_status(raw: Mapping[str, Any] | None) -> ClusterMap | None:
     if not stored.version:
         return None
     nodes = {n.id: n for n in stored.nodes}
-    return ClusterMap(version=stored.version, rebalance_id=stored.rebalance_id, nodes=nodes)
+    return ClusterMap(version=stored.version, rebalance_id=stored.rebalance_id, nodes=nodes, copies=stored.copies or 1)
 
 
 def to_status(smap: ClusterMap | None) -> dict[str, Any] | None:
@@ -37,24 +38,37 @@ def to_status(smap: ClusterMap | None) -> dict[str, Any] | None:
     if smap is None:
         return None
     nodes = sorted(smap.nodes.values(), key=lambda e: e.id)
-    return StoredMap(version=smap.version, rebalance_id=smap.rebalance_id, nodes=nodes).to_api()
+    copies = smap.copies if smap.copies != 1 else None
+    stored = StoredMap(version=smap.version, rebalance_id=smap.rebalance_id, nodes=nodes, copies=copies)
+    return stored.to_api()
 
 
-def _next(smap: ClusterMap | None, nodes: dict[str, NodeEntry], *, rebalance: bool) -> ClusterMap:
+def _next(
+    smap: ClusterMap | None, nodes: dict[str, NodeEntry], *, rebalance: bool, copies: int | None = None
+) -> ClusterMap:
     version = 1 if smap is None else smap.version + 1
     current = None if smap is None else smap.rebalance_id
     rid = rebalance_id(rebalance_number(current) + 1) if rebalance else current
-    return ClusterMap(version=version, rebalance_id=rid, nodes=nodes)
+    k = copies if copies is not None else (1 if smap is None else smap.copies)
+    return ClusterMap(version=version, rebalance_id=rid, nodes=nodes, copies=k)
 
 
-def with_nodes(smap: ClusterMap | None, entries: list[NodeEntry], *, rebalance: bool = False) -> ClusterMap:
+def with_nodes(
+    smap: ClusterMap | None, entries: list[NodeEntry], *, rebalance: bool = False, copies: int | None = None
+) -> ClusterMap:
     """A new version with several nodes added (or their entries replaced) at once; a new rebalance id when asked.
 
-    Without a rebalance: forming a cluster (no data yet). With one: new nodes joining together.
+    Without a rebalance: forming a cluster (no data yet). With one: new nodes joining together. `copies`: the
+    first map's (later maps keep the one before's unless `with_copies` changes it).
     """
     nodes = dict(smap.nodes) if smap is not None else {}
     nodes.update({e.id: e for e in entries})
-    return _next(smap, nodes, rebalance=rebalance)
+    return _next(smap, nodes, rebalance=rebalance, copies=copies)
+
+
+def with_copies(smap: ClusterMap, copies: int) -> ClusterMap:
+    """A new version holding `copies` copies of each object, with a rebalance that adds or removes them."""
+    return _next(smap, dict(smap.nodes), rebalance=True, copies=copies)
 
 
 def without_node(smap: ClusterMap, node_id: str) -> ClusterMap:

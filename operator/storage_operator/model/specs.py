@@ -51,6 +51,13 @@ class CapacitySpec(CamelModel):
     headroom_percent: int = 10
 
 
+class RedundancySpec(CamelModel):
+    """`spec.redundancy`: copies of each object on distinct nodes, and the grace before a lost node is given up."""
+
+    copies: int = 1
+    loss_grace_seconds: int = 600
+
+
 class UpgradeSpec(CamelModel):
     """`spec.upgrade`: how a change of the node pods rolls through the nodes."""
 
@@ -81,6 +88,7 @@ class ClusterSpec(CamelModel):
     auth: AuthSpec = Field(default_factory=AuthSpec)
     rebalance: RebalanceSpec = Field(default_factory=RebalanceSpec)
     capacity: CapacitySpec = Field(default_factory=CapacitySpec)
+    redundancy: RedundancySpec = Field(default_factory=RedundancySpec)
     state: ClusterState = ClusterState.ONLINE
     rm_user_data: bool = False
     upgrade: UpgradeSpec = Field(default_factory=UpgradeSpec)

@@ -4,7 +4,8 @@ Flow of a pass (``Reconciler.reconcile``), each step (``steps``) a function retu
 
     observe (API objects, node reports) -> cluster-wide state (``clusterwide``: shutdown / decommission)
         or the online steps: owned objects (``resources``) -> map (``publishing``) -> rebalance tracking
-        (``progress``) -> [the disruption budget (``budgets``)] -> the one transition (``lifecycle``); then
+        (``progress``) -> [the disruption budget (``budgets``)] -> [a change of K copies (``publishing``)]
+        -> the one transition (``lifecycle``); then
         the rolling upgrade (``rollouts``), one node at a time, while no transition is in progress
         -> report (``statuses``, the one status write) -> follow the running rebalance (``clients.watching``)
         -> the delay before the next pass, from the most urgent outcome
@@ -124,6 +125,8 @@ class Reconciler:
         await self._budget(p, wanted)  # before a change starts (see budgets)
         if p.status.rollout is None:  # membership changes wait while a node is rolled
             tracked = p.status.rebalance.id if p.status.rebalance else None
+            if p.status.running is None and p.status.transition is None:  # K changes between transitions
+                p = p.after(await publishing.recopy(self.kube, fleet, p))
             p = p.after(await lifecycle.advance(self.kube, fleet, p))
             started = p.status.running
             if started is not None and started.id != tracked:

@@ -42,7 +42,8 @@ async def bootstrap(kube: Kube, fleet: Fleet, p: Pass) -> Outcome:
         url = p.url(name_of(n))
         assert url is not None
         entries.append(NodeEntry(id=name_of(n), url=url, flags=list(lifecycle.FLAGS[p.desired(n)] or ())))
-    published = await publish(kube, fleet, p, maps.with_nodes(None, entries), rebalance=False, why="cluster formed")
+    first = maps.with_nodes(None, entries, copies=p.spec.redundancy.copies)
+    published = await publish(kube, fleet, p, first, rebalance=False, why="cluster formed")
     return published.then(Outcome(reached={name_of(n): p.desired(n) for n in ready}))
 
 
@@ -53,6 +54,15 @@ async def readdress(kube: Kube, fleet: Fleet, p: Pass) -> Outcome:
     if moved is p.status.map:
         return Outcome()
     return await publish(kube, fleet, p, moved, rebalance=False, why="node address changed")
+
+
+async def recopy(kube: Kube, fleet: Fleet, p: Pass) -> Outcome:
+    """A new map version with a rebalance when `spec.redundancy.copies` changed (it adds or removes copies)."""
+    smap, copies = p.status.map, p.spec.redundancy.copies
+    if smap is None or smap.copies == copies:
+        return Outcome()
+    why = f"copies {smap.copies} -> {copies}"
+    return await publish(kube, fleet, p, maps.with_copies(smap, copies), rebalance=True, why=why)
 
 
 async def publish(kube: Kube, fleet: Fleet, p: Pass, smap: ClusterMap, *, rebalance: bool, why: str) -> Outcome:

@@ -170,6 +170,16 @@ def test_api_server_rejects_bad_states_and_non_admins(ferry: Ferry, kube: Cluste
         "patch", "storagenode", "node-1", "--type", "merge", "-p", '{"spec":{"cluster":"other"}}', check=False
     )
     assert moved.returncode != 0 and "immutable" in moved.stderr
+    for redundancy, says in (
+        ('{"copies":4}', "redundancy.copies must be 1, 2 or 3"),
+        ('{"copies":0}', "redundancy.copies must be 1, 2 or 3"),
+        ('{"lossGraceSeconds":-1}', "redundancy.lossGraceSeconds must be 0"),
+    ):
+        body = '{"spec":{"redundancy":' + redundancy + "}}"
+        refused = ferry.kubectl("patch", "storagecluster", ferry.cluster, "--type", "merge", "-p", body, check=False)
+        assert refused.returncode != 0 and says in refused.stderr, refused.stderr
+    kept = ferry.get("storagecluster", ferry.cluster)["spec"]["redundancy"]
+    assert kept == {"copies": 1, "lossGraceSeconds": 600}, "nothing of a refused change is kept"
 
     kube.mint_user("dev-jane")
     kube.mint_user("ops-joe")

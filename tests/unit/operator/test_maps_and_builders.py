@@ -38,9 +38,13 @@ def test_the_status_form_round_trips() -> None:
         "version": 1,
         "rebalanceId": "g1",
         "nodes": [{"id": "a", "url": "http://127.0.0.2:8080", "flags": ["maintenance"]}],
-    }
+    }  # one copy is left out, as before copies existed
     assert maps.from_status(raw) == m
     assert maps.from_status(None) is None
+    two = maps.with_copies(m, 2)
+    assert two.copies == 2 and two.version == 2 and two.rebalance_id == "g2" and two.nodes == m.nodes
+    assert (maps.to_status(two) or {})["copies"] == 2 and maps.from_status(maps.to_status(two)) == two
+    assert maps.without_node(two, "a").copies == 2, "later maps keep K"
     assert maps.flags_of(m, "a") == MAINT and maps.flags_of(m, "z") is None
 
 

@@ -12,7 +12,7 @@ from storage_operator.model import clock, maps, revisions
 from storage_operator.model.states import NodeState, RebalanceState, UpgradeStrategy
 from storage_operator.plan import rollouts
 from storage_operator.plan.passes import Pace, Pass
-from storage_operator.steps import lifecycle, progress
+from storage_operator.steps import lifecycle, progress, publishing
 from storage_operator.steps import rollouts as rollout_steps
 
 from tests.unit.operator.fakes import FakeFleet, FakeKube, FixedClock
@@ -160,3 +160,20 @@ def test_a_membership_change_waits_while_a_node_is_rolled() -> None:
     p = a_rolling_pass({}, {"rollout": rollout})
     assert p.waiting_for() == "waiting for the rolling upgrade of node-2 to finish"
     assert p.rollout_decision().node == "node-2", "the node in progress goes on; no other is started"
+
+
+def test_a_change_of_copies_publishes_a_map_with_k_and_a_rebalance_and_nothing_when_unchanged() -> None:
+    reports = {n: report(n, None, RebalanceStage.idle) for n in NODES}
+    p = a_pass({}, {}, {}, reports)
+    kube, fleet = FakeKube(), FakeFleet(reports)
+    assert asyncio.run(publishing.recopy(kube, fleet, p)).status is None, "K = 1 in the spec and in the map"
+    p = Pass.observed(
+        {**p.cluster, "spec": {"redundancy": {"copies": 2}}}, p.nodes, p.pods, pvcs={}, reports=reports, clock=p.clock
+    )
+    outcome = asyncio.run(publishing.recopy(kube, fleet, p))
+    assert outcome.status is not None and outcome.status.map is not None
+    assert outcome.status.map.copies == 2 and outcome.status.map.version == 3
+    running = outcome.status.running
+    assert running is not None and running.id == "g2"
+    assert kube.calls[0].verb == "patch_status" and kube.calls[0].body["map"]["copies"] == 2
+    assert fleet.installed == [3]
