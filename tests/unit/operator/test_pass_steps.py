@@ -168,7 +168,12 @@ def test_a_change_of_copies_publishes_a_map_with_k_and_a_rebalance_and_nothing_w
     kube, fleet = FakeKube(), FakeFleet(reports)
     assert asyncio.run(publishing.recopy(kube, fleet, p)).status is None, "K = 1 in the spec and in the map"
     p = Pass.observed(
-        {**p.cluster, "spec": {"redundancy": {"copies": 2}}}, p.nodes, p.pods, pvcs={}, reports=reports, clock=p.clock
+        {**p.cluster, "spec": {"redundancy": {"copies": 2}}},
+        list(p.nodes),
+        dict(p.pods),
+        pvcs={},
+        reports=reports,
+        clock=p.clock,
     )
     outcome = asyncio.run(publishing.recopy(kube, fleet, p))
     assert outcome.status is not None and outcome.status.map is not None
