@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -116,14 +117,25 @@ def test_clear_errors_for_a_missing_cluster_and_no_access(ferry: Ferry, kube: Cl
         text=True,
         start_new_session=True,
     )
+    header = f"StorageCluster {ferry.namespace}/{ferry.cluster}"
+    lines: list[str] = []
+    assert watch.stdout is not None and watch.stderr is not None
+    reader = threading.Thread(target=lambda: lines.extend(watch.stdout), daemon=True)  # type: ignore[arg-type]
+    reader.start()
     try:
-        time.sleep(4)
+        # two refreshes, however long each takes on a busy machine (bounded), then Ctrl-C
+        deadline = time.monotonic() + 60
+        while sum(header in line for line in list(lines)) < 2 and time.monotonic() < deadline and watch.poll() is None:
+            time.sleep(0.2)
         os.killpg(watch.pid, signal.SIGINT)  # what Ctrl-C sends the terminal's process group
-        out, err = watch.communicate(timeout=10)
+        watch.wait(timeout=10)
+        reader.join(10)
+        err = watch.stderr.read()
     finally:
         if watch.poll() is None:
             os.killpg(watch.pid, signal.SIGKILL)
             watch.wait()
+    out = "".join(lines)
     assert watch.returncode == 0, err
-    assert out.count(f"StorageCluster {ferry.namespace}/{ferry.cluster}") >= 2, out
+    assert out.count(header) >= 2, out
     assert "Traceback" not in err
