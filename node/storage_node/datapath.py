@@ -141,8 +141,14 @@ def open_local(store: Store, meta: ObjMeta, *, head: bool) -> LocalCopy | None:
 async def read(node: Node, bucket: str, name: str, *, head: bool) -> Copy | Missing:
     """The newest copy of an object this node can find (see the module's docstring); Unavailable if it cannot tell."""
     meta = node.store.get(bucket, name)
-    if meta is not None and node.settled and (copy := open_local(node.store, meta, head=head)) is not None:
-        return copy  # settled: every object is on its proper node, this copy is the only one
+    # settled: every object is on its proper node; this copy is the only one, or (K copies) the primary's, which
+    # every write goes through. Another holder answering for a primary that is down asks the others first, and
+    # so does a primary back from being away until it caught up with them.
+    fast = node.settled and (
+        node.map is None or node.map.copies == 1 or (node.is_primary(bucket, name) and not node.catching_up)
+    )
+    if meta is not None and fast and (copy := open_local(node.store, meta, head=head)) is not None:
+        return copy
     until, tries = node.hold_until(), 0
     while tries < _LOOKUPS or time.monotonic() < until:
         asked = node.map_version

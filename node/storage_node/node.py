@@ -11,10 +11,11 @@ from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import TypeVar
 
-from storage_node import auth, buckets, capacity, maps, metrics, peers
+from storage_node import auth, buckets, capacity, liveness, maps, metrics, peers
 from storage_node.asking import ClusterObjects
 from storage_node.bucketing import BucketSync
 from storage_node.config import Config
+from storage_node.liveness import Liveness
 from storage_node.rebalance import receiving, stages
 from storage_node.rebalance.engine import Rebalancer
 from storage_node.schemas import (
@@ -39,6 +40,7 @@ _ANNOUNCE_TO = 8  # how many other nodes a node tells when its part of a rebalan
 _ANNOUNCE_WAIT_S = 3.0  # how long it waits for them before it shows `done` anyway (gossip covers the rest)
 _SPREAD_WAIT_S = 6.0  # how long a write waits for the other nodes to hold this node's map
 _GONE_S = 10.0  # a drained node that did not answer is not asked again for this long
+_STALL_TICK_S = 0.25  # how often the stall watch looks at the clock
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +66,8 @@ class Node(BucketSync, ClusterObjects):
         self.tokens = auth.TokenCache(cfg.auth_secret, f"node/{cfg.node_id}")
         self.peers: peers.Peers
         self.rebalancer = Rebalancer(self)
+        self.liveness = Liveness(self.id, lambda: self.map)
+        self.catching_up = False  # K copies, back from being away: no copy served without asking the others
         self.receiver = receiving.Receiver(
             self, cfg.auth_secret, self.rebalancer.received, self.rebalancer.committed, cfg.limits
         )
@@ -103,6 +107,10 @@ class Node(BucketSync, ClusterObjects):
         self.rebalancer.resume()
         await self._catch_up_map()  # a newer map supersedes the resumed rebalance
         self._watch_settling()
+        self.spawn(self.liveness.run())
+        self.spawn(self._watch_stalls())
+        if self.map is not None and self.map.copies > 1:
+            self.catch_up_copies()  # it may have been away: other holders may have newer copies of its objects
         if any(True for _ in self.store.misplaced_locally()) or self.store._legacy:
             self.spawn(self._resilver())
         self._start_bundle_server()
@@ -136,6 +144,35 @@ class Node(BucketSync, ClusterObjects):
         for task in list(self._tasks):
             task.cancel()
         await self.peers.close()
+
+    def catch_up_copies(self) -> None:
+        """Serve no local copy unasked until no other holder has a newer one (`Rebalancer.catch_up`)."""
+        if self.catching_up:
+            return
+        self.catching_up = True
+
+        async def catch_up() -> None:
+            try:
+                await self.rebalancer.catch_up()
+            finally:
+                self.catching_up = False
+            log.info("caught up with the other holders")
+
+        self.spawn(catch_up())
+
+    async def _watch_stalls(self) -> None:
+        """Catch up when this process stood still longer than the others wait for a probe (frozen, SIGSTOP).
+
+        The others took it for down meanwhile and wrote its objects' new versions to the next holders.
+        """
+        last = time.monotonic()
+        while True:
+            await asyncio.sleep(_STALL_TICK_S)
+            now = time.monotonic()
+            if now - last > _STALL_TICK_S + liveness.TIMEOUT_S and self.map is not None and self.map.copies > 1:
+                log.warning("this process stood still for %.1f s: catching up with the other holders", now - last)
+                self.catch_up_copies()
+            last = now
 
     def spawn(self, coro: Coroutine[object, object, T]) -> asyncio.Task[T]:
         """Run a background coroutine, keeping a reference (cancelled by `stop`)."""
@@ -320,13 +357,16 @@ class Node(BucketSync, ClusterObjects):
         """The other nodes to ask about objects: drained ones too, except one silent a moment ago.
 
         Drained nodes know what they handed on; one that did not answer at this address a moment ago is shut
-        down (it holds nothing, and a connection to a pod that is gone takes seconds to fail).
+        down (it holds nothing, and a connection to a pod that is gone takes seconds to fail). With K copies a
+        node that is down (`liveness`) is not asked either: the other holders of its objects answer for it.
         """
         now = time.monotonic()
+        several = self.map is not None and self.map.copies > 1  # a holder that is down has its copies elsewhere
         return [
             n
             for n in self.others()
-            if not (n.id in self._drained and (gone := self._gone.get(n.id)) and gone[0] == n.url and gone[1] > now)
+            if not (several and self.liveness.is_down(n.id))
+            and not (n.id in self._drained and (gone := self._gone.get(n.id)) and gone[0] == n.url and gone[1] > now)
         ]
 
     def _unreachable(self, node: NodeEntry) -> None:
@@ -335,11 +375,31 @@ class Node(BucketSync, ClusterObjects):
             self._gone[node.id] = (node.url, time.monotonic() + _GONE_S)
 
     def route(self, bucket: str, name: str, hops: int) -> Route:
-        """Serve here (no map, proper owner, or too many hops) or redirect to the proper node."""
+        """Serve here (no map, proper owner, or too many hops) or redirect to the proper node.
+
+        With K copies the proper node is the first holder that answers (`liveness`): the primary, or while it
+        is down the next holder; with every holder down, this node answers (a read asks the others, a write's
+        copies go to the next nodes of the ranking).
+        """
         if self.placement is None or self.placement.empty or hops >= 2:
             return Route(None)
-        owner = self.placement.owner(bucket, name)
-        return Route(None if owner.id == self.id else owner)
+        if self.placement.map.copies == 1:
+            owner = self.placement.owner(bucket, name)
+            return Route(None if owner.id == self.id else owner)
+        for holder in self.placement.holders(bucket, name):
+            if holder.id == self.id:
+                return Route(None)
+            if not self.liveness.is_down(holder.id):
+                return Route(holder)
+        return Route(None)
+
+    def is_down(self, node_id: str) -> bool:
+        """Whether another node did not answer its last liveness probe (K copies; never with one)."""
+        return self.liveness.is_down(node_id)
+
+    def is_primary(self, bucket: str, name: str) -> bool:
+        """Whether this node is the object's primary (with one copy: its owner; no map: itself)."""
+        return self.placement is None or self.placement.empty or self.placement.owner(bucket, name).id == self.id
 
     # ---- admin -------------------------------------------------------------------------------------
 

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import shutil
+import signal
+import time
 
+import httpx
 from storage_node import maps
 
 from tests.integration.harness import BUCKET, Cluster, mixed_sizes, upload, verify_readable
+from tests.workload import Workload
 
 
 def test_every_write_is_on_its_two_holders_when_acknowledged(cluster: Cluster) -> None:
@@ -70,3 +74,98 @@ def test_more_copies_than_nodes_gives_every_node_a_copy(cluster: Cluster) -> Non
     expected = upload([n.url for n in cluster.nodes.values()], mixed_sizes(100, seed=6))
     held = cluster.holdings()
     assert {name for _, name in held["n0"]} == {name for _, name in held["n1"]} == set(expected)
+
+
+def _two_copies(cluster: Cluster, count: int) -> list[str]:
+    for i in range(count):
+        cluster.add_node(f"n{i}")
+    cluster.push_map(cluster.make_map(1, 1, copies=2))
+    with cluster.client(cluster.nodes["n0"]) as c:
+        c.create_bucket(BUCKET)
+    return [n.url for n in cluster.nodes.values()]
+
+
+#: Requests sent or redirected to a node in the moment it is killed (before the others find it down), at most.
+CUT_OFF_AT_A_KILL = 20
+
+
+def test_a_node_killed_under_load_fails_no_request_to_the_others_and_comes_back_empty(cluster: Cluster) -> None:
+    urls = _two_copies(cluster, 4)
+    stable = upload(urls, mixed_sizes(300, seed=7))
+    victim = cluster.nodes["n2"]
+    up = set(cluster.nodes)
+    killed_at: list[float] = []
+
+    def targets() -> list[str]:
+        return [cluster.nodes[n].url for n in sorted(up)]
+
+    def gone(url: str, at: float) -> bool:  # a connection to the killed node, cut by the kill or refused after it
+        return url == victim.url and bool(killed_at) and at >= killed_at[0]
+
+    with Workload(BUCKET, targets, threads=4, keys=40, stable=stable, seed=3, gone=gone) as clients:
+        time.sleep(1.0)
+        up.discard("n2")
+        killed_at.append(time.monotonic())
+        cluster.kill(victim)
+        for mp in victim.mountpaths:
+            shutil.rmtree(mp)
+        time.sleep(4.0)
+        during = clients.requests
+        time.sleep(4.0)
+        assert clients.requests - during > 100, "the others kept answering while n2 was down"
+        cluster.start(victim)  # the same node on an empty disk: it asks the others for what it should hold
+        up.add("n2")
+        time.sleep(3.0)
+    print(f"\nclients: {clients.summary(per_kind=2)}")
+    assert not clients.failures, clients.summary()
+    assert len(clients.gone) <= CUT_OFF_AT_A_KILL, clients.summary()
+    assert clients.requests > 500, clients.requests
+    wrong = clients.check_back(targets())
+    assert not wrong, wrong[:10]
+    verify_readable(targets(), stable)
+
+    cluster.push_map(cluster.make_map(2, 2, copies=2))  # a rebalance puts every copy back where the map says
+    cluster.wait_rebalance("g2")
+    expected = {**stable, **clients.live()}
+    held = cluster.holdings()
+    placement = maps.Placement(cluster.map)  # type: ignore[arg-type]
+    for name, ck in expected.items():
+        if name in clients.uncertain():
+            continue
+        where = {n for n, objs in held.items() if objs.get((BUCKET, name)) == ck}
+        assert where == {h.id for h in placement.holders(BUCKET, name)}, (name, where)
+
+
+def test_a_frozen_node_holds_no_read_up_and_serves_nothing_stale_when_it_thaws(cluster: Cluster) -> None:
+    urls = _two_copies(cluster, 3)
+    stable = upload(urls, mixed_sizes(200, seed=8))
+    frozen = cluster.nodes["n1"]
+    assert frozen.proc is not None
+    placement = maps.Placement(cluster.map)  # type: ignore[arg-type]
+    mine = [n for n in stable if placement.owner(BUCKET, n).id == "n1"][:30]
+    others = [u for u in urls if u != frozen.url]
+    frozen.proc.send_signal(signal.SIGSTOP)
+    try:
+        time.sleep(2.0)  # the others find it down (probes every 0.5 s, 1 s timeout)
+        with httpx.Client(follow_redirects=True, timeout=10) as http:
+            start = time.monotonic()
+            for i, name in enumerate(stable):
+                r = http.get(f"{others[i % 2]}/v1/objects/{BUCKET}/{name}")
+                assert r.status_code == 200 and r.headers["x-ferry-checksum"] == stable[name], (name, r.status_code)
+            assert time.monotonic() - start < 20, "reads waited for the frozen node"
+            # overwrite and delete objects whose primary is the frozen node, through the others
+            for name in mine[:15]:
+                assert (
+                    http.put(f"{others[0]}/v1/objects/{BUCKET}/{name}", content=b"new " + name.encode()).status_code
+                    == 200
+                )
+            for name in mine[15:]:
+                assert http.delete(f"{others[1]}/v1/objects/{BUCKET}/{name}").status_code == 200
+    finally:
+        frozen.proc.send_signal(signal.SIGCONT)
+    with httpx.Client(follow_redirects=True, timeout=30) as http:
+        for name in mine[:15]:  # through the thawed node itself: the new version, never its stale copy
+            r = http.get(f"{frozen.url}/v1/objects/{BUCKET}/{name}")
+            assert r.status_code == 200 and r.content == b"new " + name.encode(), (name, r.status_code)
+        for name in mine[15:]:
+            assert http.get(f"{frozen.url}/v1/objects/{BUCKET}/{name}").status_code == 404, f"{name} came back"

@@ -11,6 +11,7 @@ node plans from its own copies and from what the other holders said they hold (`
   covers it (the holders then hold verified copies: invariant "copies beyond K go only after the proper holders
   have theirs");
 - a copy older than a tombstone a holder keeps is stale: the delete it missed is applied here;
+- a copy older than another holder's copy is behind: it is not sent anywhere (the newer one is, by its holder);
 - a holder that could not say (`unknown`) is neither sent to nor counted on: its copies wait for its answer.
 """
 
@@ -65,6 +66,7 @@ class CopyPlan(Generic[T]):
     drops: list[T] = field(default_factory=list)
     stale: list[tuple[T, int]] = field(default_factory=list)
     waiting: int = 0  # copies that wait for a holder that could not say
+    behind: int = 0  # copies here older than a holder's (that holder sends the newer one)
 
 
 Answers = Mapping[str, Mapping[tuple[str, str], Held]]  # holder id -> (bucket, name) -> what it said
@@ -91,6 +93,9 @@ def plan(objects: Iterable[T], placement: Placement, self_id: str, answers: Answ
         tomb = max((s.tomb for s in said.values() if s is not None), default=0)
         if tomb > obj.version:
             out.stale.append((obj, tomb))
+            continue
+        if max((s.version for s in said.values() if s is not None), default=0) > obj.version:
+            out.behind += 1  # a holder has a newer copy: it is the one that sends (this one too, in time)
             continue
         missing = [h for h in said if h not in unknown and not covers(said[h], obj)]
         if self_id in holders:

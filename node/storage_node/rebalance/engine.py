@@ -196,13 +196,15 @@ class Rebalancer:
             except TimeoutError:
                 return False
 
-        took = await asyncio.gather(*(copy_to(t) for t in targets))
+        up = [t for t in targets if not self.host.is_down(t)]  # one found down is not waited for: a spare serves
+        took_up = dict(zip(up, await asyncio.gather(*(copy_to(t) for t in up)), strict=True))
+        took = [took_up.get(t, False) for t in targets]
         short = took.count(False)
         spares = [e.id for e in placement.ranked(meta.bucket, meta.name) if e.id not in holders]
         for spare in spares:
             if short == 0:
                 break
-            if spare != self.host.id and await copy_to(spare):
+            if spare != self.host.id and not self.host.is_down(spare) and await copy_to(spare):
                 short -= 1
         if short or not all(took):
             missed = [t for t, ok in zip(targets, took, strict=True) if not ok]
@@ -265,6 +267,30 @@ class Rebalancer:
             self._error(st, f"{type(exc).__name__}: {exc}")
             stages.finish(st, RebalanceStage.error)
             self._save(st, force=True)
+
+    async def catch_up(self, patience_s: float = 60.0) -> None:
+        """K copies, back after being away (restarted, frozen): return once no holder has a newer copy of one here.
+
+        Missed deletes are applied at once; missed overwrites come from their holders, whose rebalance waits for
+        this node. With one copy it returns at once.
+        """
+        delay, started = 0.2, time.monotonic()
+        while True:
+            placement = self.host.placement
+            if placement is None or placement.map.copies == 1:
+                return
+            objects = self.host.store.snapshot()
+            answers, unknown = await asking.holdings(self.host, objects, placement)
+            plan = copying.plan(objects, placement, self.host.id, answers, unknown)
+            for obj, tomb in plan.stale:
+                self.host.store.delete(obj.bucket, obj.name, tomb)
+            if plan.behind == 0:
+                return
+            if time.monotonic() - started > patience_s:
+                log.warning("still %d copies older than another holder's after %.0f s", plan.behind, patience_s)
+                started = time.monotonic()
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
 
     async def _copies_pass(self, placement: Placement) -> tuple[dict[str, list[ObjMeta]], int]:
         """K copies: ask the other holders what they hold; apply missed deletes, drop covered copies; what to send."""

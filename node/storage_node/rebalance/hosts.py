@@ -112,6 +112,9 @@ class Host(Protocol):
     def state(self) -> Markers:
         """The state directory (the marker)."""
 
+    def is_down(self, node_id: str) -> bool:
+        """Whether another node did not answer its last liveness probe (K copies; never with one)."""
+
     def apply_bucket_records(self, records: dict[str, BucketRecord]) -> None:
         """Merge bucket records (a copy of a bucket created elsewhere arrived first)."""
 
