@@ -94,11 +94,12 @@ def plan(objects: Iterable[T], placement: Placement, self_id: str, answers: Answ
         if tomb > obj.version:
             out.stale.append((obj, tomb))
             continue
-        if max((s.version for s in said.values() if s is not None), default=0) > obj.version:
-            out.behind += 1  # a holder has a newer copy: it is the one that sends (this one too, in time)
-            continue
+        newer = max((s.version for s in said.values() if s is not None), default=0) > obj.version
         missing = [h for h in said if h not in unknown and not covers(said[h], obj)]
         if self_id in holders:
+            if newer:
+                out.behind += 1  # a holder has a newer copy: it is the one that sends (to this one too, in time)
+                continue
             first = next(h for h in holders if h == self_id or (h not in unknown and covers(said[h], obj)))
             if first != self_id:
                 continue
@@ -108,6 +109,8 @@ def plan(objects: Iterable[T], placement: Placement, self_id: str, answers: Answ
             else:
                 out.drops.append(obj)
             continue
+        elif newer:
+            continue  # the holder with the newer copy sends it; this older one goes once every holder has one
         for h in missing:
             out.sends.setdefault(h, []).append(obj)
         out.waiting += sum(1 for h in said if h in unknown)

@@ -33,6 +33,7 @@ class NodePhase(StrEnum):
     STOPPING = "Stopping"
     READY = "Ready"
     UPGRADING = "Upgrading"
+    UNAVAILABLE = "Unavailable"  # it should serve and does not: pod not Ready, or the node does not answer
     SHUT_DOWN = "ShutDown"
     DECOMMISSIONED = "Decommissioned"
     CLUSTER_DOWN = "ClusterShutDown"
@@ -85,6 +86,9 @@ class Reason(StrEnum):
     ROLLING_UPDATE = "RollingUpdate"
     ROLLOUT_PAUSED = "RolloutPaused"
     ROLLOUT_STUCK = "RolloutStuck"
+    NODE_NOT_ANSWERING = "NodeNotAnswering"
+    REDUNDANCY_REDUCED = "RedundancyReduced"
+    NODE_UNAVAILABLE = "NodeUnavailable"
 
 
 class UpgradeStrategy(StrEnum):

@@ -38,6 +38,20 @@ class NodeSituation:
     no_room: str = ""  # why its departure waits although it could be its turn (no room), "" otherwise
     upgrading: str = ""  # what the rolling upgrade does with this node ("" when it is not the one rolled)
     stuck: bool = False  # its new pod did not become Ready in time: the rollout stopped here
+    answering: bool = True  # its node process answered this pass
+
+    @property
+    def unavailable(self) -> bool:
+        """It should serve (online or in maintenance, nothing under way) and does not: not Ready, or silent."""
+        done = self.step.action is Action.NOTHING
+        serving = self.view.desired in (NodeState.ONLINE, NodeState.MAINTENANCE) and self.view.flags is not None
+        return (
+            self.cluster_online
+            and done
+            and serving
+            and not self.upgrading
+            and not (self.pod_exists and self.pod_ready and self.answering)
+        )
 
 
 def node_phase(s: NodeSituation) -> NodePhase:
@@ -46,6 +60,8 @@ def node_phase(s: NodeSituation) -> NodePhase:
         return NodePhase.CLUSTER_DOWN
     if s.upgrading:
         return NodePhase.UPGRADING
+    if s.unavailable:
+        return NodePhase.UNAVAILABLE
     if s.step.action is Action.NOTHING:
         if s.view.desired is NodeState.SHUTDOWN:
             return NodePhase.STOPPING if s.pod_exists else NodePhase.SHUT_DOWN
@@ -112,6 +128,13 @@ def node_conditions(s: NodeSituation) -> list[Condition]:
         )
     elif s.cluster_online and s.pod_wanted and s.pod_exists and not s.pod_ready and done:
         degraded = Condition(ConditionType.DEGRADED, True, Reason.POD_NOT_READY, "the node pod is not ready")
+    elif s.unavailable:
+        degraded = Condition(
+            ConditionType.DEGRADED,
+            True,
+            Reason.NODE_NOT_ANSWERING,
+            "the node pod is Ready but the node does not answer",
+        )
     else:
         degraded = Condition(ConditionType.DEGRADED, False, Reason.HEALTHY, "")
     out = [ready, progressing, degraded]
@@ -187,8 +210,14 @@ def cluster_conditions(
     waiting: str,
     stalled_since: str | None,
     rebalance_id: str | None,
+    unavailable: tuple[str, ...] = (),
+    copies: int = 1,
 ) -> list[Condition]:
-    """The StorageCluster's Ready (its spec.state reached), Progressing and Degraded."""
+    """The StorageCluster's Ready (its spec.state reached), Progressing and Degraded.
+
+    Degraded names the nodes that should serve and do not (`unavailable`): with K copies their objects have
+    fewer copies (RedundancyReduced), with one copy those objects are unreadable (NodeUnavailable).
+    """
     if state is ClusterState.ONLINE:
         reached = settled
         why = waiting or ("global rebalance running" if rebalancing else "nodes are joining")
@@ -215,6 +244,19 @@ def cluster_conditions(
             True,
             Reason.REBALANCE_STALLED,
             f"global rebalance {rebalance_id} has made no progress since {stalled_since}",
+        )
+    elif unavailable and copies > 1:
+        who = ", ".join(unavailable)
+        degraded = Condition(
+            ConditionType.DEGRADED,
+            True,
+            Reason.REDUNDANCY_REDUCED,
+            f"{who} unavailable: the objects it holds have fewer than {copies} reachable copies (others serve them)",
+        )
+    elif unavailable:
+        who = ", ".join(unavailable)
+        degraded = Condition(
+            ConditionType.DEGRADED, True, Reason.NODE_UNAVAILABLE, f"{who} unavailable: its objects cannot be read"
         )
     else:
         degraded = Condition(ConditionType.DEGRADED, False, Reason.HEALTHY, "")

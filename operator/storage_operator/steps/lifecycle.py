@@ -112,8 +112,12 @@ async def apply(
         events.info(node, reason="CleanedUp", message="user data removed" if rm else "node metadata removed")
         return Outcome(status=p.status.model_copy(update={"transition": t.model_copy(update={"cleaned": True})})), True
     if step.action is Action.REMOVE_FROM_MAP:
-        why = f"{n} removed" + (" (forced, no rebalance)" if view.force_remove else "")
-        return await publishing.publish(kube, fleet, p, maps.without_node(smap, n), rebalance=False, why=why), True
+        # forced, with K copies: the others hold the node's objects, and a rebalance re-creates its copies on them
+        rebuild = view.force_remove and smap.copies > 1 and view.rebalance_enabled and not view.skip_rebalance
+        why = f"{n} removed" + (
+            " (forced, its copies re-created)" if rebuild else " (forced, no rebalance)" if view.force_remove else ""
+        )
+        return await publishing.publish(kube, fleet, p, maps.without_node(smap, n), rebalance=rebuild, why=why), True
     if step.action is Action.FINISH:
         if view.desired is NodeState.DECOMMISSIONED:
             claim = claims.pvc_name(n)

@@ -37,9 +37,11 @@ async def report(kube: Kube, p: Pass, *, stall_seconds: float) -> None:
         no_room=p.short_of_room() if state is ClusterState.ONLINE else {},
         rollout=_Rollout.of(p) if state is ClusterState.ONLINE and p.status.map is not None else None,
     )
-    nodes = {name_of(node): _node_status(p, node, _situation(p, node, shared), at, shared.now) for node in p.nodes}
+    situations = {name_of(node): _situation(p, node, shared) for node in p.nodes}
+    nodes = {name_of(node): _node_status(p, node, situations[name_of(node)], at, shared.now) for node in p.nodes}
     await concurrency.bounded([_write_node(kube, p, node, nodes[name_of(node)]) for node in p.nodes])
-    cluster = _cluster_status(p, shared)
+    unavailable = tuple(sorted(n for n, s in situations.items() if s.unavailable))
+    cluster = _cluster_status(p, shared, unavailable)
     await write_cluster(kube, p.namespace, p.name, p.api_status, cluster.to_status())
     metrics.STATUSES.observe(p.namespace, p.name, cluster, nodes)
 
@@ -103,6 +105,7 @@ def _situation(p: Pass, node: Body, shared: _Shared) -> phases.NodeSituation:
         no_room=shared.no_room.get(n, "") if online else "",
         upgrading=upgrading,
         stuck=stuck,
+        answering=n in p.reports,
     )
 
 
@@ -134,7 +137,7 @@ def _node_status(p: Pass, node: Body, s: phases.NodeSituation, at: datetime, sta
     )
 
 
-def _cluster_status(p: Pass, shared: _Shared) -> statuses.ClusterStatus:
+def _cluster_status(p: Pass, shared: _Shared, unavailable: tuple[str, ...]) -> statuses.ClusterStatus:
     state = shared.state
     online = state is ClusterState.ONLINE
     running = p.status.running is not None
@@ -149,6 +152,8 @@ def _cluster_status(p: Pass, shared: _Shared) -> statuses.ClusterStatus:
         waiting=waiting,
         stalled_since=shared.stalled_since,
         rebalance_id=shared.rebalance_id,
+        unavailable=unavailable,
+        copies=p.status.map.copies if p.status.map is not None else p.spec.redundancy.copies,
     )
     phase = phases.cluster_phase(
         state=state, formed=p.status.map is not None, transition=transition, rebalancing=running, pods_left=pods_left

@@ -126,7 +126,12 @@ class Ferry:
         raw = self.cluster_status()["map"]
         nodes = {n["id"]: {"id": n["id"], "url": n["url"], "flags": n["flags"]} for n in raw["nodes"]}
         return ClusterMap.model_validate(
-            {"version": raw["version"], "rebalance_id": raw.get("rebalanceId"), "nodes": nodes}
+            {
+                "version": raw["version"],
+                "rebalance_id": raw.get("rebalanceId"),
+                "nodes": nodes,
+                "copies": raw.get("copies", 1),
+            }
         )
 
     def patch_state(self, name: str, state: str, user: str | None = None, **extra: Any) -> None:

@@ -6,10 +6,11 @@ import hashlib
 
 import pytest
 from localkube.cluster import Cluster
+from storage_node import maps
 from storage_node.client import NodeError
 
 from tests.e2e.operator.disks import assert_in_place, on_disk
-from tests.e2e.operator.ferry_e2e import Ferry
+from tests.e2e.operator.ferry_e2e import Ferry, wait_until
 
 pytestmark = pytest.mark.e2e
 NODES = ["node-1", "node-2", "node-3"]
@@ -96,3 +97,29 @@ def test_skip_rebalance_on_shutdown_and_decommission_moves_nothing_and_warns(
     assert conds["RebalanceSkipped"]["status"] == "True"
     assert not ferry.pod_exists("node-1")
     assert {n: on_disk(kube, ferry, n) for n in ("node-2", "node-3")} == {n: before[n] for n in ("node-2", "node-3")}
+
+
+def test_with_two_copies_a_forced_removal_loses_nothing_and_the_copies_are_re_created(
+    kube: Cluster, ferry: Ferry
+) -> None:
+    four = [*NODES, "node-4"]
+    ferry.create(four, cluster_spec={"redundancy": {"copies": 2}})
+    assert ferry.cluster_map().copies == 2
+    ds = ferry.write(COUNT)
+    placed = maps.Placement(ferry.cluster_map())
+    disks = {n: on_disk(kube, ferry, n) for n in four}
+    for name in ds.digests:  # every write is on its two holders when acknowledged
+        holders = {h.id for h in placed.holders(ds.bucket, name)}
+        assert {n for n in four if (ds.bucket, name) in disks[n]} == holders, name
+    ferry.patch_state("node-2", "decommissioned", forceRemove=True)
+    ferry.wait_ready("node-2")
+    assert "node-2" not in ferry.cluster_map().nodes and not ferry.pod_exists("node-2")
+    ferry.kubectl("wait", "--for=condition=Ready", f"storagecluster/{ferry.cluster}", "--timeout=120s", timeout=150)
+    wait_until("the rebalance re-created the copies", lambda: not (ferry.cluster_status().get("rebalance") or {}))
+    ferry.verify(ds)
+    stay = ["node-1", "node-3", "node-4"]
+    placement = maps.Placement(ferry.cluster_map())
+    disks = {n: on_disk(kube, ferry, n) for n in stay}
+    for name in ds.digests:
+        holders = {h.id for h in placement.holders(ds.bucket, name)}
+        assert {n for n in stay if (ds.bucket, name) in disks[n]} == holders, name

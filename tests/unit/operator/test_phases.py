@@ -109,3 +109,40 @@ def test_cluster_conditions_follow_its_state() -> None:
         rebalance_id=None,
     )
     assert down[0].status and not down[1].status
+
+
+ONLINE = NodeView(NodeState.ONLINE, NodeState.ONLINE, (), True, True)
+
+
+def test_an_online_node_whose_pod_is_not_ready_or_that_does_not_answer_is_unavailable() -> None:
+    assert phases.node_phase(situation(ONLINE, step=Step(Action.NOTHING))) is NodePhase.READY
+    for how in ({"pod_ready": False}, {"pod_exists": False, "pod_ready": False}, {"answering": False}):
+        s = situation(ONLINE, step=Step(Action.NOTHING), **how)
+        assert s.unavailable and phases.node_phase(s) is NodePhase.UNAVAILABLE, how
+        assert by_type(s)["Degraded"].status, how
+    silent = by_type(situation(ONLINE, step=Step(Action.NOTHING), answering=False))["Degraded"]
+    assert silent.reason.value == "NodeNotAnswering"
+    # a node on its way somewhere (pod starting for a transition), or shut down on purpose, is not unavailable
+    assert not situation(ONLINE, pod_ready=False, step=Step(Action.START_POD)).unavailable
+    down = NodeView(NodeState.SHUTDOWN, NodeState.SHUTDOWN, (NodeFlag.maintenance,), False, True)
+    assert not situation(down, step=Step(Action.NOTHING), pod_exists=False, pod_ready=False).unavailable
+    assert not situation(ONLINE, step=Step(Action.NOTHING), pod_ready=False, upgrading="rolling").unavailable
+
+
+def test_the_cluster_names_unavailable_nodes_and_what_it_costs() -> None:
+    common = {
+        "state": ClusterState.ONLINE,
+        "settled": True,
+        "pods_left": True,
+        "rebalancing": False,
+        "waiting": "",
+        "stalled_since": None,
+        "rebalance_id": "g3",
+    }
+    two = {c.type.value: c for c in phases.cluster_conditions(**common, unavailable=("node-2",), copies=2)}  # type: ignore[arg-type]
+    assert two["Degraded"].status and two["Degraded"].reason.value == "RedundancyReduced"
+    assert "node-2" in two["Degraded"].message and "2" in two["Degraded"].message
+    one = {c.type.value: c for c in phases.cluster_conditions(**common, unavailable=("node-2",))}  # type: ignore[arg-type]
+    assert one["Degraded"].reason.value == "NodeUnavailable" and "cannot be read" in one["Degraded"].message
+    fine = {c.type.value: c for c in phases.cluster_conditions(**common)}  # type: ignore[arg-type]
+    assert not fine["Degraded"].status
