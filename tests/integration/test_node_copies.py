@@ -16,7 +16,7 @@ from tests.workload import Workload
 def test_every_write_is_on_its_two_holders_when_acknowledged(cluster: Cluster) -> None:
     for i in range(4):
         cluster.add_node(f"n{i}")
-    cluster.push_map(cluster.make_map(1, 1, copies=2))
+    cluster.push_map(cluster.make_map(1, None, copies=2))  # as the operator forms a cluster: no rebalance yet
     with cluster.client(cluster.nodes["n0"]) as c:
         c.create_bucket(BUCKET)
     urls = [n.url for n in cluster.nodes.values()]

@@ -28,6 +28,7 @@ _MAX_ERRORS = 50  # the most recent errors kept in the status (older ones drop o
 _IDLE_PASS_S = (0.2, 5.0)  # a pass that moved nothing (every receiver refused): first and longest wait before the next
 _PORT_RETRY_S = 30.0
 _PLACE_TIMEOUT_S = 10.0
+NO_REBALANCE = "g0"  # the id a bundle carries before any rebalance ran (a client write's copies on a new cluster)
 
 
 class _Limiter:
@@ -359,13 +360,13 @@ class Rebalancer:
                         "token": self.host.peers.headers().get("Authorization", "").removeprefix("Bearer "),
                         "to": peer_id,
                         "from": self.host.id,
-                        "reb": st.id or "",
+                        "reb": st.id or NO_REBALANCE,
                         "mv": cmap.version,
                     }
                     host = urlsplit(peer.url).hostname or "127.0.0.1"
                     call = functools.partial(sending.send_raw, host, port, hello, items, self._throttle, stop)
                 else:
-                    params = {"reb": st.id or "", "from": self.host.id, "mv": str(cmap.version)}
+                    params = {"reb": st.id or NO_REBALANCE, "from": self.host.id, "mv": str(cmap.version)}
                     call = functools.partial(
                         sending.send_http, peer.url, params, self.host.peers.headers(), items, self._throttle, stop
                     )

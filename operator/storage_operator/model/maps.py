@@ -71,10 +71,13 @@ def with_copies(smap: ClusterMap, copies: int) -> ClusterMap:
     return _next(smap, dict(smap.nodes), rebalance=True, copies=copies)
 
 
-def without_node(smap: ClusterMap, node_id: str) -> ClusterMap:
-    """A new version without `node_id`, same rebalance id (its data already moved, or removal is forced)."""
+def without_node(smap: ClusterMap, node_id: str, *, rebalance: bool = False) -> ClusterMap:
+    """A new version without `node_id`; a new rebalance id only when asked (forced with K copies: re-create them).
+
+    Otherwise the same rebalance id: its data already moved, or the removal is forced with one copy.
+    """
     nodes = {k: v for k, v in smap.nodes.items() if k != node_id}
-    return _next(smap, nodes, rebalance=False)
+    return _next(smap, nodes, rebalance=rebalance)
 
 
 def with_rebalance(smap: ClusterMap) -> ClusterMap:

@@ -117,7 +117,8 @@ async def apply(
         why = f"{n} removed" + (
             " (forced, its copies re-created)" if rebuild else " (forced, no rebalance)" if view.force_remove else ""
         )
-        return await publishing.publish(kube, fleet, p, maps.without_node(smap, n), rebalance=rebuild, why=why), True
+        smaller = maps.without_node(smap, n, rebalance=rebuild)
+        return await publishing.publish(kube, fleet, p, smaller, rebalance=rebuild, why=why), True
     if step.action is Action.FINISH:
         if view.desired is NodeState.DECOMMISSIONED:
             claim = claims.pvc_name(n)

@@ -140,10 +140,14 @@ class Ferry:
         self.kubectl("patch", "storagenode", name, "--type", "merge", "-p", body, user=user)
 
     def wait_ready(self, name: str, timeout: int = 180) -> None:
-        """kubectl wait --for=condition=Ready: the whole transition is done."""
-        self.kubectl(
-            "wait", "--for=condition=Ready", f"storagenode/{name}", f"--timeout={timeout}s", timeout=timeout + 30
-        )
+        """kubectl wait --for=condition=Ready: the whole transition is done (on timeout, what the node shows)."""
+        args = ("wait", "--for=condition=Ready", f"storagenode/{name}", f"--timeout={timeout}s")
+        if self.kubectl(*args, timeout=timeout + 30, check=False).returncode == 0:
+            return
+        status = self.status(name)
+        pods = self.kubectl("get", "pods", "-o", "wide", check=False).stdout
+        shown = {k: status.get(k) for k in ("phase", "state", "conditions")}
+        raise AssertionError(f"{name} not Ready within {timeout}s: {json.dumps(shown)}\n{pods}")
 
     def wait_phase(self, name: str, phase: str, timeout: float = 60) -> None:
         """Wait until the node shows `phase`."""

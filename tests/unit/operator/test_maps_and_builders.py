@@ -45,6 +45,10 @@ def test_the_status_form_round_trips() -> None:
     assert two.copies == 2 and two.version == 2 and two.rebalance_id == "g2" and two.nodes == m.nodes
     assert (maps.to_status(two) or {})["copies"] == 2 and maps.from_status(maps.to_status(two)) == two
     assert maps.without_node(two, "a").copies == 2, "later maps keep K"
+    rebuilt = maps.without_node(two, "a", rebalance=True)
+    assert (
+        rebuilt.rebalance_id == "g3" and "a" not in rebuilt.nodes and maps.without_node(two, "a").rebalance_id == "g2"
+    )
     assert maps.flags_of(m, "a") == MAINT and maps.flags_of(m, "z") is None
 
 
