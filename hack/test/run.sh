@@ -10,8 +10,12 @@ PYTEST=${PYTEST:-.venv/bin/pytest}
 LOGS=.dev/test
 mkdir -p "$LOGS"
 
+# job control: the end-to-end part runs in its own process group and keeps SIGINT (a non-interactive shell
+# would start it with SIGINT ignored), so Ctrl-C here reaches it through the trap and its fixtures tear down
+set -m
 "$PYTEST" tests/e2e "$@" >"$LOGS/e2e.log" 2>&1 &
 e2e=$!
+set +m
 trap 'kill -INT "$e2e" 2>/dev/null; wait "$e2e"' INT TERM
 
 "$PYTEST" --ignore=tests/e2e "$@" 2>&1 | tee "$LOGS/rest.log"

@@ -19,6 +19,7 @@ class NodeFlag(StrEnum):
 
     maintenance = "maintenance"
     decommission = "decommission"
+    lost = "lost"  # unavailable longer than the loss grace (K copies): its copies are re-created on the others
 
 
 class RebalanceStage(StrEnum):

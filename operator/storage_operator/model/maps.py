@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pydantic import Field
@@ -94,8 +94,14 @@ def with_addresses(smap: ClusterMap, urls: Mapping[str, str]) -> ClusterMap:
     return _next(smap, nodes, rebalance=False)
 
 
-def flags_of(smap: ClusterMap | None, node_id: str) -> tuple[NodeFlag, ...] | None:
-    """The node's flags in the map, None when it is not a member."""
+def flags_of(smap: ClusterMap | None, node_id: str, but: NodeFlag | None = None) -> tuple[NodeFlag, ...] | None:
+    """The node's flags in the map (without `but`), None when it is not a member."""
     if smap is None or node_id not in smap.nodes:
         return None
-    return tuple(smap.nodes[node_id].flags)
+    return tuple(f for f in smap.nodes[node_id].flags if f is not but)
+
+
+def with_flags(smap: ClusterMap, node_id: str, flags: Sequence[NodeFlag]) -> ClusterMap:
+    """A new version in which `node_id` has `flags`, with a rebalance (its data moves)."""
+    entry = smap.nodes[node_id].model_copy(update={"flags": list(flags)})
+    return with_nodes(smap, [entry], rebalance=True)

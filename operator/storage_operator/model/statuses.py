@@ -191,6 +191,7 @@ class NodeStatus(CamelModel):
     capacity: dict[str, Any] | None = None  # its volume's space, as the node reports it
     rebalance: dict[str, Any] | None = None  # its progress in the current global rebalance
     pending_since: str | None = None  # when its requested change started waiting for its turn
+    unavailable_since: str | None = None  # since when it should serve and does not (phase Unavailable)
     conditions: tuple[Condition, ...] = ()
 
     @field_validator("conditions", mode="before")

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import IntEnum
 
-from storage_node.schemas import NodeEntry
+from storage_node.schemas import NodeEntry, NodeFlag
 from storage_node.schemas import NodeStatus as Report
 
 from storage_operator.model import clock, maps, revisions, statuses
@@ -163,7 +163,7 @@ class Pass:
         return lifecycle.NodeView(
             desired=self.desired(node),
             effective=self.effective(node),
-            flags=maps.flags_of(self.status.map, n),
+            flags=maps.flags_of(self.status.map, n, but=NodeFlag.lost),  # `steps.redundancy` keeps that one
             pod_ready=n in self.reports,
             rebalance_settled=self.status.running is None,
             cleaned=t is not None and t.node == n and t.cleaned,

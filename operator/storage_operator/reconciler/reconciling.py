@@ -5,7 +5,7 @@ Flow of a pass (``Reconciler.reconcile``), each step (``steps``) a function retu
     observe (API objects, node reports) -> cluster-wide state (``clusterwide``: shutdown / decommission)
         or the online steps: owned objects (``resources``) -> map (``publishing``) -> rebalance tracking
         (``progress``) -> [the disruption budget (``budgets``)] -> [a change of K copies (``publishing``)]
-        -> the one transition (``lifecycle``); then
+        -> [a node given up or taken back (``redundancy``)] -> the one transition (``lifecycle``); then
         the rolling upgrade (``rollouts``), one node at a time, while no transition is in progress
         -> report (``statuses``, the one status write) -> follow the running rebalance (``clients.watching``)
         -> the delay before the next pass, from the most urgent outcome
@@ -33,7 +33,17 @@ from storage_operator.model.specs import ClusterSpec
 from storage_operator.model.states import ClusterState
 from storage_operator.plan.passes import Outcome, Pace, Pass
 from storage_operator.resources import disruption_budgets, secrets
-from storage_operator.steps import budgets, clusterwide, lifecycle, progress, publishing, resources, rollouts, statuses
+from storage_operator.steps import (
+    budgets,
+    clusterwide,
+    lifecycle,
+    progress,
+    publishing,
+    redundancy,
+    resources,
+    rollouts,
+    statuses,
+)
 
 FINALIZER = "ferry.dev/finalizer"
 ACTIVE_DELAY = 0.25  # between passes while something is in progress (pods starting, maps to retry)
@@ -127,6 +137,7 @@ class Reconciler:
             tracked = p.status.rebalance.id if p.status.rebalance else None
             if p.status.running is None and p.status.transition is None:  # K changes between transitions
                 p = p.after(await publishing.recopy(self.kube, fleet, p))
+            p = p.after(await redundancy.watch_losses(self.kube, fleet, p))
             p = p.after(await lifecycle.advance(self.kube, fleet, p))
             started = p.status.running
             if started is not None and started.id != tracked:

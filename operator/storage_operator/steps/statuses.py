@@ -133,6 +133,7 @@ def _node_status(p: Pass, node: Body, s: phases.NodeSituation, at: datetime, sta
         capacity=space,
         rebalance=progressed,
         pending_since=phases.pending_since(s.step, is_turn=s.is_turn, old=old.pending_since, now=stamp),
+        unavailable_since=(old.unavailable_since or stamp) if s.unavailable else None,
         conditions=tuple(conditions.merge(old.conditions, phases.node_conditions(s), generation=gen, now=stamp)),
     )
 

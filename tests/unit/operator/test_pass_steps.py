@@ -12,7 +12,7 @@ from storage_operator.model import clock, maps, revisions
 from storage_operator.model.states import NodeState, RebalanceState, UpgradeStrategy
 from storage_operator.plan import rollouts
 from storage_operator.plan.passes import Pace, Pass
-from storage_operator.steps import lifecycle, progress, publishing
+from storage_operator.steps import lifecycle, progress, publishing, redundancy
 from storage_operator.steps import rollouts as rollout_steps
 
 from tests.unit.operator.fakes import FakeFleet, FakeKube, FixedClock
@@ -182,3 +182,53 @@ def test_a_change_of_copies_publishes_a_map_with_k_and_a_rebalance_and_nothing_w
     assert running is not None and running.id == "g2"
     assert kube.calls[0].verb == "patch_status" and kube.calls[0].body["map"]["copies"] == 2
     assert fleet.installed == [3]
+
+
+def a_two_copy_pass(lost_since_s: float | None, flags: list[NodeFlag], answering: bool, grace: int = 600) -> Pass:
+    """Three nodes, K = 2; node-2 unavailable since `lost_since_s` seconds (None: it never was)."""
+    at = FixedClock()
+    reports = {n: report(n, None, RebalanceStage.idle) for n in NODES if n != "node-2" or answering}
+    p = a_pass({}, {"node-2": flags}, {}, reports, at=at)
+    assert p.status.map is not None
+    smap = maps.with_copies(p.status.map, 2)
+    since = clock.iso(at.ago(lost_since_s)) if lost_since_s is not None else None
+    nodes = [
+        {
+            **n,
+            "status": {
+                **n["status"],
+                **({"unavailableSince": since} if n["metadata"]["name"] == "node-2" and since else {}),
+            },
+        }
+        for n in p.nodes
+    ]
+    cluster = {
+        **p.cluster,
+        "spec": {"redundancy": {"copies": 2, "lossGraceSeconds": grace}},
+        "status": {"map": maps.to_status(smap)},
+    }
+    return Pass.observed(cluster, nodes, dict(p.pods), pvcs={}, reports=reports, clock=at)
+
+
+def test_a_node_unavailable_past_the_loss_grace_is_given_up_and_taken_back_when_it_answers() -> None:
+    kube, fleet = FakeKube(), FakeFleet({})
+    for early in (
+        a_two_copy_pass(599, [], False),
+        a_two_copy_pass(None, [], True),
+        a_two_copy_pass(9999, [], False, 0),
+    ):
+        assert asyncio.run(redundancy.watch_losses(kube, fleet, early)).status is None, "within the grace, or none"
+    out = asyncio.run(redundancy.watch_losses(kube, fleet, a_two_copy_pass(601, [], False)))
+    assert out.status is not None and out.status.map is not None
+    assert out.status.map.nodes["node-2"].flags == [NodeFlag.lost], "no placement: its copies go to the others"
+    assert out.status.running is not None and out.status.running.id == "g3"  # g2 made the copies
+    # still silent: nothing more; answering again: the flag goes with a rebalance that gives it its share back
+    assert (
+        asyncio.run(redundancy.watch_losses(kube, fleet, a_two_copy_pass(700, [NodeFlag.lost], False))).status is None
+    )
+    back = asyncio.run(redundancy.watch_losses(kube, fleet, a_two_copy_pass(None, [NodeFlag.lost], True)))
+    assert back.status is not None and back.status.map is not None and back.status.map.nodes["node-2"].flags == []
+    assert back.status.running is not None
+    # the lifecycle does not see the flag: the node stays where its spec wants it, no transition starts
+    view = a_two_copy_pass(700, [NodeFlag.lost], False).view(a_two_copy_pass(700, [NodeFlag.lost], False).nodes[1])
+    assert view.flags == ()
