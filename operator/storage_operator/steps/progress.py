@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from storage_node.schemas import NodeFlag
+
 from storage_operator.clients import events, metrics
 from storage_operator.clients.protocols import Fleet, Kube
 from storage_operator.model import clock, maps
@@ -31,7 +33,10 @@ async def track_rebalance(kube: Kube, fleet: Fleet, p: Pass, pods_wanted: Mappin
     rb = rb.model_copy(update={"totals": progress.cluster_totals(reports, rb.id)})
     if mark != rb.progress_mark:
         rb = rb.model_copy(update={"progress_mark": mark, "last_progress_at": clock.iso(at)})
-    required = {n for n in p.status.map.nodes if pods_wanted.get(n, False)}
+    # a node given up (lost) cannot report: the rebalance that re-creates its copies completes without it
+    required = {
+        n for n, e in p.status.map.nodes.items() if pods_wanted.get(n, False) and NodeFlag.lost not in e.flags
+    }
     if progress.completed(reports, rb.id, required):
         done = rb.model_copy(update={"state": RebalanceState.COMPLETED, "finished_at": clock.iso(at)})
         started = clock.parse(rb.started_at) or at

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import os
+import signal
+from pathlib import Path
 
 import pytest
 from localkube.cluster import Cluster
@@ -123,3 +126,54 @@ def test_with_two_copies_a_forced_removal_loses_nothing_and_the_copies_are_re_cr
     for name in ds.digests:
         holders = {h.id for h in placement.holders(ds.bucket, name)}
         assert {n for n in stay if (ds.bucket, name) in disks[n]} == holders, name
+
+
+def node_process(kube: Cluster, ferry: Ferry, node: str) -> int:
+    """The host pid of `node`'s storage-node process (found by its pod's uid in the process's cgroup)."""
+    uid = kube.get_json("pod", f"{node}-pod", "-n", ferry.namespace)["metadata"]["uid"]
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            cgroup, cmdline = (proc / "cgroup").read_text(), (proc / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if (uid in cgroup or uid.replace("-", "_") in cgroup) and b"storage_node" in cmdline:
+            return int(proc.name)
+    raise AssertionError(f"no storage-node process of {node}-pod ({uid}) on this machine")
+
+
+def test_with_two_copies_a_node_frozen_past_the_loss_grace_is_given_up_rebuilt_around_and_taken_back(
+    kube: Cluster, ferry: Ferry
+) -> None:
+    four = [*NODES, "node-4"]
+    ferry.create(four, cluster_spec={"redundancy": {"copies": 2, "lossGraceSeconds": 5}})
+    ds = ferry.write(COUNT)
+    pid = node_process(kube, ferry, "node-3")
+    os.kill(pid, signal.SIGSTOP)  # the process stops answering; its pod stays (a hung disk, a stuck node)
+    try:
+        wait_until("node-3 unavailable", lambda: ferry.status("node-3").get("phase") == "Unavailable", timeout=60)
+        wait_until(
+            "node-3 given up",
+            lambda: [f.value for f in ferry.cluster_map().nodes["node-3"].flags] == ["lost"],
+            timeout=60,
+        )
+        wait_until("its copies re-created", lambda: not ferry.cluster_status().get("rebalance"), timeout=120)
+        stay = ["node-1", "node-2", "node-4"]
+        ferry.verify(ds, nodes=stay)  # every object from the others, while node-3 is still frozen
+        placement = maps.Placement(ferry.cluster_map())
+        disks = {n: on_disk(kube, ferry, n) for n in stay}
+        for name in ds.digests:
+            holders = {h.id for h in placement.holders(ds.bucket, name)}
+            assert {n for n in stay if (ds.bucket, name) in disks[n]} == holders, name
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    wait_until("node-3 taken back", lambda: ferry.cluster_map().nodes["node-3"].flags == [], timeout=120)
+    ferry.wait_ready("node-3")
+    wait_until("its share back", lambda: not ferry.cluster_status().get("rebalance"), timeout=120)
+    ferry.verify(ds)
+    placement = maps.Placement(ferry.cluster_map())
+    disks = {n: on_disk(kube, ferry, n) for n in four}
+    for name in ds.digests:  # exactly K copies: what node-3 no longer holds went from it, its share came back
+        holders = {h.id for h in placement.holders(ds.bucket, name)}
+        assert {n for n in four if (ds.bucket, name) in disks[n]} == holders, name
