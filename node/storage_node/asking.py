@@ -48,8 +48,9 @@ class ClusterObjects:
         settings: Settings
         _drained: set[str]
 
-        def _askable(self) -> list[NodeEntry]: ...
+        def _askable(self, *, down_too: bool = False) -> list[NodeEntry]: ...
         def _unreachable(self, node: NodeEntry) -> None: ...
+        def is_down(self, node_id: str) -> bool: ...
         async def wait_for_map(self, version: int, timeout: float) -> bool: ...
         async def adopt_newer_map(self, from_id: str | None, version: int) -> None: ...
 
@@ -151,9 +152,17 @@ class ClusterObjects:
             # answers with a newer map (or one arrives meanwhile), the nodes this node learns of from it and
             # the ones that did not answer at the address the old map gave
             asked = self._asking()
-            more = [n for n in self._askable() if isinstance(answers.get(n.id, (None,))[0], peers.PeerError | None)]
+            # with K copies a node found down is tried too, briefly (1 s), and not waited for (the other holders
+            # say what it held): the try gives its tombstone to one that is back already (it may just have
+            # received a copy of this object from the rebalance); one that was frozen catches up on thawing
+            more = [
+                n
+                for n in self._askable(down_too=True)
+                if isinstance(answers.get(n.id, (None,))[0], peers.PeerError | None)
+            ]
             got = await asyncio.gather(
-                *(self.peers.delete(n, bucket, name, stamp) for n in more), return_exceptions=True
+                *(self.peers.delete(n, bucket, name, stamp, quick=self.is_down(n.id)) for n in more),
+                return_exceptions=True,
             )
             answers.update({n.id: (a, asked) for n, a in zip(more, got, strict=True)})
             for n, a in zip(more, got, strict=True):
@@ -168,7 +177,7 @@ class ClusterObjects:
             unknown = [
                 f"{n} ({a})"
                 for n, (a, when) in answers.items()
-                if isinstance(a, peers.PeerError) and self._silent_counts(n, when)
+                if isinstance(a, peers.PeerError) and self._silent_counts(n, when) and not self.is_down(n)
             ]
             if found_live(held):
                 return True

@@ -2,8 +2,9 @@
 
 With K copies a request for an object goes to the first of its holders that answers (`Node.route`), so a holder
 that is down or frozen (SIGSTOP, a stuck disk) must be known before a client is sent to it. Every other node of
-the map is asked ``GET /health/live`` every `INTERVAL_S`; one that does not answer within `TIMEOUT_S` is down
-until it answers again. With one copy there is nowhere else to send a request: nothing is probed.
+the map is asked ``GET /health/live`` every `INTERVAL_S`; one that leaves `MISSES` probes in a row unanswered
+(each within `TIMEOUT_S`) is down until it answers again. With one copy there is nowhere else to send a request:
+nothing is probed.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ import httpx
 from storage_node.schemas import ClusterMap, NodeEntry
 
 INTERVAL_S = 0.5
-TIMEOUT_S = 1.0
+TIMEOUT_S = 2.0
+MISSES = 2  # probes in a row without an answer before a node is down (a busy machine stalls a process for a second)
 
 
 class Liveness:
@@ -28,6 +30,7 @@ class Liveness:
         self._self_id = self_id
         self._current = current
         self._down: dict[str, float] = {}
+        self._misses: dict[str, int] = {}
 
     def is_down(self, node_id: str) -> bool:
         """Whether `node_id` did not answer its last probe."""
@@ -45,6 +48,7 @@ class Liveness:
                 cmap = self._current()
                 if cmap is None or cmap.copies == 1:
                     self._down.clear()
+                    self._misses.clear()
                 else:
                     others = [n for n in cmap.nodes.values() if n.id != self._self_id]
                     answered = await asyncio.gather(*(self._probe(http, n) for n in others))
@@ -52,8 +56,11 @@ class Liveness:
                     for node, ok in zip(others, answered, strict=True):
                         if ok:
                             self._down.pop(node.id, None)
+                            self._misses.pop(node.id, None)
                         else:
-                            self._down.setdefault(node.id, now)
+                            self._misses[node.id] = self._misses.get(node.id, 0) + 1
+                            if self._misses[node.id] >= MISSES:
+                                self._down.setdefault(node.id, now)
                     for gone in set(self._down) - {n.id for n in others}:
                         del self._down[gone]
                 await asyncio.sleep(INTERVAL_S)

@@ -353,7 +353,7 @@ class Node(BucketSync, ClusterObjects):
         """Every other node in the map, flagged ones included."""
         return [] if self.placement is None else self.placement.others(self.id)
 
-    def _askable(self) -> list[NodeEntry]:
+    def _askable(self, *, down_too: bool = False) -> list[NodeEntry]:
         """The other nodes to ask about objects: drained ones too, except one silent a moment ago.
 
         Drained nodes know what they handed on; one that did not answer at this address a moment ago is shut
@@ -365,7 +365,7 @@ class Node(BucketSync, ClusterObjects):
         return [
             n
             for n in self.others()
-            if not (several and self.liveness.is_down(n.id))
+            if not (several and not down_too and self.liveness.is_down(n.id))
             and not (n.id in self._drained and (gone := self._gone.get(n.id)) and gone[0] == n.url and gone[1] > now)
         ]
 

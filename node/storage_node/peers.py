@@ -18,6 +18,9 @@ log = logging.getLogger(__name__)
 M = TypeVar("M", bound=BaseModel)
 
 
+QUICK_S = 1.0  # how long a node found down is given to answer a delete (it is not waited for)
+
+
 class PeerError(Exception):
     """A peer answered with an unexpected status or could not be reached."""
 
@@ -76,13 +79,13 @@ class Peers:
         """Auth headers for intra-cluster calls."""
         return self._tokens.headers()
 
-    async def presence(self, node: NodeEntry, bucket: str, name: str) -> Sighting:
-        """What `node` holds for the object (copy or tombstone) and hands on; PeerError if it cannot say."""
+    async def presence(self, node: NodeEntry, bucket: str, name: str, *, quick: bool = False) -> Sighting:
+        """What `node` holds of the object (copy or tombstone) and hands on; PeerError if it cannot say (quick: 1 s)."""
         try:
             r = await self.http.head(
                 node.url + object_path("/v1/internal/objects", bucket, name),
                 headers=self.headers(),
-                timeout=10.0,
+                timeout=QUICK_S if quick else 10.0,
             )
         except (httpx.HTTPError, RuntimeError) as exc:  # RuntimeError: the client closed (this node stopping)
             raise PeerError(f"{node.id}: {type(exc).__name__}: {exc}") from exc
@@ -135,10 +138,12 @@ class Peers:
         except ValidationError as exc:
             raise PeerError(f"{node.id}: {what} answered {exc.error_count()} errors: {exc.errors()[0]['msg']}") from exc
 
-    async def delete(self, node: NodeEntry, bucket: str, name: str, version: int) -> Deletion:
-        """Apply a delete (tombstone) on a peer; what it held before; PeerError if it cannot say."""
+    async def delete(self, node: NodeEntry, bucket: str, name: str, version: int, *, quick: bool = False) -> Deletion:
+        """Apply a delete (tombstone) on a peer; what it held before; PeerError if it cannot say (within 1 s: quick)."""
         url = node.url + object_path("/v1/internal/objects", bucket, name)
-        done = await self._json(node, "delete", "DELETE", url, wire.DeleteAnswer, params={"version": str(version)})
+        params = {"version": str(version)}
+        kw: dict[str, Any] = {"timeout": QUICK_S} if quick else {}
+        done = await self._json(node, "delete", "DELETE", url, wire.DeleteAnswer, params=params, **kw)
         if "held" not in done.model_fields_set:  # a node of an older release (a rolling upgrade): whether it held one
             return Deletion(version if done.existed else None, None)
         return Deletion(done.held, done.tomb)
