@@ -13,25 +13,25 @@ from tests.integration.harness import BUCKET, Cluster, mixed_sizes, upload, veri
 from tests.workload import Workload
 
 
-def test_every_write_is_on_its_two_holders_when_acknowledged(cluster: Cluster) -> None:
-    for i in range(4):
+def with_copies(cluster: Cluster, count: int, copies: int, reb: int | None = 1) -> list[str]:
+    """Nodes n0.. holding `copies` copies of each object (map v1, rebalance g<reb>), bucket created; their URLs."""
+    for i in range(count):
         cluster.add_node(f"n{i}")
-    cluster.push_map(cluster.make_map(1, None, copies=2))  # as the operator forms a cluster: no rebalance yet
+    cluster.push_map(cluster.make_map(1, reb, copies=copies))
     with cluster.client(cluster.nodes["n0"]) as c:
         c.create_bucket(BUCKET)
-    urls = [n.url for n in cluster.nodes.values()]
+    return [n.url for n in cluster.nodes.values()]
+
+
+def test_every_write_is_on_its_two_holders_when_acknowledged(cluster: Cluster) -> None:
+    urls = with_copies(cluster, 4, 2, reb=None)  # as the operator forms a cluster: no rebalance yet
     expected = upload(urls, mixed_sizes(400, seed=3))
     cluster.assert_copies(expected)  # no rebalance ran: the writes themselves made the copies
     verify_readable(urls, expected)
 
 
 def test_a_node_killed_with_its_disk_wiped_loses_nothing_once_the_map_drops_it(cluster: Cluster) -> None:
-    for i in range(4):
-        cluster.add_node(f"n{i}")
-    cluster.push_map(cluster.make_map(1, 1, copies=2))
-    with cluster.client(cluster.nodes["n0"]) as c:
-        c.create_bucket(BUCKET)
-    expected = upload([n.url for n in cluster.nodes.values()], mixed_sizes(600, seed=4))
+    expected = upload(with_copies(cluster, 4, 2), mixed_sizes(600, seed=4))
     cluster.assert_copies(expected)
     lost = cluster.nodes["n2"]
     on_lost = {name for _, name in cluster.holdings()["n2"]}
@@ -66,23 +66,9 @@ def test_changing_k_adds_and_removes_copies_counted_on_disk(cluster: Cluster) ->
 
 
 def test_more_copies_than_nodes_gives_every_node_a_copy(cluster: Cluster) -> None:
-    for i in range(2):
-        cluster.add_node(f"n{i}")
-    cluster.push_map(cluster.make_map(1, 1, copies=3))
-    with cluster.client(cluster.nodes["n0"]) as c:
-        c.create_bucket(BUCKET)
-    expected = upload([n.url for n in cluster.nodes.values()], mixed_sizes(100, seed=6))
+    expected = upload(with_copies(cluster, 2, 3), mixed_sizes(100, seed=6))
     held = cluster.holdings()
     assert {name for _, name in held["n0"]} == {name for _, name in held["n1"]} == set(expected)
-
-
-def _two_copies(cluster: Cluster, count: int) -> list[str]:
-    for i in range(count):
-        cluster.add_node(f"n{i}")
-    cluster.push_map(cluster.make_map(1, 1, copies=2))
-    with cluster.client(cluster.nodes["n0"]) as c:
-        c.create_bucket(BUCKET)
-    return [n.url for n in cluster.nodes.values()]
 
 
 #: Requests sent or redirected to a node in the moment it is killed (before the others find it down), at most.
@@ -90,7 +76,7 @@ CUT_OFF_AT_A_KILL = 20
 
 
 def test_a_node_killed_under_load_fails_no_request_to_the_others_and_comes_back_empty(cluster: Cluster) -> None:
-    urls = _two_copies(cluster, 4)
+    urls = with_copies(cluster, 4, 2)
     stable = upload(urls, mixed_sizes(300, seed=7))
     victim = cluster.nodes["n2"]
     up = set(cluster.nodes)
@@ -137,7 +123,7 @@ def test_a_node_killed_under_load_fails_no_request_to_the_others_and_comes_back_
 
 
 def test_a_frozen_node_holds_no_read_up_and_serves_nothing_stale_when_it_thaws(cluster: Cluster) -> None:
-    urls = _two_copies(cluster, 3)
+    urls = with_copies(cluster, 3, 2)
     stable = upload(urls, mixed_sizes(200, seed=8))
     frozen = cluster.nodes["n1"]
     assert frozen.proc is not None
