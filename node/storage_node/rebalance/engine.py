@@ -198,21 +198,21 @@ class Rebalancer:
                 return False
 
         up = [t for t in targets if not self.host.is_down(t)]  # one found down is not waited for: a spare serves
-        took_up = dict(zip(up, await asyncio.gather(*(copy_to(t) for t in up)), strict=True))
-        took = [took_up.get(t, False) for t in targets]
-        short = took.count(False)
-        spares = [e.id for e in placement.ranked(meta.bucket, meta.name) if e.id not in holders]
-        for spare in spares:
+        took = await asyncio.gather(*(copy_to(t) for t in up))
+        missed = [t for t in targets if t not in up] + [t for t, ok in zip(up, took, strict=True) if not ok]
+        if not missed:
+            if self.host.id not in holders:
+                self.host.store.remove_moved(meta.bucket, meta.name, meta.version)
+            return
+        short = len(missed)
+        for spare in (e.id for e in placement.ranked(meta.bucket, meta.name) if e.id not in holders):
             if short == 0:
                 break
             if spare != self.host.id and not self.host.is_down(spare) and await copy_to(spare):
                 short -= 1
-        if short or not all(took):
-            missed = [t for t, ok in zip(targets, took, strict=True) if not ok]
-            log.warning("%s/%s: no copy on %s now; the rebalance places it", meta.bucket, meta.name, missed)
-            self.retraverse()
-        elif self.host.id not in holders:
-            self.host.store.remove_moved(meta.bucket, meta.name, meta.version)
+        log.warning("%s/%s: no copy on %s now; the rebalance places it", meta.bucket, meta.name, missed)
+        self.retraverse()
+
     def retraverse(self) -> None:
         """Traverse again (a finished part of the current rebalance found an object out of place)."""
         idle = self._task is None or self._task.done()
@@ -280,11 +280,7 @@ class Rebalancer:
             placement = self.host.placement
             if placement is None or placement.map.copies == 1:
                 return
-            objects = self.host.store.snapshot()
-            answers, unknown = await asking.holdings(self.host, objects, placement)
-            plan = copying.plan(objects, placement, self.host.id, answers, unknown)
-            for obj, tomb in plan.stale:
-                self.host.store.delete(obj.bucket, obj.name, tomb)
+            plan = await self._plan_copies(placement)
             if plan.behind == 0:
                 return
             if time.monotonic() - started > patience_s:
@@ -293,13 +289,18 @@ class Rebalancer:
             await asyncio.sleep(delay)
             delay = min(delay * 2, 5.0)
 
-    async def _copies_pass(self, placement: Placement) -> tuple[dict[str, list[ObjMeta]], int]:
-        """K copies: ask the other holders what they hold; apply missed deletes, drop covered copies; what to send."""
+    async def _plan_copies(self, placement: Placement) -> copying.CopyPlan[ObjMeta]:
+        """Ask the other holders what they hold of the copies here; apply the deletes this node missed."""
         objects = self.host.store.snapshot()
         answers, unknown = await asking.holdings(self.host, objects, placement)
         plan = copying.plan(objects, placement, self.host.id, answers, unknown)
         for obj, tomb in plan.stale:
             self.host.store.delete(obj.bucket, obj.name, tomb)
+        return plan
+
+    async def _copies_pass(self, placement: Placement) -> tuple[dict[str, list[ObjMeta]], int]:
+        """K copies: ask the other holders what they hold; apply missed deletes, drop covered copies; what to send."""
+        plan = await self._plan_copies(placement)
         for obj in plan.drops:
             self.host.store.remove_moved(obj.bucket, obj.name, obj.version)
         return plan.sends, plan.waiting
