@@ -195,14 +195,14 @@ class Ferry:
         return out
 
     @contextmanager
-    def client(self, node: str) -> Iterator[SyncNodeClient]:
-        """A data+admin client of one node, with an admin token."""
-        with SyncNodeClient(self.addresses()[node], token=auth.issue_token(self.secret())) as c:
+    def client(self, node: str, address: str | None = None) -> Iterator[SyncNodeClient]:
+        """A data+admin client of one node (at `address` if given, read once by the caller), with an admin token."""
+        with SyncNodeClient(address or self.addresses()[node], token=auth.issue_token(self.secret())) as c:
             yield c
 
-    def node_status(self, node: str) -> NodeStatus:
+    def node_status(self, node: str, address: str | None = None) -> NodeStatus:
         """The node's own report (objects it holds, its map, its rebalance)."""
-        with self.client(node) as c:
+        with self.client(node, address) as c:
             return c.status()
 
     def write(
@@ -236,4 +236,4 @@ class Ferry:
 
     def holdings(self) -> dict[str, int]:
         """How many objects each running node holds on its own mountpaths."""
-        return {n: self.node_status(n).objects for n in self.addresses()}
+        return {n: self.node_status(n, a).objects for n, a in self.addresses().items()}

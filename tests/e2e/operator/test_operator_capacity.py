@@ -69,6 +69,7 @@ def test_a_decommission_that_would_not_fit_waits_and_goes_once_a_node_is_added(f
         timeout=240,
     )
     assert "node-1" not in ferry.cluster_map().nodes
+    wait_until("node-1's pod to go", lambda: not ferry.pod_exists("node-1"), timeout=60)
     assert sum(ferry.holdings().values()) == len(ds.digests)
     ferry.verify(ds)
 
