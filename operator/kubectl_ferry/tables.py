@@ -60,6 +60,8 @@ def _headline(view: ClusterView) -> str:
     parts.append(f"map v{view.map_version}" if view.map_version is not None else "no map yet")
     counts = ", ".join(f"{n} {state}" for state, n in sorted(view.node_counts.items()) if n)
     parts.append(f"nodes: {counts or len(view.nodes)}")
+    if view.copies is not None:
+        parts.append(f"copies {view.copies}" + (f", below K {view.below}" if view.below is not None else ""))
     if view.revision is not None:
         parts.append(f"revision {view.revision}")
     return "   ".join(parts)
@@ -82,6 +84,8 @@ def cluster(view: ClusterView) -> str:
         "READY",
         "ADDRESS",
         "OBJECTS",
+        "COPIES",
+        "BELOW-K",
         "BYTES",
         "CAPACITY",
         "FREE",
@@ -97,6 +101,8 @@ def cluster(view: ClusterView) -> str:
             r.ready if r.ready != "False" or not r.reason else f"False ({r.reason})",
             r.address,
             count(r.objects),
+            r.copies,
+            count(r.below),
             size(r.bytes),
             size(r.capacity.capacity),
             size(r.capacity.free),

@@ -126,6 +126,8 @@ class NodeRow:
     reason: str
     address: str
     objects: int | None
+    copies: str  # reachable copies of its objects of the K asked ("1/2"), "-" when not reported
+    below: int | None  # its objects with fewer than K reachable copies (an estimate)
     bytes: int | None
     capacity: Capacity
     map_version: int | None
@@ -147,6 +149,8 @@ class NodeRow:
             reason=str(ready.get("reason") or "") if ready else "",
             address=str(status.get("address") or "-"),
             objects=_int(status.get("objects")),
+            copies=str(status.get("reachableCopies") or "-"),
+            below=_int(status.get("objectsBelowCopies")),
             bytes=_int(status.get("bytes")),
             capacity=Capacity.from_status(status.get("capacity")),
             map_version=_int(status.get("mapVersion")),
@@ -215,6 +219,8 @@ class ClusterView:
     phase: str
     map_version: int | None
     node_counts: Mapping[str, int]
+    copies: int | None  # K, as the map asks (else the spec)
+    below: int | None  # objects with fewer than K reachable copies (an estimate; None: not reported)
     rebalance: Rebalance | None  # the running one, else the last one
     conditions: tuple[tuple[str, str, str, str], ...]  # (type, status, reason, message) of the notable ones
     revision: str | None  # rolling upgrades, when the operator reports them: "rev" or "old -> new, updated k/n"
@@ -234,6 +240,9 @@ class ClusterView:
             or (c.get("type") == "Progressing" and c.get("status") == "True")
         )
         updated = _int(status.get("updatedNodes"))
+        smap = status.get("map") or {}
+        asked = _int(((cluster.get("spec") or {}).get("redundancy") or {}).get("copies"))
+        copies = _int(smap.get("copies")) or (1 if smap else asked)  # the map leaves out copies of 1
         return cls(
             namespace=str(meta.get("namespace", "")),
             name=name,
@@ -241,6 +250,8 @@ class ClusterView:
             phase=str(status.get("phase") or "-"),
             map_version=_int((status.get("map") or {}).get("version")),
             node_counts={str(k): int(v) for k, v in (status.get("nodeCounts") or {}).items()},
+            copies=copies,
+            below=_int(status.get("objectsBelowCopies")),
             rebalance=Rebalance.from_status(status.get("rebalance"))
             or Rebalance.from_status(status.get("lastRebalance")),
             conditions=notable,

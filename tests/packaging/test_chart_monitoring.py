@@ -117,13 +117,22 @@ def test_pod_monitor_watches_the_operators_namespaces(
 
 def test_alerts_carry_severity_summary_description_and_runbook(render: Render) -> None:
     found = alerts(render({"monitoring.prometheusRule.enabled": True}))
-    assert set(found) == {"FerryRebalanceStalled", "FerryStorageNodeNotReady", "FerryCapacityLow", "FerryRolloutStuck"}
+    assert set(found) == {
+        "FerryRebalanceStalled",
+        "FerryStorageNodeNotReady",
+        "FerryCapacityLow",
+        "FerryRolloutStuck",
+        "FerryObjectsBelowCopies",
+    }
     for name, rule in found.items():
         assert rule["labels"]["severity"] in {"warning", "critical"}, name
         assert {"summary", "description", "runbook"} <= rule["annotations"].keys(), name
         assert all(len(rule["annotations"][k]) > 20 for k in ("summary", "description", "runbook")), name
     assert 'reason="RebalanceStalled"' in found["FerryRebalanceStalled"]["expr"]
     assert 'reason="RolloutStuck"' in found["FerryRolloutStuck"]["expr"]
+    below = found["FerryObjectsBelowCopies"]
+    assert "ferry_cluster_objects_below_copies" in below["expr"] and below["expr"].strip().endswith("> 0")
+    assert below["for"] == "10m", "the default loss grace (lossGraceSeconds: 600)"
 
 
 def test_alert_thresholds_delays_severities_and_labels_follow_values(render: Render) -> None:
@@ -134,6 +143,7 @@ def test_alert_thresholds_delays_severities_and_labels_follow_values(render: Ren
                 "monitoring.prometheusRule.nodeNotReady": {"for": "3m", "severity": "critical"},
                 "monitoring.prometheusRule.capacityLow.freeRatio": 0.25,
                 "monitoring.prometheusRule.rolloutStuck.enabled": False,
+                "monitoring.prometheusRule.objectsBelowCopies": {"for": "30m", "severity": "critical"},
                 "monitoring.prometheusRule.alertLabels": {"team": "storage"},
             }
         )
@@ -143,6 +153,9 @@ def test_alert_thresholds_delays_severities_and_labels_follow_values(render: Ren
     assert found["FerryStorageNodeNotReady"]["labels"] == {"severity": "critical", "team": "storage"}
     assert "3m" in found["FerryStorageNodeNotReady"]["annotations"]["summary"]
     assert "< 0.25" in found["FerryCapacityLow"]["expr"]
+    assert found["FerryObjectsBelowCopies"]["for"] == "30m"
+    assert found["FerryObjectsBelowCopies"]["labels"] == {"severity": "critical", "team": "storage"}
+    assert "30m" in found["FerryObjectsBelowCopies"]["annotations"]["summary"]
 
 
 def test_extra_labels_reach_every_monitoring_object_for_a_prometheus_selector(render: Render) -> None:
@@ -176,7 +189,7 @@ def test_dashboard_configmap_for_the_grafana_sidecar(render: Render) -> None:
     )
 
 
-def test_dashboard_shows_state_objects_bytes_space_rebalance_and_requests(render: Render) -> None:
+def test_dashboard_shows_state_objects_bytes_space_rebalance_requests_and_objects_below_k(render: Render) -> None:
     dash = dashboard(render({"monitoring.dashboard.enabled": True}))
     assert {v["name"] for v in dash["templating"]["list"]} >= {"namespace", "cluster"}
     exprs = dashboard_exprs(dash)
@@ -190,6 +203,8 @@ def test_dashboard_shows_state_objects_bytes_space_rebalance_and_requests(render
         "ferry_node_rebalance_running",
         "ferry_node_http_requests_total",
         "ferry_node_http_request_duration_seconds",
+        "ferry_cluster_objects_below_copies",
+        "ferry_cluster_copies",
     }
     assert any("histogram_quantile" in e for e in exprs)
     panel_exprs = [t["expr"] for p in dash["panels"] for t in p.get("targets", [])]
@@ -226,6 +241,10 @@ def test_metric_name_check_catches_a_renamed_metric() -> None:
         ({"monitoring.prometheusRule.capacityLow.freeRatio": 2}, "/monitoring/prometheusRule/capacityLow/freeRatio"),
         ({"monitoring.prometheusRule.nodeNotReady.for": "ten minutes"}, "/monitoring/prometheusRule/nodeNotReady/for"),
         ({"monitoring.dashboard.labelValue": 1}, "/monitoring/dashboard/labelValue"),
+        (
+            {"monitoring.prometheusRule.objectsBelowCopies.for": "10"},
+            "/monitoring/prometheusRule/objectsBelowCopies/for",
+        ),
         ({"monitoring.labels": {"release": 1}}, "/monitoring/labels/release"),
     ],
     ids=lambda v: str(v)[:40],

@@ -89,6 +89,7 @@ class Reason(StrEnum):
     NODE_NOT_ANSWERING = "NodeNotAnswering"
     REDUNDANCY_REDUCED = "RedundancyReduced"
     NODE_UNAVAILABLE = "NodeUnavailable"
+    INSUFFICIENT_NODES = "InsufficientNodes"  # K copies asked, fewer nodes eligible for placement
 
 
 class UpgradeStrategy(StrEnum):

@@ -122,6 +122,7 @@ class ClusterStatus(CamelModel):
     current_revision: str | None = None  # the revision of the pods not updated yet (all of them once done)
     update_revision: str | None = None  # the revision the spec asks for
     updated_nodes: int | None = None  # nodes whose pod is at update_revision
+    objects_below_copies: int | None = None  # objects with fewer than K reachable copies, estimated (plan.reachable)
 
     @field_validator("map", mode="before")
     @classmethod
@@ -192,6 +193,8 @@ class NodeStatus(CamelModel):
     rebalance: dict[str, Any] | None = None  # its progress in the current global rebalance
     pending_since: str | None = None  # when its requested change started waiting for its turn
     unavailable_since: str | None = None  # since when it should serve and does not (phase Unavailable)
+    reachable_copies: str | None = None  # "reachable/K" copies of its objects, e.g. "1/2" while it is unavailable
+    objects_below_copies: int | None = None  # its objects with fewer than K reachable copies, estimated
     conditions: tuple[Condition, ...] = ()
 
     @field_validator("conditions", mode="before")

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from storage_operator.model.specs import ClusterSpec, NodeSpec
 from storage_operator.model.states import ClusterPhase, ClusterState, ConditionType, NodePhase, NodeState, Reason
-from storage_operator.plan import lifecycle
+from storage_operator.plan import lifecycle, reachable
 from storage_operator.plan.conditions import Condition
 from storage_operator.plan.lifecycle import Action
 
@@ -212,11 +212,14 @@ def cluster_conditions(
     rebalance_id: str | None,
     unavailable: tuple[str, ...] = (),
     copies: int = 1,
+    estimate: reachable.Estimate | None = None,
 ) -> list[Condition]:
     """The StorageCluster's Ready (its spec.state reached), Progressing and Degraded.
 
     Degraded names the nodes that should serve and do not (`unavailable`): with K copies their objects have
-    fewer copies (RedundancyReduced), with one copy those objects are unreadable (NodeUnavailable).
+    fewer copies (RedundancyReduced), with one copy those objects are unreadable (NodeUnavailable); the
+    `estimate` says about how many objects that is. Else Degraded says when fewer nodes are eligible for
+    placement than K asks (InsufficientNodes: objects get one copy a node).
     """
     if state is ClusterState.ONLINE:
         reached = settled
@@ -246,21 +249,45 @@ def cluster_conditions(
             f"global rebalance {rebalance_id} has made no progress since {stalled_since}",
         )
     elif unavailable and copies > 1:
-        who = ", ".join(unavailable)
         degraded = Condition(
-            ConditionType.DEGRADED,
-            True,
-            Reason.REDUNDANCY_REDUCED,
-            f"{who} unavailable: the objects it holds have fewer than {copies} reachable copies (others serve them)",
+            ConditionType.DEGRADED, True, Reason.REDUNDANCY_REDUCED, _reduced(unavailable, copies, estimate)
         )
     elif unavailable:
         who = ", ".join(unavailable)
-        degraded = Condition(
-            ConditionType.DEGRADED, True, Reason.NODE_UNAVAILABLE, f"{who} unavailable: its objects cannot be read"
-        )
+        cost = "its objects cannot be read"
+        if estimate is not None:
+            cost = f"about {estimate.total} objects cannot be read until it is back"
+        degraded = Condition(ConditionType.DEGRADED, True, Reason.NODE_UNAVAILABLE, f"{who} unavailable: {cost}")
+    elif estimate is not None and estimate.short and copies > 1:
+        degraded = Condition(ConditionType.DEGRADED, True, Reason.INSUFFICIENT_NODES, _short(estimate))
     else:
         degraded = Condition(ConditionType.DEGRADED, False, Reason.HEALTHY, "")
     return [ready, progressing, degraded]
+
+
+def _reduced(unavailable: tuple[str, ...], copies: int, estimate: reachable.Estimate | None) -> str:
+    """What the nodes that should serve and do not cost, with K copies (RedundancyReduced)."""
+    who = ", ".join(unavailable)
+    if estimate is None:
+        return f"{who} unavailable: the objects it holds have fewer than {copies} reachable copies (others serve them)"
+    if estimate.total == 0 and estimate.short:
+        return f"{who} unavailable: {_short(estimate)}"
+    if estimate.total == 0:  # given up and rebuilt around, or it held nothing
+        return f"{who} unavailable: every object has its {copies} copies on the other nodes"
+    if len(estimate.down()) > 1:
+        return (
+            f"{who} unavailable: about {estimate.total} objects have fewer than {copies} reachable copies"
+            " (at most: an object on several of them is counted for each)"
+        )
+    return f"{who} unavailable: about {estimate.total} objects have {max(estimate.held - 1, 0)} of {copies} copies"
+
+
+def _short(estimate: reachable.Estimate) -> str:
+    """K larger than the nodes eligible for placement (InsufficientNodes)."""
+    n = estimate.held
+    nodes = "no node is" if n == 0 else "only 1 node is" if n == 1 else f"only {n} nodes are"
+    each = "" if n == 0 else f": each object gets {n} {'copy' if n == 1 else 'copies'}"
+    return f"spec.redundancy.copies is {estimate.copies} but {nodes} eligible for placement{each}"
 
 
 def with_rollout(found: list[Condition], *, message: str, paused: bool, stuck: bool) -> list[Condition]:

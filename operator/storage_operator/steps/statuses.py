@@ -17,7 +17,7 @@ from storage_operator.clients.protocols import Kube
 from storage_operator.model import clock, statuses
 from storage_operator.model.bodies import Body, name_of, pod_ready
 from storage_operator.model.states import ClusterPhase, ClusterState
-from storage_operator.plan import capacity, conditions, lifecycle, phases, progress, rollouts
+from storage_operator.plan import capacity, conditions, lifecycle, phases, progress, reachable, rollouts
 from storage_operator.plan.lifecycle import Action
 from storage_operator.plan.passes import Pass
 from storage_operator.resources import pods
@@ -39,9 +39,12 @@ async def report(kube: Kube, p: Pass, *, stall_seconds: float) -> None:
     )
     situations = {name_of(node): _situation(p, node, shared) for node in p.nodes}
     nodes = {name_of(node): _node_status(p, node, situations[name_of(node)], at, shared.now) for node in p.nodes}
-    await concurrency.bounded([_write_node(kube, p, node, nodes[name_of(node)]) for node in p.nodes])
     unavailable = tuple(sorted(n for n, s in situations.items() if s.unavailable))
-    cluster = _cluster_status(p, shared, unavailable)
+    estimate = _estimate(p, shared, nodes, unavailable)
+    if estimate is not None:
+        nodes = {n: _with_copies(st, estimate, n) for n, st in nodes.items()}
+    await concurrency.bounded([_write_node(kube, p, node, nodes[name_of(node)]) for node in p.nodes])
+    cluster = _cluster_status(p, shared, unavailable, estimate)
     await write_cluster(kube, p.namespace, p.name, p.api_status, cluster.to_status())
     metrics.STATUSES.observe(p.namespace, p.name, cluster, nodes)
 
@@ -138,7 +141,30 @@ def _node_status(p: Pass, node: Body, s: phases.NodeSituation, at: datetime, sta
     )
 
 
-def _cluster_status(p: Pass, shared: _Shared, unavailable: tuple[str, ...]) -> statuses.ClusterStatus:
+def _estimate(
+    p: Pass, shared: _Shared, nodes: Mapping[str, statuses.NodeStatus], unavailable: tuple[str, ...]
+) -> reachable.Estimate | None:
+    """Objects below K copies as this report sees them (None unless the cluster is online with a map)."""
+    if shared.state is not ClusterState.ONLINE or p.status.map is None:
+        return None
+    seen = {
+        n: reachable.Seen(
+            objects=st.objects, unavailable=n in unavailable, before=p.node_statuses[n].objects_below_copies
+        )
+        for n, st in nodes.items()
+    }
+    return reachable.estimate(p.status.map, seen, rebuilding=p.status.running is not None)
+
+
+def _with_copies(st: statuses.NodeStatus, estimate: reachable.Estimate, n: str) -> statuses.NodeStatus:
+    return st.model_copy(
+        update={"reachable_copies": estimate.reachable.get(n), "objects_below_copies": estimate.below.get(n)}
+    )
+
+
+def _cluster_status(
+    p: Pass, shared: _Shared, unavailable: tuple[str, ...], estimate: reachable.Estimate | None
+) -> statuses.ClusterStatus:
     state = shared.state
     online = state is ClusterState.ONLINE
     running = p.status.running is not None
@@ -155,6 +181,7 @@ def _cluster_status(p: Pass, shared: _Shared, unavailable: tuple[str, ...]) -> s
         rebalance_id=shared.rebalance_id,
         unavailable=unavailable,
         copies=p.status.map.copies if p.status.map is not None else p.spec.redundancy.copies,
+        estimate=estimate,
     )
     phase = phases.cluster_phase(
         state=state, formed=p.status.map is not None, transition=transition, rebalancing=running, pods_left=pods_left
@@ -178,6 +205,7 @@ def _cluster_status(p: Pass, shared: _Shared, unavailable: tuple[str, ...]) -> s
             "phase": phase.value,
             "observed_generation": p.generation,
             "node_counts": phases.node_counts([p.effective(node) for node in p.nodes]),
+            "objects_below_copies": estimate.total if estimate is not None else None,
             "conditions": tuple(
                 conditions.merge(p.status.conditions or (), found, generation=p.generation, now=shared.now)
             ),

@@ -36,17 +36,17 @@ def test_show_cluster_lists_each_node_of_the_cluster_with_its_figures() -> None:
     text = tables.cluster(view())
     head = text.splitlines()[0]
     assert "store/c1" in head and "phase Rebalancing" in head and "map v5" in head
-    assert "2 online" in head and "1 maintenance" in head
+    assert "2 online" in head and "1 maintenance" in head and "copies 1" in head and "below K" not in head
     assert "revision" not in head  # an operator without rolling upgrades: nothing said about them
     table = rows(text)
     assert list(table) == ["n1", "n2", "n3", "n4"]  # other-1 belongs to c2
     n1 = table["n1"]
     assert n1[:5] == ["n1", "online", "maintenance", "Rebalancing", "False (TransitionInProgress)"]
-    assert n1[5:] == ["http://10.88.0.11:8080", "75", "75.0MiB", "1.0GiB", "256.0MiB", "5", "g3 traverse 25%"]
-    # an operator that does not report capacity yet: shown as unknown, not as zero
-    assert table["n2"][8:10] == ["-", "-"] and table["n2"][-1] == "g3 done 100%"
+    assert n1[5:] == ["http://10.88.0.11:8080", "75", "-", "-", "75.0MiB", "1.0GiB", "256.0MiB", "5", "g3 traverse 25%"]
+    # an operator that does not report capacity (or copies) yet: shown as unknown, not as zero
+    assert table["n2"][10:12] == ["-", "-"] and table["n2"][-1] == "g3 done 100%"
     # a node the operator has not seen yet
-    assert table["n4"] == ["n4", "-", "online", "-", "-", "-", "-", "-", "-", "-", "-", "-"]
+    assert table["n4"] == ["n4", "-", "online", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-"]
 
 
 def test_show_cluster_surfaces_a_degraded_cluster() -> None:
@@ -64,6 +64,29 @@ def test_show_cluster_surfaces_a_degraded_cluster() -> None:
     cluster["status"] |= {"updatedNodes": 4, "currentRevision": "7f9c"}
     text = tables.cluster(views.ClusterView.from_resources(cluster, RECORDED["nodes"]["items"]))
     assert "revision 7f9c" in text.splitlines()[0] and "updated" not in text.splitlines()[0]
+
+
+def test_show_cluster_gives_the_copies_and_the_objects_below_k_of_a_node_down() -> None:
+    cluster = json.loads(json.dumps(RECORDED["cluster"]))
+    cluster["status"]["map"]["copies"] = 2
+    cluster["status"]["objectsBelowCopies"] = 412
+    cluster["status"]["conditions"][2] = {
+        "type": "Degraded",
+        "status": "True",
+        "reason": "RedundancyReduced",
+        "message": "n3 unavailable: about 412 objects have 1 of 2 copies",
+    }
+    nodes = json.loads(json.dumps(RECORDED["nodes"]["items"]))
+    for node in nodes:
+        down = node["metadata"]["name"] == "n3"
+        node.setdefault("status", {}).update(
+            {"reachableCopies": "1/2" if down else "2/2", "objectsBelowCopies": 412 if down else 0}
+        )
+    text = tables.cluster(views.ClusterView.from_resources(cluster, nodes))
+    assert "copies 2, below K 412" in text.splitlines()[0]
+    assert "Degraded=True RedundancyReduced: n3 unavailable: about 412 objects have 1 of 2 copies" in text
+    table = rows(text)
+    assert [table[n][7:9] for n in ("n1", "n2", "n3")] == [["2/2", "0"], ["2/2", "0"], ["1/2", "412"]]
 
 
 def test_show_rebalance_gives_bytes_sent_of_to_send_and_etas() -> None:
