@@ -18,6 +18,7 @@ from storage_node.schemas import ObjectInfo
 from storage_node.store import Deletion, found_live
 
 if TYPE_CHECKING:
+    from storage_node.maps import Placement
     from storage_node.schemas import ClusterMap, NodeEntry, Settings
     from storage_node.store import Store
 
@@ -42,12 +43,16 @@ class ClusterObjects:
     """`Node`'s operations on objects across the cluster; the node provides what is declared here."""
 
     if TYPE_CHECKING:
+        id: str
         map: ClusterMap | None
+        placement: Placement | None
         store: Store
         peers: peers.Peers
         settings: Settings
         _drained: set[str]
 
+        @property
+        def refilling(self) -> bool: ...
         def _askable(self, *, down_too: bool = False) -> list[NodeEntry]: ...
         def _unreachable(self, node: NodeEntry) -> None: ...
         def is_down(self, node_id: str) -> bool: ...
@@ -120,6 +125,8 @@ class ClusterObjects:
         best: peers.Presence | None = None
         moved: int | None = None
         unknown: list[str] = []
+        unsure: list[str] = []
+        sure: list[str] = []
         for node, answer in zip(targets, answers, strict=True):
             if isinstance(answer, peers.PeerError):
                 if self._silent_counts(node.id, asked):
@@ -132,7 +139,23 @@ class ClusterObjects:
                 best = answer.found
             if answer.handed_over is not None and (moved is None or answer.handed_over > moved):
                 moved = answer.handed_over
-        return Lookup(best, moved, unknown)
+            (unsure if answer.unsure and answer.found is None else sure).append(node.id)
+        return Lookup(best, moved, unknown + self.unsure_holders(bucket, name, unsure, sure))
+
+    def unsure_holders(self, bucket: str, name: str, unsure: list[str], sure: list[str]) -> list[str]:
+        """Refilling holders whose "not here" leaves a doubt: of an object no other holder answered for.
+
+        One holder that answered for sure (`sure`; this node too, unless it refills) says what the object is;
+        a refilling one alone (its other holders down, silent or refilling too) cannot.
+        """
+        unsure = [*unsure, self.id] if self.refilling else unsure  # its own "not here" too
+        if not unsure or self.placement is None:
+            return []
+        holders = [n.id for n in self.placement.holders(bucket, name)]
+        answered = {*sure, *(() if self.refilling else (self.id,))}
+        if any(h in answered for h in holders):
+            return []
+        return [f"{h} (refilling)" for h in unsure if h in holders]
 
     async def delete_everywhere(self, bucket: str, name: str) -> bool:
         """Delete here with a tombstone and on every other node; True if it removed a live object.
@@ -181,6 +204,9 @@ class ClusterObjects:
             ]
             if found_live(held):
                 return True
+            deletions = {n: a for n, (a, _) in answers.items() if isinstance(a, Deletion)}
+            unsure = [n for n, d in deletions.items() if d.unsure]
+            unknown += self.unsure_holders(bucket, name, unsure, [n for n in deletions if n not in unsure])
             if not unknown:
                 return False
             if not await self.wait_for_peers(until, asked[0]):

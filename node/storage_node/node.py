@@ -18,6 +18,7 @@ from storage_node.config import Config
 from storage_node.liveness import Liveness
 from storage_node.rebalance import receiving, stages
 from storage_node.rebalance.engine import Rebalancer
+from storage_node.refilling import Refill
 from storage_node.schemas import (
     ClusterMap,
     NodeEntry,
@@ -68,6 +69,7 @@ class Node(BucketSync, ClusterObjects):
         self.rebalancer = Rebalancer(self)
         self.liveness = Liveness(self.id, lambda: self.map)
         self.catching_up = False  # K copies, back from being away: no copy served without asking the others
+        self.refill = Refill(self.state.root / "refill.json")
         self.receiver = receiving.Receiver(
             self, cfg.auth_secret, self.rebalancer.received, self.rebalancer.committed, cfg.limits
         )
@@ -98,6 +100,7 @@ class Node(BucketSync, ClusterObjects):
         self.buckets.load()
         self.settling.load()
         cmap = self.state.load_map()
+        self.refill.load(saved_map=cmap is not None)
         if cmap is not None:
             self._set_map(cmap)
         self.rebalancer.load()
@@ -201,6 +204,7 @@ class Node(BucketSync, ClusterObjects):
 
     def _set_map(self, cmap: ClusterMap) -> None:
         old, drained = self.map, self._drained
+        self.refill.first_map(self.id, cmap)
         self.map = cmap
         self.placement = maps.Placement(cmap)
         if old is not None and rebalance_number(cmap.rebalance_id) == rebalance_number(old.rebalance_id) + 1:
@@ -219,6 +223,13 @@ class Node(BucketSync, ClusterObjects):
         if (settled, drained) != (self._settled, self._drained):
             log.info("settled: %s, drained: %s (known: %s)", settled, sorted(drained), self.settling.known())
         self._settled, self._drained = settled, drained
+        if settled and self.map is not None:
+            self.refill.settled_on(self.map)
+
+    @property
+    def refilling(self) -> bool:
+        """Whether this node refills after an empty start: its own "not here" proves nothing (`refilling`)."""
+        return self.refill.after is not None
 
     @property
     def settled(self) -> bool:
@@ -421,6 +432,7 @@ class Node(BucketSync, ClusterObjects):
             map_version=None if self.map is None else self.map.version,
             rebalance=self.rebalancer.status,
             capacity=capacity.measure(self.store.mountpaths),
+            refill_after=self.refill.after,
         )
 
     def cleanup(self, rm_user_data: bool) -> int:
@@ -438,5 +450,6 @@ class Node(BucketSync, ClusterObjects):
         self.buckets.forget_file()
         self.state.clear()
         self.settling.clear()
+        self.refill.clear()
         self._refresh_settled()
         return removed

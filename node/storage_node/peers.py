@@ -42,6 +42,7 @@ class Sighting:
 
     found: Presence | None
     handed_over: int | None  # version of a copy it gave to another node, not deleted since
+    unsure: bool = False  # a "not here" from a node refilling after an empty start: it proves nothing
 
 
 def object_path(prefix: str, bucket: str, name: str) -> str:
@@ -104,7 +105,8 @@ class Peers:
         tomb = strict.count(raw)
         if raw is not None and tomb is None:
             raise PeerError(f"{node.id}: presence answered a tombstone of {raw!r}")
-        return Sighting(None if tomb is None else Presence(node, tomb, True), handed_over)
+        unsure = h.get(wire.REFILLING) is not None
+        return Sighting(None if tomb is None else Presence(node, tomb, True), handed_over, unsure)
 
     async def open_object(self, node: NodeEntry, bucket: str, name: str) -> httpx.Response | None:
         """A streaming response with a peer's local copy (caller closes it), or None if it lacks one."""
@@ -146,7 +148,7 @@ class Peers:
         done = await self._json(node, "delete", "DELETE", url, wire.DeleteAnswer, params=params, **kw)
         if "held" not in done.model_fields_set:  # a node of an older release (a rolling upgrade): whether it held one
             return Deletion(version if done.existed else None, None)
-        return Deletion(done.held, done.tomb)
+        return Deletion(done.held, done.tomb, unsure=done.refilling and done.held is None)
 
     async def holdings(self, node: NodeEntry, bucket: str, names: list[str]) -> list[tuple[int, str, int]] | None:
         """Version, checksum and tombstone of each of `names` on `node` (0, "", 0: nothing); None if it cannot say."""

@@ -71,6 +71,9 @@ class ClusterMap(BaseModel):
     nodes: dict[str, NodeEntry] = Field(default_factory=dict, max_length=10_000)
     #: How many nodes hold each object: the first `copies` of its HRW ranking over the eligible nodes.
     copies: int = Field(default=1, ge=1, le=MAX_COPIES)
+    #: When the operator made this version (Unix seconds; 0: unknown). A node that starts on an empty volume
+    #: and is given a map made before it started was a member with data: it refills (`refilling`).
+    created: float = Field(default=0.0, ge=0)
 
     @field_validator("rebalance_id")
     @classmethod
@@ -179,6 +182,9 @@ class NodeStatus(BaseModel):
     map_version: int | None
     rebalance: RebalanceStatus
     capacity: NodeCapacity | None = None
+    #: Refilling after an empty start (wiped or replaced volume): filled once the cluster settles on a
+    #: rebalance numbered higher than this (the operator starts one). None: not refilling.
+    refill_after: int | None = None
 
 
 class Settings(BaseModel):

@@ -6,7 +6,8 @@ node of one release and a node of the next agree on them (unknown fields are ign
 Headers of an object answer: `CHECKSUM`, `CHECKSUM_TYPE`, `VERSION` (and ``etag``, ``content-length``).
 Headers of every intra-cluster answer: `NODE` (who answered: a pod address may be another node's by now) and
 `MAP_VERSION` (an asker with an older map catches up). A local look-up adds `TOMBSTONE` (the version of a
-delete it keeps) and `HANDED_OVER` (the version of a copy it gave to another node, not deleted since).
+delete it keeps), `HANDED_OVER` (the version of a copy it gave to another node, not deleted since) and, on a
+"not here" from a node refilling after an empty start, `REFILLING` (its absence proves nothing).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ NODE = "x-ferry-node"
 MAP_VERSION = "x-ferry-map-version"
 TOMBSTONE = "x-ferry-tombstone"
 HANDED_OVER = "x-ferry-handed-over"
+REFILLING = "x-ferry-refilling"  # a local look-up's "not here" from a node refilling after an empty start: unsure
 
 
 class DeleteAnswer(BaseModel):
@@ -30,6 +32,7 @@ class DeleteAnswer(BaseModel):
     existed: bool = False
     held: strict.Version | None = None  # the version of the copy it removed
     tomb: strict.Version | None = None  # the tombstone it had before
+    refilling: bool = False  # it refills after an empty start: "held nothing" proves nothing
 
 
 class ListPage(BaseModel):

@@ -199,6 +199,7 @@ class Cluster:
             rebalance_id=None if reb is None else f"g{reb}",
             nodes={i: self.nodes[i].entry(*flags.get(i, [])) for i in ids},
             copies=copies,
+            created=time.time(),  # as the operator stamps it: a node wiped later knows it held data
         )
 
     def push_map(self, cmap: ClusterMap, targets: list[str] | None = None) -> None:

@@ -23,6 +23,7 @@ class Deletion:
 
     removed: int | None  # version of the copy removed here (or handed to a peer and not deleted since)
     tomb: int | None  # version of the tombstone that was here before this delete
+    unsure: bool = False  # a node refilling after an empty start held nothing: that proves nothing
 
 
 def found_live(deletions: Iterable[Deletion]) -> bool:
