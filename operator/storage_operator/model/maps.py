@@ -22,6 +22,7 @@ class StoredMap(CamelModel):
     rebalance_id: str | None = None
     nodes: list[NodeEntry] = Field(default_factory=list)
     copies: int | None = None  # None: one copy (left out, as in a map stored before copies existed)
+    created: float | None = None  # when it was published (Unix seconds); None in a map stored before maps had it
 
 
 def from_status(raw: Mapping[str, Any] | None) -> ClusterMap | None:
@@ -30,7 +31,13 @@ def from_status(raw: Mapping[str, Any] | None) -> ClusterMap | None:
     if not stored.version:
         return None
     nodes = {n.id: n for n in stored.nodes}
-    return ClusterMap(version=stored.version, rebalance_id=stored.rebalance_id, nodes=nodes, copies=stored.copies or 1)
+    return ClusterMap(
+        version=stored.version,
+        rebalance_id=stored.rebalance_id,
+        nodes=nodes,
+        copies=stored.copies or 1,
+        created=stored.created or 0.0,
+    )
 
 
 def to_status(smap: ClusterMap | None) -> dict[str, Any] | None:
@@ -39,7 +46,9 @@ def to_status(smap: ClusterMap | None) -> dict[str, Any] | None:
         return None
     nodes = sorted(smap.nodes.values(), key=lambda e: e.id)
     copies = smap.copies if smap.copies != 1 else None
-    stored = StoredMap(version=smap.version, rebalance_id=smap.rebalance_id, nodes=nodes, copies=copies)
+    stored = StoredMap(
+        version=smap.version, rebalance_id=smap.rebalance_id, nodes=nodes, copies=copies, created=smap.created or None
+    )
     return stored.to_api()
 
 

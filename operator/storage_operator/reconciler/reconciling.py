@@ -5,7 +5,8 @@ Flow of a pass (``Reconciler.reconcile``), each step (``steps``) a function retu
     observe (API objects, node reports) -> cluster-wide state (``clusterwide``: shutdown / decommission)
         or the online steps: owned objects (``resources``) -> map (``publishing``) -> rebalance tracking
         (``progress``) -> [the disruption budget (``budgets``)] -> [a change of K copies (``publishing``)]
-        -> [a node given up or taken back (``redundancy``)] -> the one transition (``lifecycle``); then
+        -> [a node given up or taken back, or back on an empty volume (``redundancy``)] -> the one transition
+        (``lifecycle``); then
         the rolling upgrade (``rollouts``), one node at a time, while no transition is in progress
         -> report (``statuses``, the one status write) -> follow the running rebalance (``clients.watching``)
         -> the delay before the next pass, from the most urgent outcome
@@ -138,6 +139,7 @@ class Reconciler:
             if p.status.running is None and p.status.transition is None:  # K changes between transitions
                 p = p.after(await publishing.recopy(self.kube, fleet, p))
             p = p.after(await redundancy.watch_losses(self.kube, fleet, p))
+            p = p.after(await redundancy.refill(self.kube, fleet, p))
             p = p.after(await lifecycle.advance(self.kube, fleet, p))
             started = p.status.running
             if started is not None and started.id != tracked:

@@ -1,15 +1,19 @@
-"""The loss step of a pass (K copies): a node unavailable longer than the loss grace is given up, and taken back.
+"""The redundancy steps of a pass: a node unavailable past the loss grace given up, one on an empty volume refilled.
 
 Given up: a new map flags it ``lost`` (no placement) with a rebalance that re-creates its copies on the others.
 Taken back, once it answers again: the flag goes, with a rebalance that reconciles its copies (what it missed is
 sent to it, what it no longer holds goes) and gives it its share again. One change per pass; none while a
 transition or a rolling upgrade is under way (they restart pods on purpose). With one copy, or a grace of 0,
 nothing is given up: its objects have nowhere else to come from.
+
+Refilled: a member that reports ``refill_after`` (it started on an empty volume, wiped or replaced, and was a
+member with data before) gets a new rebalance, which sends it its share from the other holders; with one copy
+there is nothing to send, and the warning says how many objects it held.
 """
 
 from __future__ import annotations
 
-from storage_node.schemas import NodeFlag
+from storage_node.schemas import NodeFlag, rebalance_number
 
 from storage_operator.clients import events
 from storage_operator.clients.protocols import Fleet, Kube
@@ -52,3 +56,29 @@ async def watch_losses(kube: Kube, fleet: Fleet, p: Pass) -> Outcome:
             lost = maps.with_flags(smap, n, [*entry.flags, NodeFlag.lost])
             return await publishing.publish(kube, fleet, p, lost, rebalance=True, why=f"{n} given up")
     return Outcome()
+
+
+async def refill(kube: Kube, fleet: Fleet, p: Pass) -> Outcome:
+    """A rebalance for members back on an empty volume that no rebalance since has filled (`refill_after`)."""
+    smap = p.status.map
+    if smap is None or p.status.transition is not None or p.status.rollout is not None:
+        return Outcome()
+    current = rebalance_number(smap.rebalance_id)
+    empty = sorted(
+        n for n, r in p.reports.items() if n in smap.nodes and r.refill_after is not None and r.refill_after >= current
+    )
+    if not empty:
+        return Outcome()
+    for node in p.nodes:
+        n = name_of(node)
+        if n not in empty:
+            continue
+        held = p.node_statuses[n].objects
+        if smap.copies > 1:
+            message = f"{n} started on an empty volume: its copies come back from the other holders"
+        else:
+            about = "an unknown number of" if held is None else f"the {held}"
+            message = f"{n} started on an empty volume: with one copy, {about} objects it held are lost"
+        events.warn(node, reason="VolumeEmpty", message=message)
+    why = f"{', '.join(empty)} refilled after an empty start"
+    return await publishing.publish(kube, fleet, p, maps.with_rebalance(smap), rebalance=True, why=why)

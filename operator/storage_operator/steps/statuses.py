@@ -119,8 +119,9 @@ def _node_status(p: Pass, node: Body, s: phases.NodeSituation, at: datetime, sta
     report = p.reports.get(n)
     member = p.status.map.nodes.get(n) if p.status.map else None
     objects, size, progressed, space = old.objects, old.bytes, old.rebalance, old.capacity
-    if report is not None:
+    if report is not None and report.map_version is not None:  # without a map it has not said what it holds
         objects, size = report.objects, report.bytes
+    if report is not None:
         space = capacity.status_of(report.capacity) if report.capacity is not None else space
         if report.rebalance.id is not None and report.rebalance.id == s.rebalance_id:
             progressed = progress.node_progress(report.rebalance, s.percent or 100, at)

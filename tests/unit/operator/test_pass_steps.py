@@ -232,3 +232,19 @@ def test_a_node_unavailable_past_the_loss_grace_is_given_up_and_taken_back_when_
     # the lifecycle does not see the flag: the node stays where its spec wants it, no transition starts
     view = a_two_copy_pass(700, [NodeFlag.lost], False).view(a_two_copy_pass(700, [NodeFlag.lost], False).nodes[1])
     assert view.flags == ()
+
+
+def test_a_member_back_on_an_empty_volume_gets_one_rebalance_that_refills_it_and_maps_are_dated() -> None:
+    kube, fleet = FakeKube(), FakeFleet({})
+    reports = {n: report(n, "g1", RebalanceStage.done) for n in NODES}
+    assert asyncio.run(redundancy.refill(kube, fleet, a_pass({}, {}, {}, reports))).status is None, "nobody empty"
+    reports["node-2"] = reports["node-2"].model_copy(update={"refill_after": 1, "objects": 0})
+    out = asyncio.run(redundancy.refill(kube, fleet, a_pass({}, {}, {}, reports)))
+    assert out.status is not None and out.status.map is not None
+    assert out.status.running is not None and out.status.running.id == "g2", "a rebalance after the one it found"
+    assert out.status.map.created == FixedClock().now().timestamp()  # a node started later knows it is older
+    assert maps.from_status(maps.to_status(out.status.map)) == out.status.map
+    # once a later rebalance exists (this one, or a transition's), nothing more
+    later = a_pass({}, {}, {}, {**reports, "node-2": reports["node-2"].model_copy(update={"refill_after": 0})})
+    assert asyncio.run(redundancy.refill(kube, fleet, later)).status is None
+    assert asyncio.run(redundancy.refill(kube, fleet, a_pass({}, {}, RUNNING, reports))).status is None, "transition"
