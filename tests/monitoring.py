@@ -42,6 +42,8 @@ NODE_METRICS = frozenset(
         "ferry_node_rebalance_runs_total",
         "ferry_node_rebalance_running",
         "ferry_node_rebalance_remaining_bytes",
+        "ferry_node_corrupt_copies_total",
+        "ferry_node_repaired_copies_total",
         "ferry_node_info",
     }
 )

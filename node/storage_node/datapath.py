@@ -7,6 +7,7 @@ here and translates the decision it returns:
 |---|---|---|
 | `Redirect` | the object's proper node is another | 307 to `url` |
 | `Missing` | no such bucket, or no such object anywhere | 404 |
+| `Corrupt` | this node's copy failed its checksum and no node holds a good one (K = 1, or every copy bad) | 500 |
 | `LocalCopy` | this node's copy is the newest (opened, or for HEAD only described) | 200 |
 | `NeighbourCopy` | another node's copy is newer (get-from-neighbour, opened from it) | 200 |
 | `Stored` | a write is durable and where the map puts it (or on its way) | 200 |
@@ -18,7 +19,9 @@ is the only one and is served at once. Otherwise a rebalance may still move it, 
 map may hold a newer write: this node asks the others what they hold (`Node.look_up`) and the newest of
 every copy and tombstone wins. A node that may hold it and does not answer (its pod restarting) is waited
 for up to `peer_wait_seconds` (`Node.hold_until`), rather than answered 503 at once; an object seen only
-"handed over" (sent to another node, not yet shown there) is in flight and looked for again.
+"handed over" (sent to another node, not yet shown there) is in flight and looked for again. A local copy is
+checked against its checksum before it is served (`open_local`): one that fails is taken out of service and
+repaired from another node, and the read goes on as on a node without it.
 """
 
 from __future__ import annotations
@@ -31,11 +34,11 @@ from urllib.parse import urlencode
 
 import httpx
 
-from storage_node import forwarding, names
+from storage_node import forwarding, names, repairing
 from storage_node.asking import Unavailable
 from storage_node.node import Node
 from storage_node.peers import Presence, object_path
-from storage_node.store import NoSpace, ObjMeta, Store, Tmp
+from storage_node.store import CorruptCopy, NoSpace, ObjMeta, Tmp
 
 SMALL_GET = 1 << 20  # a local copy up to this size is read whole; a larger one is streamed from its file
 _MAP_WAIT_S = 5.0  # a request shows a newer map exists: how long to wait for it before answering 503
@@ -54,6 +57,13 @@ class Missing:
     """No such bucket or object (`error` says which)."""
 
     error: str
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class Corrupt:
+    """This node's copy failed its checksum (taken out of service) and no node holds a good one."""
+
     detail: str
 
 
@@ -127,27 +137,49 @@ async def admit(node: Node, bucket: str, name: str, query: Iterable[tuple[str, s
     return Redirect(route.target.url + object_path("/v1/objects", bucket, name) + "?" + urlencode(params))
 
 
-def open_local(store: Store, meta: ObjMeta, *, head: bool) -> LocalCopy | None:
-    """This node's copy, ready to send (None if its file went meanwhile: handed over, or replaced)."""
+async def open_local(node: Node, meta: ObjMeta, *, head: bool) -> LocalCopy | None:
+    """This node's copy, checked against its checksum, ready to send (a HEAD's only described, not checked).
+
+    None if its file went meanwhile (handed over, or replaced), or if it failed the check: then the store took
+    it out of service and it is repaired in the background (`repairing`), and the caller answers as for a copy
+    this node lacks. A small copy is read whole and checked; a large one is checked (off the event loop) before
+    anything is sent, from the descriptor it is then sent from: a client never receives a copy's wrong bytes.
+    """
     if head:
         return LocalCopy(meta)
-    if meta.size <= SMALL_GET:
-        data = store.read_all(meta)
-        return None if data is None else LocalCopy(meta, data=data)
-    opened = store.open(meta)
+    try:
+        if meta.size <= SMALL_GET:
+            data = node.store.read_checked(meta)
+            return None if data is None else LocalCopy(meta, data=data)
+        opened = await node.store.open_checked(meta)
+    except CorruptCopy:
+        repairing.found_corrupt(node, meta)
+        return None
     return None if opened is None else LocalCopy(meta, fd=opened[0], offset=opened[1])
 
 
-async def read(node: Node, bucket: str, name: str, *, head: bool) -> Copy | Missing:
+def _corrupt(node: Node, bucket: str, name: str, version: int) -> Corrupt:
+    """This node's copy failed its checksum and no node that answered holds a good one: 500 (503 if one may)."""
+    placement = node.placement
+    holders = [] if placement is None or placement.empty else placement.holders(bucket, name)
+    down = [h.id for h in holders if h.id != node.id and node.is_down(h.id)]
+    if down:
+        raise Unavailable(f"{bucket}/{name}: the copy here failed its checksum and {', '.join(down)} is down; retry")
+    return Corrupt(f"{bucket}/{name} v{version}: the copy on {node.id} failed its checksum; no node holds a good one")
+
+
+async def read(node: Node, bucket: str, name: str, *, head: bool) -> Copy | Missing | Corrupt:
     """The newest copy of an object this node can find (see the module's docstring); Unavailable if it cannot tell."""
     meta = node.store.get(bucket, name)
     # settled: every object is on its proper node; this copy is the only one, or (K copies) the primary's, which
     # every write goes through. Another holder answering for a primary that is down asks the others first, and
     # so does a primary back from being away until it caught up with them.
-    fast = node.settled and (
-        node.map is None or node.map.copies == 1 or (node.is_primary(bucket, name) and not node.catching_up)
+    fast = (
+        node.settled
+        and not node.refilling
+        and (node.map is None or node.map.copies == 1 or (node.is_primary(bucket, name) and not node.catching_up))
     )
-    if meta is not None and fast and (copy := open_local(node.store, meta, head=head)) is not None:
+    if meta is not None and fast and (copy := await open_local(node, meta, head=head)) is not None:
         return copy
     until, tries = node.hold_until(), 0
     while tries < _LOOKUPS or time.monotonic() < until:
@@ -159,9 +191,9 @@ async def read(node: Node, bucket: str, name: str, *, head: bool) -> Copy | Miss
         remote = found.best
         tries += 1
         if meta is not None and meta.version >= local and (remote is None or meta.version >= remote.version):
-            if (copy := open_local(node.store, meta, head=head)) is not None:
+            if (copy := await open_local(node, meta, head=head)) is not None:
                 return copy
-            continue  # its file went meanwhile (handed over): look again
+            continue  # its file went meanwhile (handed over), or it failed its checksum: look again
         if remote is not None and not remote.deleted and remote.version > local:
             if head:
                 return NeighbourCopy(remote, None)
@@ -177,6 +209,8 @@ async def read(node: Node, bucket: str, name: str, *, head: bool) -> Copy | Miss
                     tries -= 1
                     continue
                 raise Unavailable(f"{', '.join(found.unknown)} could not say whether it holds {bucket}/{name}")
+            if (bad := node.store.quarantined(bucket, name)) is not None and bad > deleted_at:
+                return _corrupt(node, bucket, name, bad)
             return Missing("no such object", f"{bucket}/{name}")
         # a copy newer than any tombstone was handed from one node to another and neither showed it when
         # asked (not yet committed there, already removed here): it is in flight, look again (as long as a

@@ -52,6 +52,16 @@ REB_ERRORS = Counter(
     registry=REGISTRY,
 )
 REB_RUNS = Counter("ferry_node_rebalance_runs", "Rebalances started on this node", registry=REGISTRY)
+CORRUPT_COPIES = Counter(
+    "ferry_node_corrupt_copies",
+    "Copies on this node found not to match their checksum when read, and taken out of service",
+    registry=REGISTRY,
+)
+REPAIRED_COPIES = Counter(
+    "ferry_node_repaired_copies",
+    "Copies found corrupt on this node and fetched again, verified, from another node",
+    registry=REGISTRY,
+)
 
 
 def package_version() -> str:

@@ -30,6 +30,8 @@ DOCUMENTED = {
     "ferry_node_rebalance_runs": "counter",
     "ferry_node_rebalance_running": "gauge",
     "ferry_node_rebalance_remaining_bytes": "gauge",
+    "ferry_node_corrupt_copies": "counter",
+    "ferry_node_repaired_copies": "counter",
     "ferry_node_info": "gauge",
 }
 OBJECT_ROUTE = "/v1/objects/{bucket}/{name}"

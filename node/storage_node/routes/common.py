@@ -53,12 +53,14 @@ def _chunks(fd: int, offset: int, size: int) -> Iterator[bytes]:
         os.close(fd)
 
 
-def answer(decision: datapath.Redirect | datapath.Missing | datapath.Copy) -> Response:
+def answer(decision: datapath.Redirect | datapath.Missing | datapath.Corrupt | datapath.Copy) -> Response:
     """The HTTP answer of a data-path decision (the table in `datapath`)."""
     if isinstance(decision, datapath.Redirect):
         return RedirectResponse(decision.url, status_code=307)
     if isinstance(decision, datapath.Missing):
         return error(404, decision.error, decision.detail)
+    if isinstance(decision, datapath.Corrupt):
+        return error(500, "corrupt copy", decision.detail)
     if isinstance(decision, datapath.NeighbourCopy):
         found, upstream = decision.found, decision.upstream
         if upstream is None:  # HEAD

@@ -23,13 +23,13 @@ def _stamped(node: Node, resp: Response) -> Response:
     return resp
 
 
-def _local(request: Request, bucket: str, name: str, head: bool) -> Response:
+async def _local(request: Request, bucket: str, name: str, head: bool) -> Response:
     names.check_bucket(bucket)
     names.check_object(name)
     node = node_of(request)
     meta = node.store.get(bucket, name)
     moved = node.store.handed_over(bucket, name)
-    if meta is not None and (copy := datapath.open_local(node.store, meta, head=head)) is not None:
+    if meta is not None and (copy := await datapath.open_local(node, meta, head=head)) is not None:
         resp = answer(copy)
         if moved is not None:
             resp.headers[wire.HANDED_OVER] = str(moved)
@@ -40,19 +40,21 @@ def _local(request: Request, bucket: str, name: str, head: bool) -> Response:
         resp.headers[wire.TOMBSTONE] = str(tomb)
     if moved is not None:
         resp.headers[wire.HANDED_OVER] = str(moved)
+    if node.refilling:
+        resp.headers[wire.REFILLING] = "1"
     return _stamped(node, resp)
 
 
 @router.get("/objects/{bucket}/{name:path}")
 async def get_local(request: Request, bucket: str, name: str) -> Response:
     """This node's own copy, no redirect, no neighbor lookup."""
-    return _local(request, bucket, name, head=False)
+    return await _local(request, bucket, name, head=False)
 
 
 @router.head("/objects/{bucket}/{name:path}")
 async def head_local(request: Request, bucket: str, name: str) -> Response:
     """Whether this node holds a copy (200) or a tombstone (404 with X-Ferry-Tombstone)."""
-    return _local(request, bucket, name, head=True)
+    return await _local(request, bucket, name, head=True)
 
 
 @router.delete("/objects/{bucket}/{name:path}")
@@ -64,7 +66,7 @@ async def delete_local(
     names.check_object(name)
     node = node_of(request)
     done = node.store.delete(bucket, name, version)
-    body = wire.DeleteAnswer(existed=found_live([done]), held=done.removed, tomb=done.tomb)
+    body = wire.DeleteAnswer(existed=found_live([done]), held=done.removed, tomb=done.tomb, refilling=node.refilling)
     return _stamped(node, JSONResponse(body.model_dump(mode="json")))
 
 

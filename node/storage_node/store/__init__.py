@@ -7,8 +7,11 @@ On-disk layout (never derived from user text, so no name can escape):
 Tombstones live in ``<state>/tombs/<bucket>/<digest>``. All index changes happen synchronously on the
 event loop, so a check-then-install is atomic with respect to every other request.
 
+Reads served to clients are checked against the copy's checksum; a copy that fails it is quarantined
+(`quarantining`): out of the index, never served, and remembered so a read can say "corrupt", not "missing".
+
 `Store` composes the roles, one module each (import contract ``node-store-layers``):
-``loading | resilvering | installing | deletions | dropping`` (what changes the store as a whole) >
+``loading | resilvering | installing | deletions | dropping | quarantining`` (what changes the store as a whole) >
 ``handover`` (copies handed to a peer) > ``index | tombstones | placement | writing | reading`` >
 ``format`` (the file header, the name digest and the object paths; no state).
 """
@@ -16,6 +19,7 @@ event loop, so a check-then-install is atomic with respect to every other reques
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -27,6 +31,7 @@ from storage_node.store.handover import MOVED_MEMORY, HandOvers
 from storage_node.store.index import Index
 from storage_node.store.installing import Verdict
 from storage_node.store.placement import Placement
+from storage_node.store.quarantining import CorruptCopy, Quarantine
 from storage_node.store.tombstones import Tombstones
 from storage_node.store.writing import NoSpace, Tmp, out_of_space
 
@@ -35,6 +40,7 @@ OFF_LOOP_BYTES = 256 << 10  # a client write longer than this is finished in a t
 __all__ = [
     "MAGIC",
     "MOVED_MEMORY",
+    "CorruptCopy",
     "Deletion",
     "NoSpace",
     "ObjMeta",
@@ -60,6 +66,7 @@ class Store:
         self._index = Index()
         self._tombs = Tombstones(state_dir)
         self._handovers = HandOvers(self._index, self._tombs)
+        self._quarantine = Quarantine(self._index)
 
     @property
     def total_bytes(self) -> int:
@@ -131,8 +138,44 @@ class Store:
         return reading.open_exact(meta)
 
     def read_all(self, meta: ObjMeta) -> bytes | None:
-        """Whole content of a (small) object, or None if it vanished."""
+        """Whole content of a (small) object, or None if it vanished (not checked: see `read_checked`)."""
         return reading.read_all(meta)
+
+    def read_checked(self, meta: ObjMeta) -> bytes | None:
+        """Whole content of a (small) object, checked against its checksum; None if it vanished or was replaced.
+
+        CorruptCopy if it fails the check: the copy is quarantined first (never served again).
+        """
+        try:
+            return reading.read_checked(meta)
+        except reading.Mismatch:
+            self._found_corrupt(meta)
+            return None
+
+    async def open_checked(self, meta: ObjMeta) -> tuple[int, int] | None:
+        """`open`, with all the data checked against its checksum first (off the event loop): (fd, data offset).
+
+        None if it vanished or was replaced meanwhile; CorruptCopy if it fails the check (quarantined first).
+        """
+        checking = asyncio.ensure_future(asyncio.to_thread(reading.open_checked, meta))
+        try:
+            opened = await asyncio.shield(checking)
+        except asyncio.CancelledError:  # the request went away: the descriptor is closed once the check is done
+            checking.add_done_callback(_close_opened)
+            raise
+        except reading.Mismatch:
+            self._found_corrupt(meta)
+            return None
+        return opened
+
+    def _found_corrupt(self, meta: ObjMeta) -> None:
+        """Quarantine a copy that failed its check and raise CorruptCopy (nothing if it was replaced meanwhile)."""
+        if self._quarantine.put(meta):
+            raise CorruptCopy(meta)
+
+    def quarantined(self, bucket: str, name: str) -> int | None:
+        """The newest version of this object found corrupt here and taken out of service, if any."""
+        return self._quarantine.version(bucket, name)
 
     # ---- writing -----------------------------------------------------------------------------------
 
@@ -197,6 +240,7 @@ class Store:
 
     def drop_bucket(self, bucket: str) -> int:
         """Forget a bucket: its objects and tombstones go; the number of objects removed."""
+        self._quarantine.forget_bucket(bucket)
         return dropping.drop_bucket(self._placement, self._index, self._tombs, self._handovers, bucket)
 
     def drop_tombstones(self) -> None:
@@ -205,6 +249,7 @@ class Store:
 
     def drop_all(self) -> int:
         """Remove every object from the mountpaths (decommission with user data); the count removed."""
+        self._quarantine.clear()
         return dropping.drop_all(self._placement, self._index, self._tombs, self._handovers)
 
     # ---- resilver ----------------------------------------------------------------------------------
@@ -216,3 +261,9 @@ class Store:
     async def resilver(self) -> int:
         """Move every object to its proper mountpath; reads keep working (the index switches atomically)."""
         return await resilvering.resilver(self._placement, self.state_dir, self._index)
+
+
+def _close_opened(done: asyncio.Future[tuple[int, int] | None]) -> None:
+    """Close the descriptor a check opened for a request that went away meanwhile."""
+    if not done.cancelled() and done.exception() is None and (opened := done.result()) is not None:
+        os.close(opened[0])
