@@ -105,6 +105,13 @@ class ClusterSpec(CamelModel):
         return cls.model_validate(dict(body.get("spec") or {}))
 
 
+class ReplaceSpec(CamelModel):
+    """`spec.replace`: discard the node's volume for a new empty one, same identity (a new `request` asks again)."""
+
+    request: str = Field(min_length=1, max_length=63)
+    confirm: str | None = None  # the node's name: needed while the node still answers
+
+
 class NodeSpec(CamelModel):
     """A StorageNode's spec: its cluster, the state a user asks for and the options of its transitions."""
 
@@ -114,6 +121,7 @@ class NodeSpec(CamelModel):
     skip_rebalance: bool = False
     skip_capacity_check: bool = False
     force_remove: bool = False
+    replace: ReplaceSpec | None = None
 
     @classmethod
     def of(cls, body: Mapping[str, Any]) -> NodeSpec:

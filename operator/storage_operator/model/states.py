@@ -12,6 +12,19 @@ class NodeState(StrEnum):
     DECOMMISSIONED = "decommissioned"
 
 
+class ReplaceStage(StrEnum):
+    """How far a replacement of a node's volume (`spec.replace`) has come (`status.replacement.stage`)."""
+
+    NEEDS_CONFIRMATION = "NeedsConfirmation"  # the node still answers: `confirm` must repeat its name
+    REFUSED = "Refused"  # not a member that should serve: nothing to replace
+    REMOVING_POD = "RemovingPod"  # its pod goes (cancellable until the next stage)
+    REMOVING_VOLUME = "RemovingVolume"  # its claim and volume go: no way back
+    STARTING = "Starting"  # a new empty volume and a pod with the same identity
+    REFILLING = "Refilling"  # its share comes from the other holders (a rebalance)
+    DONE = "Done"
+    CANCELLED = "Cancelled"
+
+
 class ClusterState(StrEnum):
     """A StorageCluster's cluster-wide state."""
 
@@ -34,6 +47,7 @@ class NodePhase(StrEnum):
     READY = "Ready"
     UPGRADING = "Upgrading"
     UNAVAILABLE = "Unavailable"  # it should serve and does not: pod not Ready, or the node does not answer
+    REPLACING = "Replacing"  # its volume is being replaced (`spec.replace`) and refilled
     SHUT_DOWN = "ShutDown"
     DECOMMISSIONED = "Decommissioned"
     CLUSTER_DOWN = "ClusterShutDown"

@@ -24,7 +24,7 @@ from storage_node.schemas import ClusterMap
 
 from storage_operator.model import maps
 from storage_operator.model.camel import Blank, CamelModel
-from storage_operator.model.states import NodeState, RebalanceState, UpgradeStrategy
+from storage_operator.model.states import NodeState, RebalanceState, ReplaceStage, UpgradeStrategy
 
 Raw = dict[str, Any]
 Condition = dict[str, Any]
@@ -178,6 +178,17 @@ RECORD_KEYS = ("map", "rebalance", "lastRebalance", "transition", "rollout")
 STATUS_KEYS = tuple(str(f.alias) for f in ClusterStatus.model_fields.values())
 
 
+class Replacement(CamelModel):
+    """`status.replacement`: the last replacement of the node's volume asked for, and how far it has come."""
+
+    request: str
+    stage: ReplaceStage
+    started_at: str | None = None
+    claim_uid: str | None = None  # the volume claim being replaced (a claim with another uid is the new one)
+    lost_objects: int | None = None  # with one copy: the objects its old volume held (its last report)
+    message: str = ""
+
+
 class NodeStatus(CamelModel):
     """A StorageNode's status as the operator writes it: effective state, phase, conditions, progress."""
 
@@ -195,6 +206,7 @@ class NodeStatus(CamelModel):
     unavailable_since: str | None = None  # since when it should serve and does not (phase Unavailable)
     reachable_copies: str | None = None  # "reachable/K" copies of its objects, e.g. "1/2" while it is unavailable
     objects_below_copies: int | None = None  # its objects with fewer than K reachable copies, estimated
+    replacement: Replacement | None = None
     conditions: tuple[Condition, ...] = ()
 
     @field_validator("conditions", mode="before")

@@ -22,7 +22,7 @@ from storage_operator.model.clock import SYSTEM, Clock
 from storage_operator.model.specs import ClusterSpec, NodeSpec
 from storage_operator.model.states import NodeState
 from storage_operator.model.statuses import ClusterStatus
-from storage_operator.plan import capacity, lifecycle, rollouts
+from storage_operator.plan import capacity, lifecycle, replacing, rollouts
 from storage_operator.resources import pods
 
 SERVING = (NodeState.ONLINE, NodeState.MAINTENANCE)
@@ -183,6 +183,8 @@ class Pass:
 
     def pod_wanted(self, node: Body) -> bool:
         """Level-triggered pod policy: a pod runs while the node is (or is becoming) a serving member."""
+        if not replacing.wants_pod(self.node_statuses[name_of(node)].replacement):
+            return False  # its old volume is being removed (spec.replace)
         view = self.view(node)
         if lifecycle.is_done(view):
             return view.desired in SERVING

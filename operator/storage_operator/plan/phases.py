@@ -39,6 +39,7 @@ class NodeSituation:
     upgrading: str = ""  # what the rolling upgrade does with this node ("" when it is not the one rolled)
     stuck: bool = False  # its new pod did not become Ready in time: the rollout stopped here
     answering: bool = True  # its node process answered this pass
+    replacing: str = ""  # the stage of its volume's replacement under way ("" when none is)
 
     @property
     def unavailable(self) -> bool:
@@ -50,6 +51,7 @@ class NodeSituation:
             and done
             and serving
             and not self.upgrading
+            and not self.replacing
             and not (self.pod_exists and self.pod_ready and self.answering)
         )
 
@@ -60,6 +62,8 @@ def node_phase(s: NodeSituation) -> NodePhase:
         return NodePhase.CLUSTER_DOWN
     if s.upgrading:
         return NodePhase.UPGRADING
+    if s.replacing:
+        return NodePhase.REPLACING
     if s.unavailable:
         return NodePhase.UNAVAILABLE
     if s.step.action is Action.NOTHING:

@@ -3,11 +3,11 @@
 Flow of a pass (``Reconciler.reconcile``), each step (``steps``) a function returning its ``plan.passes.Outcome``:
 
     observe (API objects, node reports) -> cluster-wide state (``clusterwide``: shutdown / decommission)
-        or the online steps: owned objects (``resources``) -> map (``publishing``) -> rebalance tracking
-        (``progress``) -> [the disruption budget (``budgets``)] -> [a change of K copies (``publishing``)]
-        -> [a node given up or taken back, or back on an empty volume (``redundancy``)] -> the one transition
-        (``lifecycle``); then
-        the rolling upgrade (``rollouts``), one node at a time, while no transition is in progress
+        or the online steps: owned objects (``resources``) -> volumes replaced (``replacing``) -> map
+        (``publishing``) -> rebalance tracking (``progress``) -> [the disruption budget (``budgets``)]
+        -> [a change of K copies (``publishing``)] -> [a node given up or taken back, or back on an empty
+        volume (``redundancy``)] -> the one transition (``lifecycle``); then the rolling upgrade
+        (``rollouts``), one node at a time, while no transition is in progress
         -> report (``statuses``, the one status write) -> follow the running rebalance (``clients.watching``)
         -> the delay before the next pass, from the most urgent outcome
 
@@ -41,6 +41,7 @@ from storage_operator.steps import (
     progress,
     publishing,
     redundancy,
+    replacing,
     resources,
     rollouts,
     statuses,
@@ -129,6 +130,7 @@ class Reconciler:
         if p.status.map is None:
             await self._budget(p, wanted)
             return p.after(await publishing.bootstrap(self.kube, fleet, p))
+        p = p.after(await replacing.replace(self.kube, p))
         p = p.after(await publishing.readdress(self.kube, fleet, p))
         p = p.after(await publishing.push(fleet, p))
         await self._settings(p, fleet)

@@ -17,7 +17,7 @@ from storage_operator.clients.protocols import Kube
 from storage_operator.model import clock, statuses
 from storage_operator.model.bodies import Body, name_of, pod_ready
 from storage_operator.model.states import ClusterPhase, ClusterState
-from storage_operator.plan import capacity, conditions, lifecycle, phases, progress, reachable, rollouts
+from storage_operator.plan import capacity, conditions, lifecycle, phases, progress, reachable, replacing, rollouts
 from storage_operator.plan.lifecycle import Action
 from storage_operator.plan.passes import Pass
 from storage_operator.resources import pods
@@ -109,7 +109,13 @@ def _situation(p: Pass, node: Body, shared: _Shared) -> phases.NodeSituation:
         upgrading=upgrading,
         stuck=stuck,
         answering=n in p.reports,
+        replacing=_replacing(p.node_statuses[n].replacement),
     )
+
+
+def _replacing(record: statuses.Replacement | None) -> str:
+    """The stage of a replacement under way ("" when none is)."""
+    return record.stage.value if record is not None and record.stage in replacing.ACTIVE else ""
 
 
 def _node_status(p: Pass, node: Body, s: phases.NodeSituation, at: datetime, stamp: str) -> statuses.NodeStatus:
@@ -138,6 +144,7 @@ def _node_status(p: Pass, node: Body, s: phases.NodeSituation, at: datetime, sta
         rebalance=progressed,
         pending_since=phases.pending_since(s.step, is_turn=s.is_turn, old=old.pending_since, now=stamp),
         unavailable_since=(old.unavailable_since or stamp) if s.unavailable else None,
+        replacement=old.replacement,  # written by the replacement step itself, stage by stage
         conditions=tuple(conditions.merge(old.conditions, phases.node_conditions(s), generation=gen, now=stamp)),
     )
 
