@@ -13,12 +13,12 @@ mkdir -p "$LOGS"
 # job control: the end-to-end part runs in its own process group and keeps SIGINT (a non-interactive shell
 # would start it with SIGINT ignored), so Ctrl-C here reaches it through the trap and its fixtures tear down
 set -m
-"$PYTEST" tests/e2e "$@" >"$LOGS/e2e.log" 2>&1 &
+"$PYTEST" tests/e2e --durations=20 "$@" >"$LOGS/e2e.log" 2>&1 &
 e2e=$!
 set +m
 trap 'kill -INT "$e2e" 2>/dev/null; wait "$e2e"' INT TERM
 
-"$PYTEST" --ignore=tests/e2e "$@" 2>&1 | tee "$LOGS/rest.log"
+"$PYTEST" --ignore=tests/e2e --durations=20 "$@" 2>&1 | tee "$LOGS/rest.log"
 rest=${PIPESTATUS[0]}
 
 wait "$e2e"

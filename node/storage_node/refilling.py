@@ -1,10 +1,11 @@
 """Whether this node is refilling: it started on an empty volume while the map says it holds data.
 
 A node whose volume was wiped or replaced (the same node id, a new empty disk) starts without a saved map and
-is given one that is older than its process: it was a member with data before. Its "I have nothing" is then
-no answer: until the cluster settled on a rebalance that began after it came back (the operator starts one
-when it reports `refill_after`), its look-ups count as unsure and it serves nothing without asking the others.
-A new node joining is given a map made after it started, so it is not refilling: the join's rebalance fills
+finds, in the map it is given, that it entered the map before its process started: it was a member with data.
+Its "I have nothing" is then no answer: until the cluster settled on a rebalance that began after it came back
+(the operator starts one when it reports `refill_after`), its look-ups count as unsure and it serves nothing
+without asking the others.
+A new node joining enters the map after it started, so it is not refilling: the join's rebalance fills
 it like any other. Kept in the state dir, so a restart while refilling goes on refilling.
 """
 
@@ -38,15 +39,16 @@ class Refill:
             self._empty_start = time.time()
 
     def first_map(self, node_id: str, cmap: ClusterMap) -> None:
-        """Judge the first map an empty start is given: made before it started and naming it, it was wiped."""
+        """Judge the first map an empty start is given: naming it as a member since before it started, it was wiped."""
         started, self._empty_start = self._empty_start, None
-        if started is None or self.after is not None or node_id not in cmap.nodes:
+        entry = cmap.nodes.get(node_id)
+        if started is None or self.after is not None or entry is None:
             return
-        if 0 < cmap.created < started:
+        if entry.since is not None and entry.since < started:
             self.after = rebalance_number(cmap.rebalance_id)
             fileio.write_json(self._path, {"after": self.after}, fsync=True)
             log.warning(
-                "started on an empty volume while map v%d (made before this process) has this node: "
+                "started on an empty volume while map v%d has this node as a member since before this process: "
                 "refilling from the other holders after rebalance %d",
                 cmap.version,
                 self.after,

@@ -46,6 +46,9 @@ class NodeEntry(BaseModel):
     id: strict.NodeId
     url: str = Field(min_length=1, max_length=300, description='base URL, e.g. "http://127.1.2.3:8080"')
     flags: list[NodeFlag] = Field(default_factory=list, max_length=len(NodeFlag))
+    #: When the node entered the map (Unix seconds, kept across versions; None: unknown). A node that starts on
+    #: an empty volume and finds it entered before it started was a member with data: it refills (`refilling`).
+    since: float | None = Field(default=None, ge=0)
 
     @field_validator("url")
     @classmethod
@@ -71,9 +74,6 @@ class ClusterMap(BaseModel):
     nodes: dict[str, NodeEntry] = Field(default_factory=dict, max_length=10_000)
     #: How many nodes hold each object: the first `copies` of its HRW ranking over the eligible nodes.
     copies: int = Field(default=1, ge=1, le=MAX_COPIES)
-    #: When the operator made this version (Unix seconds; 0: unknown). A node that starts on an empty volume
-    #: and is given a map made before it started was a member with data: it refills (`refilling`).
-    created: float = Field(default=0.0, ge=0)
 
     @field_validator("rebalance_id")
     @classmethod

@@ -197,9 +197,9 @@ class Cluster:
         return ClusterMap(
             version=version,
             rebalance_id=None if reb is None else f"g{reb}",
-            nodes={i: self.nodes[i].entry(*flags.get(i, [])) for i in ids},
+            # dated as the operator dates a node entering the map: one wiped later knows it held data
+            nodes={i: self.nodes[i].entry(*flags.get(i, [])).model_copy(update={"since": time.time()}) for i in ids},
             copies=copies,
-            created=time.time(),  # as the operator stamps it: a node wiped later knows it held data
         )
 
     def push_map(self, cmap: ClusterMap, targets: list[str] | None = None) -> None:

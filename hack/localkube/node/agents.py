@@ -203,9 +203,11 @@ def _cgroup_pids(ranges: Ranges) -> set[int]:
         top = h / ranges.cgroup
         if not top.is_dir():
             continue
-        for procs in top.rglob("cgroup.procs"):
-            with contextlib.suppress(OSError, ValueError):
-                pids.update(int(p) for p in procs.read_text().split())
+        # os.walk, not rglob: a pod's cgroup that goes while it is walked is skipped, not an error
+        for root, _dirs, files in os.walk(top, onerror=lambda _exc: None):
+            if "cgroup.procs" in files:
+                with contextlib.suppress(OSError, ValueError):
+                    pids.update(int(p) for p in (Path(root) / "cgroup.procs").read_text().split())
     return pids
 
 

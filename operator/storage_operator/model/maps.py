@@ -22,7 +22,6 @@ class StoredMap(CamelModel):
     rebalance_id: str | None = None
     nodes: list[NodeEntry] = Field(default_factory=list)
     copies: int | None = None  # None: one copy (left out, as in a map stored before copies existed)
-    created: float | None = None  # when it was published (Unix seconds); None in a map stored before maps had it
 
 
 def from_status(raw: Mapping[str, Any] | None) -> ClusterMap | None:
@@ -31,13 +30,7 @@ def from_status(raw: Mapping[str, Any] | None) -> ClusterMap | None:
     if not stored.version:
         return None
     nodes = {n.id: n for n in stored.nodes}
-    return ClusterMap(
-        version=stored.version,
-        rebalance_id=stored.rebalance_id,
-        nodes=nodes,
-        copies=stored.copies or 1,
-        created=stored.created or 0.0,
-    )
+    return ClusterMap(version=stored.version, rebalance_id=stored.rebalance_id, nodes=nodes, copies=stored.copies or 1)
 
 
 def to_status(smap: ClusterMap | None) -> dict[str, Any] | None:
@@ -46,9 +39,7 @@ def to_status(smap: ClusterMap | None) -> dict[str, Any] | None:
         return None
     nodes = sorted(smap.nodes.values(), key=lambda e: e.id)
     copies = smap.copies if smap.copies != 1 else None
-    stored = StoredMap(
-        version=smap.version, rebalance_id=smap.rebalance_id, nodes=nodes, copies=copies, created=smap.created or None
-    )
+    stored = StoredMap(version=smap.version, rebalance_id=smap.rebalance_id, nodes=nodes, copies=copies)
     return stored.to_api()
 
 
@@ -71,7 +62,8 @@ def with_nodes(
     first map's (later maps keep the one before's unless `with_copies` changes it).
     """
     nodes = dict(smap.nodes) if smap is not None else {}
-    nodes.update({e.id: e for e in entries})
+    # an entry replaced (new flags) keeps when its node entered the map
+    nodes.update({e.id: e.model_copy(update={"since": nodes[e.id].since}) if e.id in nodes else e for e in entries})
     return _next(smap, nodes, rebalance=rebalance, copies=copies)
 
 

@@ -67,8 +67,10 @@ async def recopy(kube: Kube, fleet: Fleet, p: Pass) -> Outcome:
 
 async def publish(kube: Kube, fleet: Fleet, p: Pass, smap: ClusterMap, *, rebalance: bool, why: str) -> Outcome:
     """Record the new map (authoritative, in the API) first, then send it to the nodes."""
-    # dated: a node that starts on an empty volume and is given a map older than itself knows it held data
-    smap = smap.model_copy(update={"created": round(p.clock.now().timestamp(), 3)})
+    # a node entering the map is dated: one that starts on an empty volume later knows it held data
+    at = round(p.clock.now().timestamp(), 3)
+    nodes = {k: e if e.since is not None else e.model_copy(update={"since": at}) for k, e in smap.nodes.items()}
+    smap = smap.model_copy(update={"nodes": nodes})
     status = p.status.with_map(smap, rebalance=rebalance, why=why, now=clock.iso(p.clock.now()))
     recorded = Outcome(status=status, api_status=await record(kube, p, status), pace=Pace.BUSY)
     events.info(

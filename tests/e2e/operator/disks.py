@@ -47,3 +47,19 @@ def assert_in_place(
             seen[name] = node
             assert placement.owner(bucket, name).id == node, f"{name} on {node}, proper node elsewhere"
     assert want <= set(seen), f"{len(want - set(seen))} objects missing"
+
+
+def assert_copies(
+    kube: Cluster, ferry: Ferry, ds: Dataset, nodes: list[str], also: Iterable[str] = (), maybe: Iterable[str] = ()
+) -> None:
+    """With K copies: every object on exactly its K holders by the current map (`also`, `maybe` as above)."""
+    placement = maps.Placement(ferry.cluster_map())
+    want, optional = set(ds.digests) | set(also), set(maybe)
+    where: dict[str, set[str]] = {}
+    for node in nodes:
+        for bucket, name in on_disk(kube, ferry, node):
+            assert bucket == ds.bucket and name in want | optional, f"unexpected {bucket}/{name} on {node}"
+            where.setdefault(name, set()).add(node)
+    assert want <= set(where), f"{len(want - set(where))} objects missing"
+    for name, held in where.items():
+        assert held == {h.id for h in placement.holders(ds.bucket, name)}, (name, sorted(held))

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import os
 import signal
-from pathlib import Path
 
 import pytest
 from localkube.cluster import Cluster
@@ -14,6 +13,7 @@ from storage_node.client import NodeError
 
 from tests.e2e.operator.disks import assert_in_place, on_disk
 from tests.e2e.operator.ferry_e2e import Ferry, wait_until
+from tests.e2e.operator.processes import node_process
 
 pytestmark = pytest.mark.e2e
 NODES = ["node-1", "node-2", "node-3"]
@@ -126,21 +126,6 @@ def test_with_two_copies_a_forced_removal_loses_nothing_and_the_copies_are_re_cr
     for name in ds.digests:
         holders = {h.id for h in placement.holders(ds.bucket, name)}
         assert {n for n in stay if (ds.bucket, name) in disks[n]} == holders, name
-
-
-def node_process(kube: Cluster, ferry: Ferry, node: str) -> int:
-    """The host pid of `node`'s storage-node process (found by its pod's uid in the process's cgroup)."""
-    uid = kube.get_json("pod", f"{node}-pod", "-n", ferry.namespace)["metadata"]["uid"]
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            cgroup, cmdline = (proc / "cgroup").read_text(), (proc / "cmdline").read_bytes()
-        except OSError:
-            continue
-        if (uid in cgroup or uid.replace("-", "_") in cgroup) and b"storage_node" in cmdline:
-            return int(proc.name)
-    raise AssertionError(f"no storage-node process of {node}-pod ({uid}) on this machine")
 
 
 def test_with_two_copies_a_node_frozen_past_the_loss_grace_is_given_up_rebuilt_around_and_taken_back(

@@ -9,12 +9,13 @@ from storage_node.refilling import Refill
 from storage_node.schemas import ClusterMap, NodeEntry
 
 
-def _map(created: float, reb: int = 3, members: tuple[str, ...] = ("n0", "n1")) -> ClusterMap:
-    nodes = {i: NodeEntry(id=i, url=f"http://127.0.0.{k + 1}:8080") for k, i in enumerate(members)}
-    return ClusterMap(version=5, rebalance_id=f"g{reb}", nodes=nodes, copies=2, created=created)
+def _map(created: float | None, reb: int = 3, members: tuple[str, ...] = ("n0", "n1")) -> ClusterMap:
+    """A map whose members entered it at `created`."""
+    nodes = {i: NodeEntry(id=i, url=f"http://127.0.0.{k + 1}:8080", since=created) for k, i in enumerate(members)}
+    return ClusterMap(version=5, rebalance_id=f"g{reb}", nodes=nodes, copies=2)
 
 
-def test_an_empty_start_given_an_older_map_that_names_it_refills_and_remembers_it(tmp_path: Path) -> None:
+def test_an_empty_start_in_the_map_since_before_it_started_refills_and_remembers_it(tmp_path: Path) -> None:
     refill = Refill(tmp_path / "refill.json")
     refill.load(saved_map=False)
     refill.first_map("n1", _map(created=time.time() - 60))
@@ -24,7 +25,7 @@ def test_an_empty_start_given_an_older_map_that_names_it_refills_and_remembers_i
     assert again.after == 3
 
 
-def test_a_new_node_given_a_map_made_after_it_started_is_not_refilling(tmp_path: Path) -> None:
+def test_a_new_node_that_entered_the_map_after_it_started_is_not_refilling(tmp_path: Path) -> None:
     refill = Refill(tmp_path / "refill.json")
     refill.load(saved_map=False)
     refill.first_map("n1", _map(created=time.time() + 1))
@@ -42,7 +43,7 @@ def test_a_restart_with_its_map_a_map_without_it_or_without_a_date_is_not_refill
     stranger.first_map("n9", _map(created=1.0))
     undated = Refill(tmp_path / "c.json")
     undated.load(saved_map=False)
-    undated.first_map("n1", _map(created=0.0))  # a map from before maps were dated: nothing to judge by
+    undated.first_map("n1", _map(created=None))  # a map from before entries were dated: nothing to judge by
     assert (kept.after, stranger.after, undated.after) == (None, None, None)
 
 

@@ -242,9 +242,18 @@ def test_a_member_back_on_an_empty_volume_gets_one_rebalance_that_refills_it_and
     out = asyncio.run(redundancy.refill(kube, fleet, a_pass({}, {}, {}, reports)))
     assert out.status is not None and out.status.map is not None
     assert out.status.running is not None and out.status.running.id == "g2", "a rebalance after the one it found"
-    assert out.status.map.created == FixedClock().now().timestamp()  # a node started later knows it is older
+    at = FixedClock().now().timestamp()  # entries dated when first published: a node started later knows
+    assert {e.since for e in out.status.map.nodes.values()} == {at}
     assert maps.from_status(maps.to_status(out.status.map)) == out.status.map
     # once a later rebalance exists (this one, or a transition's), nothing more
     later = a_pass({}, {}, {}, {**reports, "node-2": reports["node-2"].model_copy(update={"refill_after": 0})})
     assert asyncio.run(redundancy.refill(kube, fleet, later)).status is None
     assert asyncio.run(redundancy.refill(kube, fleet, a_pass({}, {}, RUNNING, reports))).status is None, "transition"
+
+
+def test_a_node_keeps_the_date_it_entered_the_map_across_new_addresses_and_flags() -> None:
+    first = maps.with_nodes(None, [NodeEntry(id="node-1", url="http://127.0.0.1:8080", since=5.0)])
+    moved = maps.with_addresses(first, {"node-1": "http://127.0.0.2:8080"})
+    entry = NodeEntry(id="node-1", url="http://127.0.0.2:8080", flags=[NodeFlag.maintenance])
+    flagged = maps.with_nodes(moved, [entry])
+    assert moved.nodes["node-1"].since == flagged.nodes["node-1"].since == 5.0
