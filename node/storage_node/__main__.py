@@ -20,6 +20,8 @@ def main() -> None:
     """Parse the configuration and serve until SIGTERM/SIGINT."""
     cfg, level = from_args()
     logging.basicConfig(level=level.upper(), format=f"%(asctime)s {cfg.node_id} %(name)s %(levelname)s %(message)s")
+    # httpx logs every request to a peer at INFO (probes twice a second, look-ups): only its warnings
+    logging.getLogger("httpx").setLevel(max(logging.WARNING, logging.getLogger().level))
     if cfg.auth_secret is None:
         logging.getLogger("storage_node").warning(
             "no auth secret configured (FERRY_AUTH_SECRET[_FILE] / --auth-secret-file): admin API is open"

@@ -254,6 +254,7 @@ class ClusterObjects:
                 if self._moved_on(asked):
                     continue
                 nodes, answered = self._answered(nodes, pages, asked)
+                self._check_listing_whole(refilling=self.refilling or any(r for _, _, r in answered))
             except Unavailable:
                 # a node that may hold objects did not answer (its pod restarting): wait for it a while
                 if not await self.wait_for_peers(until, asked[0]):
@@ -267,10 +268,20 @@ class ClusterObjects:
                 continue
             if await self.catch_up():
                 continue  # a peer holds a newer map: objects may be on nodes this one did not know
-            if any(b != moved for b, (_, moved) in zip(counters, answered, strict=True)):
+            if any(b != moved for b, (_, moved, _) in zip(counters, answered, strict=True)):
                 continue
-            return _merge([local, *(entries for entries, _ in answered)], limit)
+            return _merge([local, *(entries for entries, _, _ in answered)], limit)
         raise Unavailable("objects kept moving during the listing; retry")
+
+    def _check_listing_whole(self, *, refilling: bool) -> None:
+        """Unavailable when a node is left out as down while one that answered refills (two faults, K copies).
+
+        A node found down is left out because the other holders of its objects list them; a holder that refills
+        after an empty start may not hold them yet, so the listing could miss objects: it waits instead.
+        """
+        down = [n.id for n in self._askable(down_too=True) if self.is_down(n.id)]
+        if refilling and down:
+            raise Unavailable(f"{', '.join(down)} down while a node refills: the listing cannot be whole")
 
     def _answered(
         self, nodes: list[NodeEntry], answers: Sequence[T | BaseException], asked: tuple[int, frozenset[str]]

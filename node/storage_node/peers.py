@@ -166,12 +166,12 @@ class Peers:
 
     async def list_local(
         self, node: NodeEntry, bucket: str, prefix: str, after: str, limit: int
-    ) -> tuple[list[list[object]], int]:
-        """A peer's local entries (objects and tombstones) and its moved-out counter."""
+    ) -> tuple[list[list[object]], int, bool]:
+        """A peer's local entries (objects and tombstones), its moved-out counter and whether it refills."""
         params = {"prefix": prefix, "after": after, "limit": str(limit)}
         url = f"{node.url}/v1/internal/list/{bucket}"
         page = await self._json(node, "list", "GET", url, wire.ListPage, params=params)
-        return [list(e) for e in page.entries], page.moved_out
+        return [list(e) for e in page.entries], page.moved_out, page.refilling
 
     async def moved_out(self, node: NodeEntry) -> int:
         """A peer's moved-out counter."""

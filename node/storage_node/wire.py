@@ -40,6 +40,7 @@ class ListPage(BaseModel):
 
     entries: list[tuple[names.ObjectName, strict.Count, str, strict.Count, strict.Flag]] = Field(max_length=10_000)
     moved_out: strict.Count
+    refilling: bool = False  # it refills after an empty start: its page may lack objects it should hold
 
 
 class Counters(BaseModel):

@@ -82,7 +82,8 @@ async def list_local(
     names.check_bucket(bucket)
     node = node_of(request)
     moved = node.store.moved_out
-    return _stamped(node, JSONResponse({"entries": node.list_local(bucket, prefix, after, limit), "moved_out": moved}))
+    page = {"entries": node.list_local(bucket, prefix, after, limit), "moved_out": moved, "refilling": node.refilling}
+    return _stamped(node, JSONResponse(page))
 
 
 @router.post("/holdings")

@@ -128,9 +128,25 @@ class EveryPod:
         return len(set[str]().union(*seen) - seen[-1]) if seen else 0
 
 
+@dataclass
+class Killed:
+    """Node processes a test killed (their pods stay): (base URL, monotonic from, until; None while not back)."""
+
+    spans: list[tuple[str, float, float | None]] = field(default_factory=list)
+
+    def went(self, url: str, at: float) -> bool:
+        """Whether the process at `url` was killed and not back at `at`."""
+        return any(u == url and start <= at and (end is None or at <= end) for u, start, end in self.spans)
+
+
 @contextlib.contextmanager
-def clients(ferry: Ferry, ds: Dataset) -> Iterator[tuple[Workload, list[tuple[float, float]]]]:
-    """Client threads on every node pod for the duration; yields them and a list to record transitions in."""
+def clients(
+    ferry: Ferry, ds: Dataset, killed: Killed | None = None
+) -> Iterator[tuple[Workload, list[tuple[float, float]]]]:
+    """Client threads on every node pod for the duration; yields them and a list to record transitions in.
+
+    `killed`: node processes the test kills meanwhile; a connection to one while it is down is `gone` too.
+    """
     with ferry.client("node-1") as c:
         stable = {o.name: o.checksum for o in c.list_all(ds.bucket)}
     assert len(stable) == len(ds.digests)
@@ -140,9 +156,12 @@ def clients(ferry: Ferry, ds: Dataset) -> Iterator[tuple[Workload, list[tuple[fl
     thread.start()
     windows: list[tuple[float, float]] = []
     try:
-        with Workload(ds.bucket, pods, threads=3, keys=50, stable=stable, seed=3, gone=pods.went) as load:
+        def gone_at(url: str, at: float) -> bool:
+            return pods.went(url, at) or (killed is not None and killed.went(url, at))
+
+        with Workload(ds.bucket, pods, threads=3, keys=50, stable=stable, seed=3, gone=gone_at) as load:
             yield load, windows
-        gone, went = len(load.gone), pods.departures()
+        gone, went = len(load.gone), pods.departures() + (len(killed.spans) if killed is not None else 0)
         print(f"\nclients: {load.summary(per_kind=2)}\n{went} pods went; {len(pods.reads)} reads of the pod list")
         assert gone <= GONE_PER_DEPARTURE * went, f"{gone} requests to a gone pod, {went} pods went: {load.summary()}"
     finally:

@@ -1,8 +1,10 @@
-"""With two copies, under every-pod client load: a volume lost without notice and a replaced one lose nothing."""
+"""With two copies, under every-pod client load: a lost volume, a replaced one and a killed process lose nothing."""
 
 from __future__ import annotations
 
 import json
+import os
+import signal
 import time
 
 import pytest
@@ -12,11 +14,14 @@ from storage_node.client import NodeError
 
 from tests.e2e.operator.disks import assert_copies, on_disk
 from tests.e2e.operator.ferry_e2e import Dataset, Ferry, wait_until
-from tests.e2e.operator.loads import assert_read_back, clients
+from tests.e2e.operator.loads import Killed, assert_read_back, clients
+from tests.e2e.operator.processes import node_process
 
 pytestmark = pytest.mark.e2e
 NODES = ["node-1", "node-2", "node-3", "node-4"]
-COUNT = 90
+COUNT = 48
+BIG = (262_144,)  # 12 MiB, two copies: ~6 MiB a node
+SPEC = {"redundancy": {"copies": 2}, "rebalance": {"bandwidth": 1 << 19}}  # a refill takes seconds
 
 
 def _uid(ferry: Ferry, kind: str, name: str) -> str | None:
@@ -39,6 +44,22 @@ def _refilled(ferry: Ferry, node: str) -> bool:
 def _replace(ferry: Ferry, node: str, **fields: str) -> None:
     body = json.dumps({"spec": {"replace": fields}})
     ferry.kubectl("patch", "storagenode", node, "--type", "merge", "-p", body)
+
+
+def running_rebalance(ferry: Ferry) -> bool:
+    return (ferry.cluster_status().get("rebalance") or {}).get("state") == "Running"
+
+
+def _restarts(ferry: Ferry, node: str) -> int:
+    statuses = ferry.get("pod", f"{node}-pod")["status"].get("containerStatuses") or [{}]
+    return int(statuses[0].get("restartCount", 0))
+
+
+def _back(ferry: Ferry, node: str, restarts: int) -> bool:
+    """Its container restarted and its pod is Ready again."""
+    pod = ferry.get("pod", f"{node}-pod")
+    ready = any(c["type"] == "Ready" and c["status"] == "True" for c in pod["status"].get("conditions") or ())
+    return _restarts(ferry, node) > restarts and ready
 
 
 def _stage(ferry: Ferry, node: str) -> str | None:
@@ -67,9 +88,10 @@ def _dataset_at_k(kube: Cluster, ferry: Ferry, ds: Dataset, refilled: str) -> No
 def test_with_two_copies_a_lost_volume_and_a_replaced_one_lose_nothing_and_fail_no_request(
     kube: Cluster, ferry: Ferry
 ) -> None:
-    ferry.create(NODES, cluster_spec={"redundancy": {"copies": 2}})
-    ds = ferry.write(COUNT)
-    with clients(ferry, ds) as (load, _):
+    ferry.create(NODES, cluster_spec=SPEC)
+    ds = ferry.write(COUNT, sizes=BIG)
+    killed = Killed()
+    with clients(ferry, ds, killed) as (load, _):
         time.sleep(1.0)
         # a volume lost without notice: its claim and its pod deleted together
         old_claim = _uid(ferry, "pvc", "node-3-data")
@@ -95,6 +117,14 @@ def test_with_two_copies_a_lost_volume_and_a_replaced_one_lose_nothing_and_fail_
         )  # fmt: skip
         assert wrong.returncode != 0 and "must repeat the StorageNode's own name" in wrong.stderr, wrong.stderr
         _replace(ferry, "node-2", request="r1", confirm="node-2")
+        # mid-rebalance (node-2's refill), another holder's process killed with SIGKILL: its container restarts
+        wait_until("node-2's refill running", lambda: running_rebalance(ferry), timeout=180, interval=0.2)
+        victim = ferry.addresses()["node-4"]
+        restarts = _restarts(ferry, "node-4")
+        killed.spans.append((victim, time.monotonic(), None))
+        os.kill(node_process(kube, ferry, "node-4"), signal.SIGKILL)
+        wait_until("node-4's container back", lambda: _back(ferry, "node-4", restarts), timeout=120)
+        killed.spans[-1] = (victim, killed.spans[-1][1], time.monotonic())
         wait_until("node-2 replaced", lambda: _stage(ferry, "node-2") == "Done", timeout=300)
         assert _uid(ferry, "pvc", "node-2-data") not in (None, claim), "a new volume"
         wait_until("node-2 refilled", lambda: _refilled(ferry, "node-2"), timeout=120)
