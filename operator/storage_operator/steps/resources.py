@@ -26,7 +26,10 @@ async def ensure_objects(kube: Kube, p: Pass, pods_wanted: Mapping[str, bool]) -
             await _create(kube, node, claims.node_pvc(p.cluster, p.spec, node))
             await _create(kube, node, services.node_service(p.cluster, p.spec, node))
         pod = p.pods.get(n)
-        if wanted and pod is None:
+        claim = p.pvcs.get(n)
+        if wanted and pod is None and claim is not None and is_deleted(claim):
+            paces.append(Pace.HURRY)  # its claim goes (deleted with its volume): a new one first, then the pod
+        elif wanted and pod is None:
             if not await _create(kube, node, pods.revised_pod(p.cluster, p.spec, node)):
                 return  # e.g. an affinity the CRD keeps as given: tried again at idle pace
             events.info(node, reason="PodCreated", message=f"created pod {pods.pod_name(n)}")
