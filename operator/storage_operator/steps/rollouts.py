@@ -14,6 +14,7 @@ from storage_operator.clients import events
 from storage_operator.clients.protocols import Fleet, Kube
 from storage_operator.model import clock, maps
 from storage_operator.model.bodies import Body
+from storage_operator.model.states import UpgradeStrategy
 from storage_operator.model.statuses import Rollout
 from storage_operator.plan.passes import Outcome, Pace, Pass
 from storage_operator.plan.rollouts import OUT, Act
@@ -65,7 +66,16 @@ async def _act(kube: Kube, fleet: Fleet, p: Pass) -> tuple[Outcome, bool]:
     if d.act is Act.FINISH:
         assert d.node is not None
         message = f"pod at revision {p.target_revision}"
-        return await _recorded(kube, p, None, node, "UpgradeCompleted", message), True
+        finished = await _recorded(kube, p, None, node, "UpgradeCompleted", message)
+        smap, rolled = p.status.map, p.status.rollout
+        if smap is None or smap.copies == 1 or rolled is None or rolled.strategy is not UpgradeStrategy.RESTART:
+            return finished, True
+        # K copies: writes made while it restarted put its copies on the next nodes of their ranking; a
+        # rebalance puts them on their holders (and a copy it missed onto it)
+        why = f"{d.node} restarted: copies written meanwhile go to their holders"
+        tidy = maps.with_rebalance(smap)
+        republished = await publishing.publish(kube, fleet, p.after(finished), tidy, rebalance=True, why=why)
+        return finished.then(republished), False
     if d.act is Act.AWAIT_POD or d.act is Act.GRACE:
         return Outcome(pace=Pace.HURRY), False
     if d.act is Act.AWAIT_REBALANCE:
