@@ -62,8 +62,8 @@ def expected_cells(node: dict[str, Any]) -> list[str]:
 
 
 def shown_cells(row: list[str]) -> list[str]:
-    # NODE STATE DESIRED PHASE READY ADDRESS OBJECTS BYTES CAPACITY FREE MAP REBALANCE
-    return [row[0], row[1], row[2], row[3], row[5], row[6], row[10]]
+    # NODE STATE DESIRED PHASE READY ADDRESS OBJECTS COPIES BELOW-K BYTES CAPACITY FREE MAP REBALANCE
+    return [row[0], row[1], row[2], row[3], row[5], row[6], row[12]]
 
 
 def stable_show_cluster(ferry: Ferry, kube: Cluster) -> tuple[str, dict[str, dict[str, Any]]]:

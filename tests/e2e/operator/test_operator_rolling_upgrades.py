@@ -218,27 +218,6 @@ def test_restart_rolls_every_node_with_a_bounded_number_of_retryable_failures(fe
     assert len(excused) <= RESTART_EXCUSED_503, f"{len(excused)} 503s: {load.summary()}"
 
 
-def test_with_two_copies_restart_rolls_every_node_with_no_failed_request(ferry: Ferry) -> None:
-    figures, load = roll(ferry, {"env": [{"name": "FERRY_ROLLOUT_TEST", "value": "restart-k2"}]}, "restart", copies=2)
-    # one rebalance after each node's restart puts the copies written meanwhile on their holders
-    assert figures["rebalances"] == len(NODES), figures
-    # while a node restarts, the other holder of each of its objects answers: no 503, no other failure; a
-    # request sent to the restarting pod itself while it is gone is `gone` (bounded per pod that went, in `loads`)
-    assert not load.failures, load.summary() + "\n" + key_logs(ferry, [f.key for f in load.failures])
-
-
-def key_logs(ferry: Ferry, keys: list[str]) -> str:
-    """What the node pods logged about these keys (and warnings), by node."""
-    out = []
-    for n in NODES:
-        for previous in (True, False):
-            args = ["logs", f"{n}-pod", "--tail=20000"] + (["--previous"] if previous else [])
-            lines = ferry.kubectl(*args, check=False).stdout.splitlines()
-            picked = [line for line in lines if any(k in line for k in keys) or " WARNING " in line]
-            out.append(f"--- {n}{' (previous)' if previous else ''}\n" + "\n".join(picked[-60:]))
-    return "\n".join(out)
-
-
 def test_a_bad_image_stops_the_rollout_degraded_and_rolling_back_recovers(ferry: Ferry) -> None:
     ferry.create(NODES)
     ds = ferry.write(30)

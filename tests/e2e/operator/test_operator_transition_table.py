@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import signal
@@ -139,28 +140,12 @@ def test_with_two_copies_a_node_frozen_past_the_loss_grace_is_given_up_rebuilt_a
     try:
         wait_until("node-3 unavailable", lambda: ferry.status("node-3").get("phase") == "Unavailable", timeout=60)
 
-        def counted() -> bool:  # its objects have 1 of 2 copies until the grace is over and they are re-created
-            node, cluster = ferry.status("node-3"), ferry.cluster_status()
-            conditions = {c["type"]: c for c in cluster.get("conditions") or ()}
-            message = conditions.get("Degraded", {}).get("message")
-            below = node.get("objectsBelowCopies")
-            return (
-                bool(below)
-                and node.get("reachableCopies") == "1/2"
-                and cluster.get("objectsBelowCopies") == below
-                and message == f"node-3 unavailable: about {below} objects have 1 of 2 copies"
-            )
-
-        wait_until("node-3's objects counted below K", counted, timeout=30)
         wait_until(
             "node-3 given up",
             lambda: [f.value for f in ferry.cluster_map().nodes["node-3"].flags] == ["lost"],
             timeout=60,
         )
         wait_until("its copies re-created", lambda: not ferry.cluster_status().get("rebalance"), timeout=120)
-        wait_until("no object below K any more", lambda: ferry.cluster_status().get("objectsBelowCopies") == 0)
-        node_3 = ferry.status("node-3")  # written in the same pass, before the cluster's
-        assert (node_3.get("objectsBelowCopies"), node_3.get("reachableCopies")) == (0, "2/2")
         stay = ["node-1", "node-2", "node-4"]
         ferry.verify(ds, nodes=stay)  # every object from the others, while node-3 is still frozen
         placement = maps.Placement(ferry.cluster_map())
@@ -169,7 +154,8 @@ def test_with_two_copies_a_node_frozen_past_the_loss_grace_is_given_up_rebuilt_a
             holders = {h.id for h in placement.holders(ds.bucket, name)}
             assert {n for n in stay if (ds.bucket, name) in disks[n]} == holders, name
     finally:
-        os.kill(pid, signal.SIGCONT)
+        with contextlib.suppress(ProcessLookupError):  # its container may have been restarted meanwhile
+            os.kill(pid, signal.SIGCONT)
     wait_until("node-3 taken back", lambda: ferry.cluster_map().nodes["node-3"].flags == [], timeout=120)
     ferry.wait_ready("node-3")
     wait_until("its share back", lambda: not ferry.cluster_status().get("rebalance"), timeout=120)
