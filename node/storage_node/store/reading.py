@@ -55,13 +55,7 @@ def open_exact(meta: ObjMeta) -> tuple[int, int] | None:
 def read_all(meta: ObjMeta) -> bytes | None:
     """Whole content of a (small) object, or None if it vanished."""
     opened = open_object(meta)
-    if opened is None:
-        return None
-    fd, offset = opened
-    try:
-        return os.pread(fd, meta.size, offset)
-    finally:
-        os.close(fd)
+    return None if opened is None else _read_whole(opened, meta.size)
 
 
 def read_checked(meta: ObjMeta) -> bytes | None:
@@ -69,11 +63,7 @@ def read_checked(meta: ObjMeta) -> bytes | None:
     opened = _open_or_mismatch(meta)
     if opened is None:
         return None
-    fd, offset = opened
-    try:
-        data = os.pread(fd, meta.size, offset)
-    finally:
-        os.close(fd)
+    data = _read_whole(opened, meta.size)
     if len(data) != meta.size or fileio.checksum(data) != meta.cksum:
         raise Mismatch(f"{meta.bucket}/{meta.name}")
     return data
@@ -116,3 +106,12 @@ def _open_or_mismatch(meta: ObjMeta) -> tuple[int, int] | None:
         os.close(fd)
         raise Mismatch(f"{meta.bucket}/{meta.name}: no object header")
     return fd, HEAD.size + HEAD.unpack(head)[1]
+
+
+def _read_whole(opened: tuple[int, int], size: int) -> bytes:
+    """`size` bytes from an opened object's (fd, offset) of its content; the fd is closed."""
+    fd, offset = opened
+    try:
+        return os.pread(fd, size, offset)
+    finally:
+        os.close(fd)

@@ -30,8 +30,12 @@ async def replace(kube: Kube, p: Pass) -> Outcome:
         view = p.view(node)
         pvc = p.pvcs.get(n)
         # it holds the current map and refills no more (the rebalance after its empty start is over)
-        filled = report is not None and smap is not None and report.map_version == smap.version
-        filled = filled and report is not None and report.refill_after is None
+        filled = (
+            report is not None
+            and smap is not None
+            and report.map_version == smap.version
+            and report.refill_after is None
+        )
         facts = replacing.Facts(
             name=n,
             asked=asked,

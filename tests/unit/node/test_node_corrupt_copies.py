@@ -9,22 +9,11 @@ from pathlib import Path
 import httpx
 import pytest
 from storage_node import fileio
-from storage_node.store import CorruptCopy, ObjMeta, Store
+from storage_node.store import CorruptCopy
 from storage_node.store.format import path_of
 
 from tests.unit.node.test_node_in_process import run, token
-
-
-def _store(tmp_path: Path) -> Store:
-    store = Store([str(tmp_path / "mp")], tmp_path / "state", fsync=False)
-    store.load()
-    return store
-
-
-def _put(store: Store, name: str, data: bytes, bucket: str = "b") -> ObjMeta:
-    tmp = store.begin(bucket, name, len(data))
-    tmp.write(data)
-    return store.commit_client(tmp)
+from tests.unit.node.test_node_store import _put, _store
 
 
 def flip(path: Path, size: int, at: int = 10) -> None:
