@@ -7,9 +7,9 @@ import signal
 import time
 
 import httpx
-from storage_node import maps
+from storage_node import fileio, maps
 
-from tests.integration.harness import BUCKET, Cluster, mixed_sizes, upload, verify_readable
+from tests.integration.harness import BUCKET, Cluster, mixed_sizes, upload, verify_readable, wait_for
 from tests.workload import Workload
 
 
@@ -155,3 +155,41 @@ def test_a_frozen_node_holds_no_read_up_and_serves_nothing_stale_when_it_thaws(c
             assert r.status_code == 200 and r.content == b"new " + name.encode(), (name, r.status_code)
         for name in mine[15:]:
             assert http.get(f"{frozen.url}/v1/objects/{BUCKET}/{name}").status_code == 404, f"{name} came back"
+
+
+def test_a_copy_made_on_a_spare_while_a_holder_was_down_leaves_the_spare_once_the_holder_is_back(
+    cluster: Cluster,
+) -> None:
+    urls = with_copies(cluster, 4, 2)
+    frozen = cluster.nodes["n1"]
+    assert frozen.proc is not None
+    placement = maps.Placement(cluster.map)  # type: ignore[arg-type]
+    names = [f"spare/{i}" for i in range(400)]
+    # held by n1 and n0 and written through n0 only: the spares that stand in for n1 write nothing themselves
+    mine = [n for n in names if {h.id for h in placement.holders(BUCKET, n)} == {"n0", "n1"}][:20]
+    frozen.proc.send_signal(signal.SIGSTOP)
+    try:
+        time.sleep(6.0)  # the others find it down (two probes in a row unanswered, each within 2 s)
+        with httpx.Client(follow_redirects=True, timeout=10) as http:
+            for name in mine:  # the copy meant for n1 goes to the next node of the object's ranking
+                r = http.put(f"{cluster.nodes['n0'].url}/v1/objects/{BUCKET}/{name}", content=name.encode())
+                assert r.status_code == 200, (name, r.status_code, r.text)
+        stood_in = {n for held in cluster.holdings().values() for _, n in held}
+        assert stood_in == set(mine)
+        spares = sum(1 for node, held in cluster.holdings().items() for _, n in held if node != "n1") - len(mine)
+        assert spares == len(mine), "each write left a copy on a spare"
+    finally:
+        frozen.proc.send_signal(signal.SIGCONT)
+    expected = {n: fileio.checksum(n.encode()) for n in mine}
+
+    def in_place() -> bool:
+        try:
+            cluster.assert_copies(expected)
+        except AssertionError:
+            return False
+        return True
+
+    # no new rebalance: the spares hand their copies to n1 and drop them by themselves
+    wait_for("each copy on exactly its holders", in_place, timeout=60, interval=0.5)
+    cluster.assert_copies(expected)
+    verify_readable(urls, expected)

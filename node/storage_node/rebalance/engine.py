@@ -437,6 +437,8 @@ class Rebalancer:
             counts[0] += 1
             counts[1] += size
 
-    def committed(self) -> None:
-        """A batch of received copies was installed: persist the counts now and then."""
+    def committed(self, spare: bool = False) -> None:
+        """A batch of received copies was installed: persist the counts now and then; a spare copy: traverse again."""
         self._save(self.status)
+        if spare:
+            self.retraverse()

@@ -73,10 +73,14 @@ class Receiver:
         host: hosts.Host,
         secret: str | None,
         counted: Callable[[str, int], None],
-        committed: Callable[[], None],
+        committed: Callable[[bool], None],
         limits: Limits | None = None,
     ) -> None:
-        """Install into `host`; tell `counted` (rebalance id, size) of each copy installed, `committed` per batch."""
+        """Install into `host`; tell `counted` (rebalance id, size) of each copy installed, `committed` per batch.
+
+        `committed` hears whether the batch left a spare copy here (one that stands in for a holder that did not
+        take it): this node then traverses again, to hand it to its holder and drop it once all of them hold it.
+        """
         self._host = host
         self._secret = secret
         self.limits = limits or Limits()
@@ -102,18 +106,27 @@ class Receiver:
             self._counted(reb, head.size)
         return verdict
 
+    def _spare_copy(self, bucket: str, name: str) -> bool:
+        """Whether a copy installed here stands in for a holder (K copies, this node not among the object's holders)."""
+        placement = self._host.placement
+        if placement is None or placement.map.copies == 1:
+            return False
+        return all(h.id != self._host.id for h in placement.holders(bucket, name))
+
     def _commit(self, reb: str, batch: Batch) -> list[str]:
         """Install a batch of received copies (event loop, no yielding); their verdicts."""
         verdicts: list[str] = []
+        spare = False
         try:
             for head, tmp in batch:
                 verdicts.append(self._install(reb, head, tmp))
+                spare = spare or (verdicts[-1] == Verdict.ok and self._spare_copy(head.bucket, head.name))
         except BaseException:
             for _, tmp in batch[len(verdicts) :]:
                 if tmp is not None:
                     tmp.abort()
             raise
-        self._committed()
+        self._committed(spare)
         return verdicts
 
     # ---- a session (its own thread) ----------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -63,3 +64,24 @@ def assert_copies(
     assert want <= set(where), f"{len(want - set(where))} objects missing"
     for name, held in where.items():
         assert held == {h.id for h in placement.holders(ds.bucket, name)}, (name, sorted(held))
+
+
+def settle_copies(
+    kube: Cluster,
+    ferry: Ferry,
+    ds: Dataset,
+    nodes: list[str],
+    also: Iterable[str] = (),
+    maybe: Iterable[str] = (),
+    timeout: float = 60.0,
+) -> None:
+    """`assert_copies`, waited for (bounded): a spare copy made while a holder was down goes once it holds one."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            assert_copies(kube, ferry, ds, nodes, also, maybe)
+            return
+        except AssertionError:
+            if time.monotonic() > deadline:
+                raise
+        time.sleep(1.0)

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from storage_node import auth
-from storage_node.client import SyncNodeClient
+from storage_node.client import NodeError, SyncNodeClient
 from storage_node.schemas import ClusterMap, NodeStatus
 
 SIZES = (0, 100, 4096, 65_536, 300_000, 1_048_576)
@@ -157,6 +157,11 @@ class Ferry:
         """Whether the node's pod exists."""
         return self.exists("pod", f"{name}-pod")
 
+    def pod_staying(self, name: str) -> bool:
+        """Whether the node's pod exists and is not being deleted (one read)."""
+        out = self.kubectl("get", "pod", f"{name}-pod", "--ignore-not-found", "-o", "json").stdout.strip()
+        return bool(out) and not json.loads(out)["metadata"].get("deletionTimestamp")
+
     def evict(self, pod: str) -> subprocess.CompletedProcess[str]:
         """The Eviction API on a pod (what `kubectl drain` calls); not checked: a refusal is an answer too."""
         meta = {"name": pod, "namespace": self.namespace}
@@ -235,5 +240,12 @@ class Ferry:
                     assert hashlib.sha256(got.data).hexdigest() == digest, f"{name} via {node}"
 
     def holdings(self) -> dict[str, int]:
-        """How many objects each running node holds on its own mountpaths."""
-        return {n: self.node_status(n, a).objects for n, a in self.addresses().items()}
+        """How many objects each running node holds on its own mountpaths (a pod deleted meanwhile left out)."""
+        held: dict[str, int] = {}
+        for n, a in self.addresses().items():
+            try:
+                held[n] = self.node_status(n, a).objects
+            except NodeError:
+                if self.pod_staying(n):
+                    raise
+        return held

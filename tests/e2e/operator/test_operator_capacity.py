@@ -93,6 +93,7 @@ def test_nodes_decommissioned_together_leave_in_one_rebalance(ferry: Ferry) -> N
     together = [e["message"] for e in events if e.get("reason") == "MapPublished" and "leave together" in e["message"]]
     assert together and all(n in together[0] for n in ("node-1", "node-2", "node-3")), together
     assert set(ferry.cluster_map().nodes) == {"node-4", "node-5"}
+    wait_until("the three pods to go", lambda: not any(ferry.pod_exists(n) for n in leaving), timeout=60)
     held = ferry.holdings()
     assert sum(held.values()) == len(ds.digests), held
     ferry.verify(ds)

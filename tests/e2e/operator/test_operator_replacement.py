@@ -12,7 +12,7 @@ from localkube.cluster import Cluster
 from storage_node import maps
 from storage_node.client import NodeError
 
-from tests.e2e.operator.disks import assert_copies, on_disk
+from tests.e2e.operator.disks import on_disk, settle_copies
 from tests.e2e.operator.ferry_e2e import Dataset, Ferry, wait_until
 from tests.e2e.operator.loads import Killed, assert_read_back, clients
 from tests.e2e.operator.processes import node_process
@@ -133,4 +133,4 @@ def test_with_two_copies_a_lost_volume_and_a_replaced_one_lose_nothing_and_fail_
     assert not load.failures, load.summary()
     assert_read_back(ferry, load)
     ferry.verify(ds)
-    assert_copies(kube, ferry, ds, NODES, also=load.live(), maybe=load.uncertain() | set(load.deleted()))
+    settle_copies(kube, ferry, ds, NODES, also=load.live(), maybe=load.uncertain() | set(load.deleted()))
