@@ -9,7 +9,8 @@ or ``FERRY_AUTH_SECRET_FILE``, ``FERRY_FSYNC``, ``FERRY_REBALANCE_CONCURRENCY``,
 
 HTTP API (``schemas`` holds the bodies):
 
-- data, open to all: ``PUT|GET|HEAD|DELETE /v1/objects/{bucket}/{name}``,
+- data, open to all: ``PUT|GET|HEAD|DELETE /v1/objects/{bucket}/{name}`` (a GET takes one ``Range: bytes=``
+  range: 206 with Content-Range, 416 past the end; several ranges get the whole object),
   ``GET /v1/buckets/{bucket}?prefix=&token=&limit=`` (cluster-wide, paginated),
   ``PUT|DELETE /v1/buckets/{bucket}`` (cluster-wide). Non-owners answer 307 to the proper node.
 - admin, bearer JWT (HS256, ``auth.issue_token``) when a secret is set: ``PUT|GET /v1/admin/map``,

@@ -1,4 +1,4 @@
-"""The FastAPI application of a node: routers, error mapping, request metrics, lifespan."""
+"""A node's ASGI app: the object routes (`objects_asgi`) before FastAPI's routers, errors, metrics and lifespan."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from storage_node import guard, maps, metrics, names
+from storage_node import guard, maps, metrics, names, objects_asgi
 from storage_node.asking import Unavailable
 from storage_node.config import Config
 from storage_node.node import Node
@@ -105,8 +105,8 @@ class MetricsMiddleware:
             metrics.HTTP_DURATION.labels(method, route).observe(time.perf_counter() - started)
 
 
-def create_app(cfg: Config) -> FastAPI:
-    """Build the app for one node."""
+def create_app(cfg: Config) -> objects_asgi.Objects:
+    """Build the app for one node: the object routes without the framework, in front of the FastAPI app of the rest."""
     node = Node(cfg)
 
     @asynccontextmanager
@@ -159,4 +159,4 @@ def create_app(cfg: Config) -> FastAPI:
     app.add_middleware(InternalErrors)
     app.add_middleware(guard.Guard, secret=cfg.auth_secret, limits=cfg.limits)
     app.add_middleware(MetricsMiddleware)
-    return app
+    return objects_asgi.Objects(node, app, cfg.limits)

@@ -15,12 +15,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-from urllib.parse import parse_qsl, unquote_to_bytes
 
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from storage_node import auth
+from storage_node import auth, names
 from storage_node.limits import Limits
 
 PROTECTED = ("/v1/admin/", "/v1/internal/")
@@ -57,18 +56,7 @@ class BodyTimeout(BodyRefused):
 def _utf8(scope: Scope) -> str | None:
     """Why the request's path or query is not valid UTF-8 once decoded (None if it is)."""
     raw: bytes = scope.get("raw_path") or scope["path"].encode()
-    if b"%" in raw or not raw.isascii():  # (plain ASCII, the usual request, is valid as it stands)
-        try:
-            unquote_to_bytes(raw).decode("utf-8")
-        except UnicodeDecodeError:
-            return "the path is not valid UTF-8 once percent-decoded"
-    query: bytes = scope.get("query_string", b"")
-    if b"%" in query or not query.isascii():
-        try:
-            parse_qsl(query.decode("ascii"), keep_blank_values=True, encoding="utf-8", errors="strict")
-        except (UnicodeDecodeError, ValueError):
-            return "the query is not valid UTF-8 once percent-decoded"
-    return None
+    return names.undecodable(raw, scope.get("query_string", b""))
 
 
 async def _answer(send: Send, status: int, error: str, detail: str, headers: list[tuple[bytes, bytes]]) -> None:

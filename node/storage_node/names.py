@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from typing import Annotated
+from urllib.parse import parse_qsl, unquote_to_bytes
 
 from pydantic import AfterValidator
 
@@ -46,3 +47,21 @@ def check_object(name: str) -> str:
 BucketName = Annotated[str, AfterValidator(check_bucket)]
 #: An object name in a pydantic model.
 ObjectName = Annotated[str, AfterValidator(check_object)]
+
+
+def undecodable(raw_path: bytes, query: bytes) -> str | None:
+    """Why a request's raw path or query is not valid UTF-8 once percent-decoded (None if both are).
+
+    ``bad%FF`` and ``bad%FE`` would otherwise both become one object, ``bad`` and the replacement character.
+    """
+    if b"%" in raw_path or not raw_path.isascii():  # (plain ASCII, the usual request, is valid as it stands)
+        try:
+            unquote_to_bytes(raw_path).decode("utf-8")
+        except UnicodeDecodeError:
+            return "the path is not valid UTF-8 once percent-decoded"
+    if b"%" in query or not query.isascii():
+        try:
+            parse_qsl(query.decode("ascii"), keep_blank_values=True, encoding="utf-8", errors="strict")
+        except (UnicodeDecodeError, ValueError):
+            return "the query is not valid UTF-8 once percent-decoded"
+    return None

@@ -1,4 +1,4 @@
-"""Data API: objects and buckets, open to every client; each route asks `datapath` and translates its decision."""
+"""Data API: buckets, open to every client (the object routes are `storage_node.objects_asgi`, no framework)."""
 
 from __future__ import annotations
 
@@ -7,60 +7,11 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response
 
-from storage_node import datapath, names, wire
-from storage_node.routes.common import answer, error, node_of, object_headers
+from storage_node import datapath, names
+from storage_node.routes.common import answer, error, node_of
 from storage_node.schemas import BucketList
 
 router = APIRouter()
-
-
-@router.put("/v1/objects/{bucket}/{name:path}")
-async def put_object(request: Request, bucket: str, name: str) -> Response:
-    """Store an object (body = bytes); answers its size, checksum and version (507 if its mountpath is full)."""
-    node = node_of(request)
-    early = await datapath.admit(node, bucket, name, request.query_params.multi_items())
-    if early is not None:
-        return answer(early)
-    done = await datapath.write(node, bucket, name, request.stream(), request.headers.get(wire.CHECKSUM))
-    if isinstance(done, datapath.Refused):
-        return error(done.status, done.error, done.detail)
-    meta = done.meta
-    body = {"bucket": bucket, "name": name, "size": meta.size, "checksum": meta.cksum, "version": meta.version}
-    headers = object_headers(meta)
-    del headers["content-length"]
-    return JSONResponse(body, headers=headers)
-
-
-async def _read(request: Request, bucket: str, name: str, head: bool) -> Response:
-    node = node_of(request)
-    early = await datapath.admit(node, bucket, name, request.query_params.multi_items())
-    if early is not None:
-        return answer(early)
-    return answer(await datapath.read(node, bucket, name, head=head))
-
-
-@router.get("/v1/objects/{bucket}/{name:path}")
-async def get_object(request: Request, bucket: str, name: str) -> Response:
-    """The object's bytes, with its checksum in X-Ferry-Checksum."""
-    return await _read(request, bucket, name, head=False)
-
-
-@router.head("/v1/objects/{bucket}/{name:path}")
-async def head_object(request: Request, bucket: str, name: str) -> Response:
-    """The object's size, checksum and version, no body."""
-    return await _read(request, bucket, name, head=True)
-
-
-@router.delete("/v1/objects/{bucket}/{name:path}")
-async def delete_object(request: Request, bucket: str, name: str) -> Response:
-    """Delete an object everywhere (tombstones keep it from coming back); 404 if no node had it."""
-    node = node_of(request)
-    early = await datapath.admit(node, bucket, name, request.query_params.multi_items())
-    if early is None:
-        early = await datapath.delete(node, bucket, name)
-    if early is not None:
-        return answer(early)
-    return JSONResponse({"bucket": bucket, "name": name, "deleted": True})
 
 
 @router.get("/v1/buckets/{bucket}")

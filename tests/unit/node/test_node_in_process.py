@@ -35,7 +35,7 @@ async def served(root: Path, **limits: float) -> AsyncIterator[httpx.AsyncClient
         limits=Limits(**limits),  # type: ignore[arg-type]
     )
     app = create_app(cfg)
-    node: Node = app.state.node
+    node: Node = app.node
     await node.start()
     try:
         await node.install_map(ClusterMap(version=1, rebalance_id="g1", nodes={"n": NodeEntry(id="n", url=URL)}))
@@ -136,5 +136,33 @@ def test_concurrent_large_writes_of_one_object_leave_the_newest_version(tmp_path
         assert r.status_code == 200 and r.json()["fsync"] is True
         assert (await client.put("/v1/objects/b/synced", content=b"s" * 100)).status_code == 200
         assert (await client.get("/v1/objects/b/synced")).content == b"s" * 100
+
+    run(tmp_path, test)
+
+
+def test_a_range_of_a_small_and_of_a_large_object_is_served_from_its_copy(tmp_path: Path) -> None:
+    async def test(client: httpx.AsyncClient) -> None:
+        small, large = bytes(range(256)) * 4, bytes(range(251)) * 12000  # read whole; streamed from its file
+        for name, data in (("small", small), ("large", large)):
+            put = await client.put(f"/v1/objects/b/{name}", content=data)
+            size = len(data)
+            for asked, first, last in (
+                ("bytes=0-9", 0, 9),
+                ("bytes=100-", 100, size - 1),
+                ("bytes=-7", size - 7, size - 1),
+            ):
+                r = await client.get(f"/v1/objects/b/{name}", headers={"range": asked})
+                assert r.status_code == 206, (name, asked, r.status_code)
+                assert r.content == data[first : last + 1], (name, asked)
+                assert r.headers["content-range"] == f"bytes {first}-{last}/{size}"
+                assert r.headers["x-ferry-checksum"] == put.json()["checksum"]  # the whole object's
+            past = await client.get(f"/v1/objects/b/{name}", headers={"range": f"bytes={size}-"})
+            assert (past.status_code, past.json()["error"]) == (416, "range not satisfiable")
+            assert past.headers["content-range"] == f"bytes */{size}"
+            whole = await client.get(f"/v1/objects/b/{name}", headers={"range": "bytes=0-1,5-6"})  # several: ignored
+            assert (whole.status_code, whole.content) == (200, data)
+            assert whole.headers["accept-ranges"] == "bytes"
+        head = await client.head("/v1/objects/b/small", headers={"range": "bytes=0-9"})
+        assert (head.status_code, head.headers["content-length"]) == (200, str(len(small)))
 
     run(tmp_path, test)
