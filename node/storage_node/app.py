@@ -13,7 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from storage_node import guard, maps, metrics, names, objects_asgi
+from storage_node import guard, maps, metrics, names, objects_asgi, wire
 from storage_node.asking import Unavailable
 from storage_node.config import Config
 from storage_node.node import Node
@@ -141,6 +141,11 @@ def create_app(cfg: Config) -> objects_asgi.Objects:
     @app.exception_handler(maps.MapConflict)
     async def _conflict(_: Request, exc: maps.MapConflict) -> JSONResponse:
         return JSONResponse({"error": "map conflict", "detail": str(exc)}, status_code=409)
+
+    @app.exception_handler(internal.Misdirected)
+    async def _misdirected(_: Request, exc: internal.Misdirected) -> JSONResponse:
+        detail = f"this is {node.id}, not {exc}: its address is another node's now"
+        return JSONResponse({"error": "misdirected", "detail": detail}, status_code=421, headers={wire.NODE: node.id})
 
     @app.exception_handler(NoSpace)
     async def _no_space(_: Request, exc: NoSpace) -> JSONResponse:

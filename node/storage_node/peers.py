@@ -76,16 +76,17 @@ class Peers:
         if version is not None and version > self.newest_map[0]:
             self.newest_map = (version, node.id)
 
-    def headers(self) -> dict[str, str]:
-        """Auth headers for intra-cluster calls."""
-        return self._tokens.headers()
+    def headers(self, to: NodeEntry | None = None) -> dict[str, str]:
+        """Auth headers for intra-cluster calls (and the node meant, `to`: another node at its address refuses)."""
+        headers = self._tokens.headers()
+        return headers if to is None else {**headers, wire.TO: to.id}
 
     async def presence(self, node: NodeEntry, bucket: str, name: str, *, quick: bool = False) -> Sighting:
         """What `node` holds of the object (copy or tombstone) and hands on; PeerError if it cannot say (quick: 1 s)."""
         try:
             r = await self.http.head(
                 node.url + object_path("/v1/internal/objects", bucket, name),
-                headers=self.headers(),
+                headers=self.headers(node),
                 timeout=QUICK_S if quick else 10.0,
             )
         except (httpx.HTTPError, RuntimeError) as exc:  # RuntimeError: the client closed (this node stopping)
@@ -111,7 +112,7 @@ class Peers:
     async def open_object(self, node: NodeEntry, bucket: str, name: str) -> httpx.Response | None:
         """A streaming response with a peer's local copy (caller closes it), or None if it lacks one."""
         req = self.http.build_request(
-            "GET", node.url + object_path("/v1/internal/objects", bucket, name), headers=self.headers()
+            "GET", node.url + object_path("/v1/internal/objects", bucket, name), headers=self.headers(node)
         )
         try:
             r = await self.http.send(req, stream=True)
@@ -129,7 +130,7 @@ class Peers:
         or the status or body is not what was asked for.
         """
         try:
-            r = await self.http.request(method, url, headers=self.headers(), **kw)
+            r = await self.http.request(method, url, headers=self.headers(node), **kw)
         except (httpx.HTTPError, RuntimeError) as exc:  # RuntimeError: the client closed (this node stopping)
             raise PeerError(f"{node.id}: {type(exc).__name__}: {exc}") from exc
         self._note(node, r)

@@ -4,10 +4,12 @@ Routes write these, peers and the client read them: one name for each header, on
 node of one release and a node of the next agree on them (unknown fields are ignored, new ones optional).
 
 Headers of an object answer: `CHECKSUM`, `CHECKSUM_TYPE`, `VERSION` (and ``etag``, ``content-length``).
-Headers of every intra-cluster answer: `NODE` (who answered: a pod address may be another node's by now) and
-`MAP_VERSION` (an asker with an older map catches up). A local look-up adds `TOMBSTONE` (the version of a
-delete it keeps), `HANDED_OVER` (the version of a copy it gave to another node, not deleted since) and, on a
-"not here" from a node refilling after an empty start, `REFILLING` (its absence proves nothing).
+Every intra-cluster request names the node it is meant for (`TO`): a pod address can be another node's by
+now, and that node must not apply a delete meant for the first (it answers 421). Headers of every
+intra-cluster answer: `NODE` (who answered: a pod address may be another node's by now) and `MAP_VERSION`
+(an asker with an older map catches up). A local look-up adds `TOMBSTONE` (the version of a delete it keeps),
+`HANDED_OVER` (the version of a copy it gave to another node, not deleted since) and, on a "not here" from a
+node refilling after an empty start, `REFILLING` (its absence proves nothing).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ NODE = "x-ferry-node"
 MAP_VERSION = "x-ferry-map-version"
 TOMBSTONE = "x-ferry-tombstone"
 HANDED_OVER = "x-ferry-handed-over"
+TO = "x-ferry-to"  # the node an intra-cluster request is meant for: another node at that address refuses it (421)
 REFILLING = "x-ferry-refilling"  # a local look-up's "not here" from a node refilling after an empty start: unsure
 
 

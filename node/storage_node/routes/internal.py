@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, Response
 
 from storage_node import buckets, datapath, names, strict, wire
@@ -13,7 +13,20 @@ from storage_node.routes.common import answer, error, node_of
 from storage_node.schemas import SettlingBody
 from storage_node.store import found_live
 
-router = APIRouter(prefix="/v1/internal")  # the token is checked by `guard.Guard`, before the body is read
+
+class Misdirected(Exception):
+    """An intra-cluster request meant for another node (its pod's old address is this node's now)."""
+
+
+def _addressed(request: Request) -> None:
+    """Refuse a request meant for another node before anything is done (`wire.TO`; absent: an older asker)."""
+    meant = request.headers.get(wire.TO)
+    if meant is not None and meant != node_of(request).id:
+        raise Misdirected(meant)
+
+
+# the token is checked by `guard.Guard`, before the body is read
+router = APIRouter(prefix="/v1/internal", dependencies=[Depends(_addressed)])
 
 
 def _stamped(node: Node, resp: Response) -> Response:

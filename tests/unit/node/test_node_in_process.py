@@ -166,3 +166,20 @@ def test_a_range_of_a_small_and_of_a_large_object_is_served_from_its_copy(tmp_pa
         assert (head.status_code, head.headers["content-length"]) == (200, str(len(small)))
 
     run(tmp_path, test)
+
+
+def test_an_intra_cluster_request_meant_for_another_node_is_refused_and_deletes_nothing(tmp_path: Path) -> None:
+    async def test(client: httpx.AsyncClient) -> None:
+        put = await client.put("/v1/objects/b/kept", content=b"still here")
+        version = int(put.json()["version"]) + 1
+        other = {**token(), "x-ferry-to": "n-old"}  # the pod address of n-old is this node's now
+        r = await client.delete("/v1/internal/objects/b/kept", params={"version": version}, headers=other)
+        assert (r.status_code, r.json()["error"], r.headers["x-ferry-node"]) == (421, "misdirected", "n")
+        assert (await client.head("/v1/internal/objects/b/kept", headers=other)).status_code == 421
+        assert (await client.get("/v1/objects/b/kept")).content == b"still here"
+        meant = {**token(), "x-ferry-to": "n"}
+        r = await client.delete("/v1/internal/objects/b/kept", params={"version": version}, headers=meant)
+        assert r.status_code == 200 and r.json()["existed"] is True
+        assert (await client.get("/v1/objects/b/kept")).status_code == 404
+
+    run(tmp_path, test)
