@@ -117,6 +117,7 @@ class Node(BucketSync, ClusterObjects):
         if any(True for _ in self.store.misplaced_locally()) or self.store._legacy:
             self.spawn(self._resilver())
         self._start_bundle_server()
+        self.state.leaving_path.unlink(missing_ok=True)  # a mark left by an earlier container of this pod
         self.ready = True
         log.info("node %s ready: %d objects, %d bytes", self.id, self.store.total_objects, self.store.total_bytes)
 
@@ -135,6 +136,11 @@ class Node(BucketSync, ClusterObjects):
             )
             return
         self._bundles = server
+
+    @property
+    def leaving(self) -> bool:
+        """Whether its pod is being deleted (the pre-stop step marked it): readiness fails, everything else serves."""
+        return self.state.leaving_path.exists()
 
     async def stop(self) -> None:
         """Stop background work (the rebalance marker stays for resuming)."""

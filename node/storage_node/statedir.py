@@ -14,6 +14,9 @@ from storage_node.schemas import ClusterMap, RebalanceStatus
 log = logging.getLogger(__name__)
 
 
+LEAVING = "leaving"  # the pre-stop step's mark, under the state dir
+
+
 class StateDir:
     """Files under the state dir (tombstones and buckets are kept by their own modules)."""
 
@@ -31,6 +34,11 @@ class StateDir:
     def marker_path(self) -> Path:
         """Where the rebalance marker lives."""
         return self.root / "rebalance.json"
+
+    @property
+    def leaving_path(self) -> Path:
+        """Where `storage_node.prestop` marks the node as leaving (its pod is being deleted)."""
+        return self.root / LEAVING
 
     @property
     def buckets_path(self) -> Path:

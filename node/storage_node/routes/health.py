@@ -20,10 +20,12 @@ async def live() -> Response:
 
 @router.get("/health/ready")
 async def ready(request: Request) -> Response:
-    """The store is loaded and serving (a map is not required)."""
+    """The store is loaded and serving (a map is not required), and the pod is not being deleted."""
     node = node_of(request)
     if not node.ready:
         return JSONResponse({"ready": False}, status_code=503)
+    if node.leaving:  # out of the endpoints first, serving on meanwhile (`storage_node.prestop`)
+        return JSONResponse({"ready": False, "leaving": True}, status_code=503)
     return JSONResponse({"ready": True, "id": node.id})
 
 

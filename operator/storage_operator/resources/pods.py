@@ -13,6 +13,11 @@ from storage_operator.resources import claims, meta, secrets
 
 DATA_MOUNT = "/data"
 AUTH_MOUNT = "/etc/ferry/auth"
+READY_PERIOD_S = 2
+READY_FAILURES = 3
+# how long a pod being deleted serves on, not Ready, before it gets SIGTERM: until its readiness has failed
+# (period x threshold) and the lists of Ready pods (endpoints, clients refreshing theirs) have caught up
+PRE_STOP_WAIT_S = READY_PERIOD_S * READY_FAILURES + 2
 
 
 def pod_name(node: str) -> str:
@@ -78,9 +83,12 @@ def node_pod(cluster: Mapping[str, Any], spec: ClusterSpec, node: Mapping[str, A
         volumes.append({"name": "auth", "secret": {"secretName": secrets.auth_secret_name(cluster, spec)}})
     probe: dict[str, Any] = {
         "httpGet": {"path": "/health/ready", "port": port},
-        "periodSeconds": 2,
-        "failureThreshold": 3,
+        "periodSeconds": READY_PERIOD_S,
+        "failureThreshold": READY_FAILURES,
     }
+    # a pod being deleted fails readiness first and serves on until every list of Ready pods dropped it
+    state_dir = f"{DATA_MOUNT}/state"
+    pre_stop = ["python", "-m", "storage_node.prestop", "--state-dir", state_dir, "--wait", str(PRE_STOP_WAIT_S)]
     container: dict[str, Any] = {
         "name": "node",
         "image": spec.image,
@@ -90,6 +98,7 @@ def node_pod(cluster: Mapping[str, Any], spec: ClusterSpec, node: Mapping[str, A
         "env": [{"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}}, *copy.deepcopy(spec.env)],
         "ports": [{"name": "http", "containerPort": port}],
         "readinessProbe": probe,
+        "lifecycle": {"preStop": {"exec": {"command": pre_stop}}},
         "livenessProbe": {
             "httpGet": {"path": "/health/live", "port": port},
             "periodSeconds": 5,

@@ -153,3 +153,18 @@ def test_the_budget_is_owned_by_the_cluster_and_named_after_it() -> None:
     assert budget["metadata"]["name"] == "c1-nodes" and budget["metadata"]["namespace"] == "ns"
     assert budget["metadata"]["ownerReferences"][0]["uid"] == "u-c"
     assert budget["spec"]["minAvailable"] == 2
+
+
+def test_a_pod_being_deleted_fails_readiness_first_and_serves_on_within_its_grace() -> None:
+    p = pod()
+    c = p["spec"]["containers"][0]
+    command = c["lifecycle"]["preStop"]["exec"]["command"]
+    assert command[:3] == ["python", "-m", "storage_node.prestop"]
+    state_dir = c["args"][c["args"].index("--state-dir") + 1]
+    assert command[command.index("--state-dir") + 1] == state_dir, "it marks the state dir the node reads"
+    wait = float(command[command.index("--wait") + 1])
+    probe = c["readinessProbe"]
+    # Ready turns false only after `failureThreshold` failed probes: the wait covers them, with a margin
+    assert wait > probe["periodSeconds"] * probe["failureThreshold"]
+    shutdown = 5  # the node's own graceful shutdown (storage_node.serving)
+    assert p["spec"]["terminationGracePeriodSeconds"] >= wait + shutdown + 5

@@ -3,7 +3,8 @@
 ``builder_manifests.json`` holds the pod (with its revision), claim, Service and Secret the builders made from
 raw StorageCluster bodies before the specs were models (``SPECS`` below, one with a field of a newer CRD).
 An unchanged pod revision matters beyond the manifest: a new revision would roll every node of every cluster
-when the operator is upgraded.
+when the operator is upgraded. The recording changed once on purpose since: the pre-stop step (issue 19) added
+to the pod, checked to be the only difference.
 """
 
 from __future__ import annotations
