@@ -64,6 +64,8 @@ def _headline(view: ClusterView) -> str:
         parts.append(f"copies {view.copies}" + (f", below K {view.below}" if view.below is not None else ""))
     if view.revision is not None:
         parts.append(f"revision {view.revision}")
+    if view.service is not None:
+        parts.append(f"service {view.service}")
     return "   ".join(parts)
 
 

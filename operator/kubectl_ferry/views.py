@@ -209,6 +209,14 @@ def _revision(status: Mapping[str, Any], updated: int | None, total: int) -> str
     return str(update or current or "") or progress
 
 
+def _service(raw: Any) -> str | None:
+    """The client Service of `status.service` as "name:port", None when the status has none."""
+    if not isinstance(raw, Mapping) or not raw.get("name"):
+        return None
+    port = _int(raw.get("port"))
+    return f"{raw['name']}:{port}" if port is not None else str(raw["name"])
+
+
 @dataclass(frozen=True)
 class ClusterView:
     """A StorageCluster with its nodes, as both commands show it."""
@@ -224,6 +232,7 @@ class ClusterView:
     rebalance: Rebalance | None  # the running one, else the last one
     conditions: tuple[tuple[str, str, str, str], ...]  # (type, status, reason, message) of the notable ones
     revision: str | None  # rolling upgrades, when the operator reports them: "rev" or "old -> new, updated k/n"
+    service: str | None  # the client Service as "name:port" (None: not reported)
     nodes: tuple[NodeRow, ...]
 
     @classmethod
@@ -256,6 +265,7 @@ class ClusterView:
             or Rebalance.from_status(status.get("lastRebalance")),
             conditions=notable,
             revision=_revision(status, updated, len(rows)),
+            service=_service(status.get("service")),
             nodes=rows,
         )
 

@@ -7,7 +7,7 @@ from typing import Any, cast
 
 from lightkube import ApiError, AsyncClient, codecs
 from lightkube.generic_resource import create_namespaced_resource
-from lightkube.resources.core_v1 import PersistentVolumeClaim, Pod, Secret
+from lightkube.resources.core_v1 import PersistentVolumeClaim, Pod, Secret, Service
 from lightkube.resources.policy_v1 import PodDisruptionBudget
 from lightkube.types import PatchType
 
@@ -89,6 +89,15 @@ class LightKube:
         """A PodDisruptionBudget, or None when it does not exist."""
         try:
             obj = await self._client.get(PodDisruptionBudget, name, namespace=namespace)
+        except ApiError as err:
+            _ignore(err, 404)
+            return None
+        return _dict(obj)
+
+    async def get_service(self, namespace: str, name: str) -> Body | None:
+        """A Service, or None when it does not exist."""
+        try:
+            obj = await self._client.get(Service, name, namespace=namespace)
         except ApiError as err:
             _ignore(err, 404)
             return None

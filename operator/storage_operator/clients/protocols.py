@@ -43,6 +43,10 @@ class Kube(Protocol):
         """A PodDisruptionBudget, or None when it does not exist."""
         ...
 
+    async def get_service(self, namespace: str, name: str) -> Body | None:
+        """A Service, or None when it does not exist."""
+        ...
+
     async def apply(self, manifest: Body) -> str | None:
         """Server-side apply of a manifest the operator owns whole; the API server's message if it refuses."""
         ...

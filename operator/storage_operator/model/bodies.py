@@ -1,4 +1,4 @@
-"""Readers of the raw API objects a pass observes: names, deletion, pod readiness and restarts (pure).
+"""Readers of the raw API objects a pass observes: names, deletion, owners, pod readiness and restarts (pure).
 
 Specs and statuses are not read here: ``specs`` and ``statuses`` parse them once.
 """
@@ -27,6 +27,13 @@ def namespace_of(body: Mapping[str, Any]) -> str:
 def is_deleted(body: Mapping[str, Any]) -> bool:
     """Whether the object is being deleted."""
     return bool(body["metadata"].get("deletionTimestamp"))
+
+
+def controlled_by(body: Mapping[str, Any], owner: Mapping[str, Any]) -> bool:
+    """Whether `owner` (by uid) is the object's controller, as its owner references say."""
+    uid = owner["metadata"].get("uid")
+    refs = body["metadata"].get("ownerReferences") or ()
+    return uid is not None and any(r.get("controller") and r.get("uid") == uid for r in refs)
 
 
 def pod_ready(pod: Mapping[str, Any] | None) -> bool:

@@ -106,6 +106,13 @@ class Rollout(CamelModel):
     started_at: str
 
 
+class ClientService(CamelModel):
+    """The cluster's client Service, where clients reach it (`status.service`): ``<name>.<namespace>.svc:<port>``."""
+
+    name: str
+    port: int
+
+
 class ClusterStatus(CamelModel):
     """A StorageCluster's status: the resumable record (map, rebalances, transition) and the summary users read."""
 
@@ -123,6 +130,7 @@ class ClusterStatus(CamelModel):
     update_revision: str | None = None  # the revision the spec asks for
     updated_nodes: int | None = None  # nodes whose pod is at update_revision
     objects_below_copies: int | None = None  # objects with fewer than K reachable copies, estimated (plan.reachable)
+    service: ClientService | None = None  # the client Service as observed, when it is the cluster's own
 
     @field_validator("map", mode="before")
     @classmethod

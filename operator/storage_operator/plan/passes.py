@@ -72,6 +72,7 @@ class Pass:
     spec: ClusterSpec  # the cluster's spec, parsed once
     node_specs: Mapping[str, NodeSpec]  # the StorageNodes' specs, parsed once, by node name
     budget: Body | None = None  # the node pods' PodDisruptionBudget as observed (None: there is none)
+    client_service: Body | None = None  # the Service named like the cluster, as observed (None: there is none)
     reached: Mapping[str, NodeState] = field(default_factory=dict)  # effective states reached in this pass
     pace: Pace = Pace.IDLE
     clock: Clock = field(default=SYSTEM, compare=False, repr=False)  # where the pass and its steps read the time
@@ -87,6 +88,7 @@ class Pass:
         budget: Body | None = None,
         spec: ClusterSpec | None = None,
         clock: Clock = SYSTEM,
+        client_service: Body | None = None,
     ) -> Pass:
         """The pass's start: the objects as listed, their specs and statuses read from them (`spec`: read already).
 
@@ -105,6 +107,7 @@ class Pass:
             spec=spec if spec is not None else ClusterSpec.of(cluster),
             node_specs={name_of(n): NodeSpec.of(n) for n in nodes},
             budget=budget,
+            client_service=client_service,
             clock=clock,
         )
 

@@ -3,8 +3,9 @@
 Flow of a pass (``Reconciler.reconcile``), each step (``steps``) a function returning its ``plan.passes.Outcome``:
 
     observe (API objects, node reports) -> cluster-wide state (``clusterwide``: shutdown / decommission)
-        or the online steps: owned objects (``resources``) -> volumes replaced (``replacing``) -> map
-        (``publishing``) -> rebalance tracking (``progress``) -> [the disruption budget (``budgets``)]
+        or the online steps: owned objects (``resources``) -> the client Service (``services``) -> volumes
+        replaced (``replacing``) -> map (``publishing``) -> rebalance tracking (``progress``) -> [the disruption
+        budget (``budgets``)]
         -> [a change of K copies (``publishing``)] -> [a node given up or taken back, or back on an empty
         volume (``redundancy``)] -> the one transition (``lifecycle``); then the rolling upgrade
         (``rollouts``), one node at a time, while no transition is in progress
@@ -34,6 +35,7 @@ from storage_operator.model.specs import ClusterSpec
 from storage_operator.model.states import ClusterState
 from storage_operator.plan.passes import Outcome, Pace, Pass
 from storage_operator.resources import disruption_budgets, secrets
+from storage_operator.resources import services as service_objects
 from storage_operator.steps import (
     budgets,
     clusterwide,
@@ -44,6 +46,7 @@ from storage_operator.steps import (
     replacing,
     resources,
     rollouts,
+    services,
     statuses,
 )
 
@@ -77,6 +80,7 @@ class Reconciler:
         self._fleet: Fleet | None = None  # kept across passes: keep-alive connections to the nodes
         self._watch = watching.SettleWatch(wake)
         self._budget_refused: str | None = None  # the API server's last refusal of the disruption budget
+        self._service_refused: str | None = None  # why the client Service was last not kept
 
     async def close(self) -> None:
         """Stop the long polls and close the connections to the nodes."""
@@ -110,15 +114,18 @@ class Reconciler:
     async def _observe(self, cluster: Body, spec: ClusterSpec, *, ask_nodes: bool) -> tuple[Pass, Fleet]:
         """The pass's one look at the cluster: its objects in the API and (online) what its nodes report."""
         namespace, name = namespace_of(cluster), str(cluster["metadata"]["name"])
-        nodes, pods, pvcs, key, budget = await asyncio.gather(
+        nodes, pods, pvcs, key, budget, service = await asyncio.gather(
             self.kube.list_nodes(namespace, name),
             self.kube.list_pods(namespace, name),
             self.kube.list_pvcs(namespace, name),
             self._auth_key(cluster, spec),
             self.kube.get_budget(namespace, disruption_budgets.budget_name(name)),
+            self.kube.get_service(namespace, service_objects.client_service_name(name)),
         )
         fleet = await self._fleet_for(key)
-        p = Pass.observed(cluster, nodes, pods, pvcs, reports={}, budget=budget, spec=spec, clock=self._clock)
+        p = Pass.observed(
+            cluster, nodes, pods, pvcs, reports={}, budget=budget, spec=spec, clock=self._clock, client_service=service
+        )
         if ask_nodes:
             p = p.after(Outcome(reports=await fleet.statuses({n: u for n in p.pods if (u := p.url(n))})))
         return p, fleet
@@ -127,6 +134,7 @@ class Reconciler:
         """The online cluster's steps, each folded into the pass before the next one looks at it."""
         wanted = p.pods_wanted()
         p = p.after(await resources.ensure_objects(self.kube, p, wanted))
+        await self._client_service(p)
         if p.status.map is None:
             await self._budget(p, wanted)
             return p.after(await publishing.bootstrap(self.kube, fleet, p))
@@ -159,6 +167,14 @@ class Reconciler:
             log.warning("the PodDisruptionBudget of %s/%s is refused: %s", p.namespace, p.name, refused)
             events.warn(p.cluster, reason="DisruptionBudgetRefused", message=refused)
         self._budget_refused = refused
+
+    async def _client_service(self, p: Pass) -> None:
+        """Keep the cluster's client Service; not kept is a Warning event once, not a failed pass."""
+        refused = await services.keep(self.kube, p)
+        if refused is not None and refused != self._service_refused:
+            log.warning("the client Service of %s/%s is not kept: %s", p.namespace, p.name, refused)
+            events.warn(p.cluster, reason="ClientServiceRefused", message=refused)
+        self._service_refused = refused
 
     def _delay(self, pace: Pace, *, followed: bool) -> float:
         """Seconds before the next pass: soon while something nobody announces is in progress."""

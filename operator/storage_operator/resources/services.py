@@ -1,4 +1,4 @@
-"""The node's headless Service: a stable DNS name that follows its pod (pure)."""
+"""The Services the operator owns: each node's headless Service and the cluster's client Service (pure)."""
 
 from __future__ import annotations
 
@@ -27,6 +27,36 @@ def node_service(cluster: Mapping[str, Any], spec: ClusterSpec, node: Mapping[st
             "clusterIP": "None",
             "publishNotReadyAddresses": True,
             "selector": {meta.CLUSTER_LABEL: cname, meta.NODE_LABEL: name},
+            "ports": [{"name": "http", "port": port, "targetPort": port}],
+        },
+    }
+
+
+def client_service_name(cluster: str) -> str:
+    """The cluster's client Service: the StorageCluster's own name (``<cluster>.<namespace>.svc``)."""
+    return cluster
+
+
+def client_service(cluster: Mapping[str, Any], spec: ClusterSpec) -> dict[str, Any]:
+    """The cluster's client Service (owned by the StorageCluster): one ClusterIP address for every client.
+
+    It selects every node pod of the cluster and publishes only the Ready ones (not headless, no
+    ``publishNotReadyAddresses``): readiness decides which serve; any node answers any request.
+
+    Its name is the cluster's, so it collides with a node's headless Service (``service_name``) when a
+    StorageNode is named so that ``<node>-node`` is the cluster's name: whichever comes second is not created
+    (AlreadyExists), and the step that keeps the client Service says so in a Warning event on the StorageCluster.
+    """
+    cname = cluster["metadata"]["name"]
+    port = spec.port
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": meta.object_meta(client_service_name(cname), cluster, cname, None),
+        "spec": {
+            "type": "ClusterIP",
+            "publishNotReadyAddresses": False,
+            "selector": meta.pod_selector(cname),
             "ports": [{"name": "http", "port": port, "targetPort": port}],
         },
     }

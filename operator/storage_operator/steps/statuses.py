@@ -15,7 +15,7 @@ from typing import Any
 from storage_operator.clients import concurrency, metrics
 from storage_operator.clients.protocols import Kube
 from storage_operator.model import clock, statuses
-from storage_operator.model.bodies import Body, name_of, pod_ready
+from storage_operator.model.bodies import Body, controlled_by, name_of, pod_ready
 from storage_operator.model.states import ClusterPhase, ClusterState
 from storage_operator.plan import capacity, conditions, lifecycle, phases, progress, reachable, replacing, rollouts
 from storage_operator.plan.lifecycle import Action
@@ -214,11 +214,22 @@ def _cluster_status(
             "observed_generation": p.generation,
             "node_counts": phases.node_counts([p.effective(node) for node in p.nodes]),
             "objects_below_copies": estimate.total if estimate is not None else None,
+            "service": _client_service(p),
             "conditions": tuple(
                 conditions.merge(p.status.conditions or (), found, generation=p.generation, now=shared.now)
             ),
         }
     )
+
+
+def _client_service(p: Pass) -> statuses.ClientService | None:
+    """The client Service as this pass observed it (None: there is none, or the name is another object's)."""
+    observed = p.client_service
+    if observed is None or not controlled_by(observed, p.cluster):
+        return None
+    ports = (observed.get("spec") or {}).get("ports") or ()
+    port = next((q.get("port") for q in ports if q.get("name") == "http"), None)
+    return statuses.ClientService(name=name_of(observed), port=port) if isinstance(port, int) else None
 
 
 async def write_cluster(

@@ -49,6 +49,14 @@ def test_show_cluster_lists_each_node_of_the_cluster_with_its_figures() -> None:
     assert table["n4"] == ["n4", "-", "online", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-"]
 
 
+def test_show_cluster_names_the_client_service_and_its_port() -> None:
+    assert "service" not in tables.cluster(view()).splitlines()[0], "an operator that does not report it"
+    cluster = json.loads(json.dumps(RECORDED["cluster"]))
+    cluster["status"]["service"] = {"name": "c1", "port": 8080}
+    head = tables.cluster(views.ClusterView.from_resources(cluster, RECORDED["nodes"]["items"])).splitlines()[0]
+    assert "service c1:8080" in head
+
+
 def test_show_cluster_surfaces_a_degraded_cluster() -> None:
     cluster = json.loads(json.dumps(RECORDED["cluster"]))
     cluster["status"]["conditions"][2] = {

@@ -41,6 +41,7 @@ class FakeKube:
     pods: dict[str, Body] = field(default_factory=dict)
     pvcs: dict[str, Body] = field(default_factory=dict)
     budget: Body | None = None
+    services: dict[str, Body] = field(default_factory=dict)  # by name
     secrets: dict[tuple[str, str], str] = field(default_factory=dict)  # (Secret, key) -> value
     refusal: str | None = None
     calls: list[Call] = field(default_factory=list)
@@ -81,6 +82,9 @@ class FakeKube:
 
     async def get_budget(self, namespace: str, name: str) -> Body | None:
         return self.budget
+
+    async def get_service(self, namespace: str, name: str) -> Body | None:
+        return self.services.get(name)
 
     async def apply(self, manifest: Body) -> str | None:
         self.calls.append(Call("apply", manifest["kind"], manifest["metadata"]["name"], manifest))
