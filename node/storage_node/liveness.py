@@ -2,8 +2,11 @@
 
 With K copies a request for an object goes to the first of its holders that answers (`Node.route`), so a holder
 that is down or frozen (SIGSTOP, a stuck disk) must be known before a client is sent to it. Every other node of
-the map is asked ``GET /health/live`` every `INTERVAL_S`; one that leaves `MISSES` probes in a row unanswered
-(each within `TIMEOUT_S`) is down until it answers again. With one copy there is nowhere else to send a request:
+the map is asked ``GET /health/ready`` every `INTERVAL_S`; one that leaves `MISSES` probes in a row without a
+Ready answer from itself (each within `TIMEOUT_S`) is down until it answers again. Not Ready counts as down: a
+node whose pod is being deleted (its pre-stop step marked it leaving) serves on for a few seconds, but nobody
+is sent to it any more while another holder can answer; and an answer from another node (its address is
+another pod's by now) is no answer from this one. With one copy there is nowhere else to send a request:
 nothing is probed.
 """
 
@@ -67,7 +70,7 @@ class Liveness:
 
     async def _probe(self, http: httpx.AsyncClient, node: NodeEntry) -> bool:
         try:
-            r = await http.get(f"{node.url}/health/live")
-        except httpx.HTTPError:
+            r = await http.get(f"{node.url}/health/ready")
+            return r.status_code == 200 and r.json().get("id") == node.id
+        except (httpx.HTTPError, ValueError, AttributeError):  # unreachable, or not a node's JSON answer
             return False
-        return r.status_code == 200
