@@ -14,7 +14,7 @@ import hostinfo
 
 ROOT = Path(__file__).resolve().parents[1]
 PARTS = ROOT / "docs" / "benchmarks"
-ORDER = ("node", "clients", "kube", "operator", "departures")
+ORDER = ("node", "datapath", "clients", "kube", "operator", "departures")
 
 
 def assemble() -> Path:
