@@ -1,12 +1,15 @@
-"""Data-path benchmark: one Ferry node beside AIStore (1 proxy + 1 target), the same wrk client, alternated rounds."""
+"""Data-path benchmark: one Ferry node (uvicorn, and Granian) beside AIStore, the same wrk client, rotated rounds."""
 
 from __future__ import annotations
 
 import contextlib
 import os
 import platform
+import shlex
 import shutil
+import signal
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -32,6 +35,13 @@ HOT_OBJECTS = 1000  # the small-GET rows cycle the first this many of the mix's 
 PUT_WRAP_1M = 32  # 1 MiB PUT: names cycled per wrk thread (overwrites), so the disk use stays bounded
 BUCKET = "bench"
 SERVER_PACKAGES = ("uvicorn", "httptools", "uvloop", "granian")
+# Which servers of the node to measure: uvicorn (`python -m storage_node`, always) and granian (FERRY_BENCH_SERVERS
+# =uvicorn leaves Granian out, for quick runs).
+SERVERS = {s.strip() for s in os.environ.get("FERRY_BENCH_SERVERS", "uvicorn,granian").split(",") if s.strip()}
+FERRY, GRANIAN, AIS = "Ferry", "Ferry on Granian (ASGI)", "AIStore"
+GRANIAN_FLAGS = ("--interface", "asgi", "--loop", "uvloop", "--workers", "1", "--no-ws", "--log-level", "warning")
+GRANIAN_KILL_S = 5  # Granian's main process kills a worker that has not stopped this long after SIGTERM
+NODE_ARGS_VARIABLE = "FERRY_NODE_ARGS"  # read by bench/granian_node.py (not imported here: it builds the app)
 
 
 @dataclass(frozen=True)
@@ -119,25 +129,81 @@ Results = dict[str, dict[str, list[Round]]]  # row key -> system name -> the rou
 # ---- processes ------------------------------------------------------------------------------------------
 
 
+def stop_tree(proc: subprocess.Popen[bytes], grace_s: float = 10) -> None:
+    """SIGTERM a process by its pid, SIGKILL it after `grace_s`; then SIGKILL, by pid, what it had started and left.
+
+    Granian's worker is its main process's child: a main process killed before its worker stopped would leave the
+    worker serving. Each pid is checked to be the same process (its start time) before it is signalled.
+    """
+    below = {pid: wrkrun.start_ticks(pid) for pid in wrkrun.descendants([proc.pid]) - {proc.pid}}
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(grace_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(5)
+    left = [pid for pid, started in below.items() if started is not None and wrkrun.start_ticks(pid) == started]
+    for pid in left:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 5  # (no longer our children: init reaps them)
+    while any(wrkrun.start_ticks(pid) == below[pid] for pid in left) and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
+def start_granian_node(root: Path, node_id: str, index: int) -> nodeprocs.Proc:
+    """A node served by Granian (bench/granian_node.py), with the flags `node_bench.start_node` gives; when ready."""
+    host = f"127.0.{200 + index % 50}.{10 + index}"
+    port = nodeprocs.free_port(host)
+    node_args = ["--node-id", node_id, "--listen", f"{host}:{port}", "--log-level", "warning"]
+    node_args += ["--mountpath", str(root / node_id / "mp0"), "--state-dir", str(root / node_id / "state")]
+    args = [sys.executable, "-m", "granian", *GRANIAN_FLAGS, "--workers-kill-timeout", str(GRANIAN_KILL_S)]
+    args += ["--host", host, "--port", str(port), "granian_node:app"]
+    path = os.pathsep.join(p for p in (str(Path(__file__).resolve().parent), os.environ.get("PYTHONPATH")) if p)
+    env = {**os.environ, "FERRY_AUTH_SECRET": node_bench.SECRET, NODE_ARGS_VARIABLE: shlex.join(node_args)}
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / f"{node_id}.log", "ab") as log:
+        proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env={**env, "PYTHONPATH": path})
+    try:
+        return nodeprocs.ready(node_id, f"http://{host}:{port}", proc, 30)
+    except BaseException:
+        stop_tree(proc)
+        raise
+
+
 @contextlib.contextmanager
-def ferry(root: Path) -> Iterator[System]:
-    """One Ferry node with a one-node map and the bucket; stopped by pid on the way out."""
-    node = node_bench.start_node(root, "f0", 0)
+def one_node(node: nodeprocs.Proc, name: str) -> Iterator[System]:
+    """A started node given a one-node map and the bucket; stopped by pid (and what it started) on the way out."""
     try:
         node_bench.push([node], node_bench.make_map([node], 1, {}))
         node_bench.wait_done([node], "g1")
         with SyncNodeClient(node.url, secret=node_bench.SECRET) as c:
             c.create_bucket(BUCKET)
-        yield System("Ferry", node.url, (node.proc.pid,))
+        yield System(name, node.url, (node.proc.pid,))
     finally:
-        nodeprocs.stop([node])
+        stop_tree(node.proc)
+
+
+@contextlib.contextmanager
+def ferry(root: Path) -> Iterator[System]:
+    """One Ferry node as it runs (`python -m storage_node`: uvicorn with httptools and uvloop)."""
+    with one_node(node_bench.start_node(root, "f0", 0), FERRY) as system:
+        yield system
+
+
+@contextlib.contextmanager
+def ferry_granian(root: Path) -> Iterator[System]:
+    """One Ferry node, the same app, served by Granian's ASGI interface (one worker, uvloop)."""
+    with one_node(start_granian_node(root, "g0", 1), GRANIAN) as system:
+        yield system
 
 
 @contextlib.contextmanager
 def aistore(root: Path) -> Iterator[System]:
     """AIStore's proxy and target with the bucket; GETs and PUTs go straight to the target (see the report)."""
     with aisprocs.cluster(root, bucket=BUCKET) as ais:
-        yield System("AIStore", ais.target.url, tuple(ais.pids), ais.put_redirect_query)
+        yield System(AIS, ais.target.url, tuple(ais.pids), ais.put_redirect_query)
 
 
 def upload(system: System, objects: ObjectSet) -> float:
@@ -213,17 +279,24 @@ def measure(system: System, row: Row, round_no: int) -> Round:
     return Round(r, max(others, 0.0) / (time.perf_counter() - t0))
 
 
+def rotation(systems: list[System], row_no: int, round_no: int) -> list[System]:
+    """The order of one round: rotated by one each round, and each row starts one further on (A B C, B C A, ...)."""
+    k = (row_no + round_no) % len(systems)
+    return systems[k:] + systems[:k]
+
+
 def run_rounds(systems: list[System]) -> Results:
-    """Every row: ROUNDS rounds per system, alternating which goes first (A B B A ...)."""
+    """Every row: ROUNDS rounds per system, in a rotated order (see `rotation`)."""
     results: Results = {row.key: {s.name: [] for s in systems} for row in ROWS}
-    for row in ROWS:
+    width = max(len(s.name) for s in systems)
+    for row_no, row in enumerate(ROWS):
         for round_no in range(ROUNDS):
-            for system in systems if round_no % 2 == 0 else systems[::-1]:
+            for system in rotation(systems, row_no, round_no):
                 one = measure(system, row, round_no)
                 results[row.key][system.name].append(one)
                 r = one.wrk
                 print(
-                    f"{row.label:52s} {system.name:8s} round {round_no + 1}: {r.requests_per_s:8.1f} req/s, "
+                    f"{row.label:52s} {system.name:{width}s} round {round_no + 1}: {r.requests_per_s:8.1f} req/s, "
                     f"server {r.server_us_per_request:5.0f} us/req, wrk {r.client_us_per_request:4.0f} us/req, "
                     f"errors {r.error_count}, load1 {r.load1_before:.2f}, others {one.others_cores:.2f} cores",
                     flush=True,
@@ -337,6 +410,64 @@ def reading(results: Results, a: str, b: str) -> list[str]:
     ]
 
 
+def server_choices(results: Results, uvi: str, gra: str | None) -> list[str]:
+    """The same rows for the node's servers: uvicorn (as the node runs) against Granian's ASGI interface."""
+    if gra is None:
+        return [
+            "Granian was left out of this run (FERRY_BENCH_SERVERS=uvicorn): only uvicorn with httptools and uvloop, "
+            "the node's server, was measured.",
+        ]
+    lines = [
+        f"The node's app (`storage_node.app.create_app`, the same flags) under two servers, measured in the same "
+        f"rotated rounds as the table above: **{uvi}** is `python -m storage_node` (uvicorn with httptools and "
+        f"uvloop, the node's own connection guard), **{gra}** is `python -m granian {' '.join(GRANIAN_FLAGS)} "
+        "granian_node:app` (`bench/granian_node.py`; server CPU counts Granian's main process and its worker). "
+        "Best round of each, with that round's server CPU; errors sum all rounds.",
+        "",
+        "| row | uvicorn req/s | uvicorn server CPU µs/req | Granian req/s | Granian server CPU µs/req "
+        "| Granian/uvicorn | req/s each round, uvicorn; Granian | errors uvicorn / Granian |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for row in ROWS:
+        runs = results[row.key]
+        x, y = best(runs[uvi]), best(runs[gra])
+        each = "; ".join(" / ".join(rate(r.wrk.requests_per_s) for r in runs[s]) for s in (uvi, gra))
+        errors = " / ".join(str(sum(r.wrk.error_count for r in runs[s])) for s in (uvi, gra))
+        lines.append(
+            f"| {row.label} | {rate(x.requests_per_s)} | {x.server_us_per_request:.0f} | {rate(y.requests_per_s)} "
+            f"| {y.server_us_per_request:.0f} | {ratio(results, row, gra, uvi):.2f}x | {each} | {errors} |"
+        )
+    ratios = [(row, ratio(results, row, gra, uvi)) for row in ROWS]
+    faster = [(row, q) for row, q in ratios if q > 1.0]
+    slower = [(row, q) for row, q in ratios if q <= 1.0]
+    cpu = [
+        best(results[r.key][gra]).server_us_per_request / best(results[r.key][uvi]).server_us_per_request for r in ROWS
+    ]
+    spread = [row for row, q in ratios if abs(q - 1.0) <= max(_round_spread(results[row.key][s]) for s in (uvi, gra))]
+    return [
+        *lines,
+        "",
+        f"- Granian (ASGI) is faster than uvicorn on {len(faster)} of {len(ROWS)} rows: {_labels(faster)}; "
+        f"uvicorn is as fast or faster on {len(slower)}: {_labels(slower)}.",
+        f"- Server CPU per request, Granian over uvicorn: {min(cpu):.2f}x to {max(cpu):.2f}x across the rows "
+        "(best rounds).",
+        f"- Rows where the two differ by no more than one server's own spread between its rounds (best over worst "
+        f"round, minus 1): {len(spread)} of {len(ROWS)}"
+        + (f" ({'; '.join(r.label for r in spread)})" if spread else "")
+        + (" (one round each: no spread to compare)" if ROUNDS == 1 else "")
+        + ".",
+        "- Granian's RSGI interface is not measured: the node's app is ASGI only, and RSGI would need a second "
+        "front end over the data-path core.",
+        "- Under Granian the node runs without `storage_node.serving`'s guard (a uvicorn protocol: header deadline "
+        "and size limit, connection cap); Granian's own HTTP/1 header read timeout (30 s by default) applies instead.",
+    ]
+
+
+def _round_spread(runs: list[Round]) -> float:
+    rates = [r.wrk.requests_per_s for r in runs]
+    return max(rates) / max(min(rates), 1e-9) - 1.0
+
+
 # ---- report ---------------------------------------------------------------------------------------------
 
 
@@ -368,19 +499,21 @@ class RunInfo:
     data_root: Path
     data_fs: str
     node_processes: int
+    granian_processes: int  # 0: Granian not measured
     uploads: dict[str, float]
 
 
 def header(info: RunInfo) -> list[str]:
     """Title, machine and how the run was made."""
-    mix_up = [f"{k.split()[0]} {SETS['mix'].count / s:.0f}/s" for k, s in info.uploads.items() if k.endswith("mix")]
+    mix = {k.removesuffix(" mix"): s for k, s in info.uploads.items() if k.endswith(" mix")}
+    mix_up = [f"{name} {SETS['mix'].count / s:.0f}/s" for name, s in mix.items()]
     return [
         "# Data path beside AIStore",
         "",
         f"Generated by `bench/ais_bench.py` on {info.started}; the whole run (startup, uploads, rounds, "
         f"teardown) took {info.minutes:.1f} min. Machine: "
         f"{os.cpu_count()} vCPU ({hostinfo.cpu_model()}), {hostinfo.memory_gib():.0f} GiB RAM, Linux "
-        f"{platform.release()}, Python {platform.python_version()}; both systems' data on {info.data_fs} "
+        f"{platform.release()}, Python {platform.python_version()}; every system's data on {info.data_fs} "
         f"under {info.data_root.parent}, page cache warm; servers and client share the same cores.",
         "",
         "How it was run:",
@@ -390,6 +523,16 @@ def header(info: RunInfo) -> list[str]:
         f"- Ferry: one node, `python -m storage_node` ({info.node_processes} "
         f"{'process' if info.node_processes == 1 else 'processes'} at the end of the run; "
         f"{', '.join(_version(p) for p in SERVER_PACKAGES)}), default settings (fsync off), a one-node map.",
+        *(
+            [
+                f"- {GRANIAN}: the same node (same flags, its own data directory, its own one-node map and objects) "
+                f"served by `python -m granian {' '.join(GRANIAN_FLAGS)} --workers-kill-timeout {GRANIAN_KILL_S} "
+                f"granian_node:app` ({info.granian_processes} processes at the end of the run: Granian's main "
+                "process and its worker); measured for the server choices below, not in the main table.",
+            ]
+            if info.granian_processes
+            else []
+        ),
         f"- AIStore: `aisnode` {aisprocs.AIS_VERSION} built by `hack/ais/build.sh` (tags `mono`), 1 proxy + 1 "
         "target, one test mountpath on the same filesystem. GETs and PUTs go straight to the target: wrk does not "
         "follow redirects, and the proxy answers a GET with 301 and a PUT with 307 to the target. The target "
@@ -397,9 +540,10 @@ def header(info: RunInfo) -> list[str]:
         "proxy redirect taken at startup, so AIStore's rows are the request a redirect-following client sends "
         "second, without the proxy's hop. The server CPU counts both aisnode processes.",
         f"- Client: {wrk_version()}, one thread per connection up to 2 threads, {ROUND_S:g} s a round, "
-        f"{ROUNDS} rounds per row and system, alternated (A B B A ...). The table gives the best round (highest "
+        f"{ROUNDS} rounds per row and system, the systems' order rotated by one each round and each row starting one "
+        "further on (A B C, B C A, ...). The table gives the best round (highest "
         "req/s) of each system, with that round's CPU and load; the errors column sums all rounds.",
-        f"- Objects uploaded to both systems first (wrk PUTs, each name once): {SETS['mix'].count:,} x 4 KiB "
+        f"- Objects uploaded to every system first (wrk PUTs, each name once): {SETS['mix'].count:,} x 4 KiB "
         f"({', '.join(mix_up)}), {SETS['mib'].count} x 1 MiB, {SETS['big'].count} x 64 MiB. The small-GET rows "
         f"cycle the first {HOT_OBJECTS:,} of the 4 KiB objects, the mix row all of them. 4 KiB PUTs create a new "
         f"object every request; 1 MiB PUTs cycle {PUT_WRAP_1M} names per wrk thread (overwrites) to bound the "
@@ -409,7 +553,7 @@ def header(info: RunInfo) -> list[str]:
     ]
 
 
-def write_report(results: Results, info: RunInfo, a: str, b: str) -> None:
+def write_report(results: Results, info: RunInfo, a: str, b: str, granian: str | None) -> None:
     """Write docs/benchmarks/datapath.md."""
     lines = [
         *header(info),
@@ -427,8 +571,7 @@ def write_report(results: Results, info: RunInfo, a: str, b: str) -> None:
         "",
         "## Server choices",
         "",
-        "The same rows for the server variants tried for the node (uvicorn with httptools and uvloop, Granian "
-        "ASGI and RSGI) are added here when measured; none are measured in this run.",
+        *server_choices(results, a, granian),
         "",
     ]
     OUT.parent.mkdir(parents=True, exist_ok=True)
@@ -437,21 +580,28 @@ def write_report(results: Results, info: RunInfo, a: str, b: str) -> None:
 
 
 def main() -> None:
-    """Start both systems, upload, run the alternated rounds and write the report."""
+    """Start the systems, upload, run the rotated rounds and write the report."""
+    if SERVERS - {"uvicorn", "granian"} or "uvicorn" not in SERVERS:
+        raise SystemExit(f"FERRY_BENCH_SERVERS: uvicorn, optionally with granian (comma-separated), not {SERVERS}")
     aisprocs.enter_private_netns()
     started, t0 = time.strftime("%Y-%m-%d %H:%M %Z"), time.monotonic()
     print("aisnode:", aisprocs.aisnode_binary(), flush=True)
     root = Path(tempfile.mkdtemp(prefix="ferry-ais-bench-", dir="/tmp"))
     data_fs = fs_type(root)
     try:
-        with ferry(root / "ferry") as f, aistore(root) as ais:
-            uploads = upload_all([f, ais])
-            results = run_rounds([f, ais])
+        with contextlib.ExitStack() as stack:
+            f = stack.enter_context(ferry(root / "ferry"))
+            g = stack.enter_context(ferry_granian(root / "granian")) if "granian" in SERVERS else None
+            ais = stack.enter_context(aistore(root))
+            systems = [f, *([g] if g else []), ais]
+            uploads = upload_all(systems)
+            results = run_rounds(systems)
             node_processes = len(wrkrun.descendants(f.pids))
+            granian_processes = len(wrkrun.descendants(g.pids)) if g else 0
     finally:
         shutil.rmtree(root, ignore_errors=True)
-    info = RunInfo(started, (time.monotonic() - t0) / 60, root, data_fs, node_processes, uploads)
-    write_report(results, info, f.name, ais.name)
+    info = RunInfo(started, (time.monotonic() - t0) / 60, root, data_fs, node_processes, granian_processes, uploads)
+    write_report(results, info, f.name, ais.name, g.name if g else None)
 
 
 if __name__ == "__main__":

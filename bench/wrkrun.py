@@ -207,6 +207,12 @@ def _stat_fields(pid: int) -> list[str] | None:
     return text[text.rindex(")") + 2 :].split()  # fields from 3 (state) on; the name may hold spaces
 
 
+def start_ticks(pid: int) -> int | None:
+    """When the process started, in clock ticks since boot (None if it is gone): with the pid, one process."""
+    fields = _stat_fields(pid)
+    return None if fields is None else int(fields[19])  # field 22, starttime
+
+
 def descendants(pids: Iterable[int]) -> set[int]:
     """`pids` and every live process below them."""
     children: dict[int, list[int]] = {}
