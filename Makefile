@@ -8,6 +8,8 @@ STAMP := $(VENV)/.installed
 
 # Debian packages the real node and the image build need; installed (apt-get update first) when missing.
 DEB_PACKAGES := containerd runc containernetworking-plugins iptables debootstrap docker.io gcc libc6-dev
+# and what `make bench` needs besides: wrk drives the data-path benchmark (AIStore beside Ferry)
+BENCH_PACKAGES := wrk
 
 $(STAMP): pyproject.toml constraints.txt
 	@echo "make: creating the virtualenv in $(VENV) ..."
@@ -19,7 +21,7 @@ $(STAMP): pyproject.toml constraints.txt
 venv: $(STAMP)
 
 packages:
-	@missing=$$(for p in $(DEB_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
+	@missing=$$(for p in $(DEB_PACKAGES) $(if $(filter bench,$(MAKECMDGOALS)),$(BENCH_PACKAGES)); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
 		echo "make: installing Debian packages:" $$missing; \
 		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; \
@@ -51,7 +53,7 @@ unit: $(STAMP)
 test: $(STAMP) packages kube lint
 	PYTEST=$(BIN)/pytest hack/test/run.sh
 
-bench: $(STAMP) kube
+bench: $(STAMP) packages kube
 	$(BIN)/python bench/run.py
 
 clean:

@@ -42,7 +42,9 @@ def test_clients_see_no_failure_through_every_transition(cluster: Cluster, throt
     assert not clients.failures, clients.summary() + "\n" + "\n".join(walk.log)
     # a node stopped as its pod is (no grace): requests sent or redirected to it then cannot connect, bounded
     assert len(clients.gone) <= GONE_PER_DEPARTURE * 2, clients.summary()  # n2 shut down, n3 decommissioned
-    assert clients.requests > 1000, clients.requests
+    # a floor that proves the clients ran through the restarts (unloaded runs send 1,500+; a 2-core machine
+    # loaded by other suites measured 611)
+    assert clients.requests > 400, clients.requests
     # a good share of the traffic meets a map change or a moving object (the throttle makes that most of it)
     assert during >= clients.requests // (2 if throttle else 5), (during, clients.requests)
 
@@ -141,7 +143,9 @@ def test_clients_on_one_key_each_through_restarts_at_new_addresses(cluster: Clus
 
     wrong = [f for f in clients.failures if not (f.status == 0 and f.detail.split(":")[0] in _CUT_OFF)]
     assert not wrong, clients.summary()
-    assert clients.requests > 1000, clients.requests
+    # a floor that proves the clients ran through the restarts (unloaded runs send 1,500+; a 2-core machine
+    # loaded by other suites measured 611)
+    assert clients.requests > 400, clients.requests
     expected = {**stable, **clients.live()}
     cluster.assert_in_place(expected, uncertain=clients.uncertain())
     verify_readable(targets()[:2], expected)
