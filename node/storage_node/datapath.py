@@ -173,10 +173,12 @@ async def read(node: Node, bucket: str, name: str, *, head: bool) -> Copy | Miss
     meta = node.store.get(bucket, name)
     # settled: every object is on its proper node; this copy is the only one, or (K copies) the primary's, which
     # every write goes through. Another holder answering for a primary that is down asks the others first, and
-    # so does a primary back from being away until it caught up with them.
+    # so does a primary back from being away until it caught up with them, or one leaving (the others write
+    # around it from the moment its readiness fails)
     fast = (
         node.settled
         and not node.refilling
+        and not (node.leaving and node.map is not None and node.map.copies > 1)
         and (node.map is None or node.map.copies == 1 or (node.is_primary(bucket, name) and not node.catching_up))
     )
     if meta is not None and fast and (copy := await open_local(node, meta, head=head)) is not None:

@@ -76,6 +76,7 @@ class Node(BucketSync, ClusterObjects):
         self.bundle_port: int | None = None
         self._bundles: receiving.Listener | None = None
         self.ready = False
+        self._leaving = False
         self._tasks: set[asyncio.Task[object]] = set()
         self._map_lock = asyncio.Lock()
         self._buckets_synced = False  # pulled the peers' bucket registries since this process started
@@ -139,8 +140,20 @@ class Node(BucketSync, ClusterObjects):
 
     @property
     def leaving(self) -> bool:
-        """Whether its pod is being deleted (the pre-stop step marked it): readiness fails, everything else serves."""
-        return self.state.leaving_path.exists()
+        """Whether its pod is being deleted, as last found by `check_leaving` (no file system call)."""
+        return self._leaving
+
+    def check_leaving(self) -> bool:
+        """Whether the pre-stop step marked this node leaving (its pod is being deleted); it stays so.
+
+        Asked by the readiness route before it answers: the other nodes count this one down (and stop sending it
+        writes) only once its readiness fails, and by then this node no longer serves a read from its own copy
+        without asking them (`datapath.read`): a write they made meanwhile is never answered with the old copy.
+        """
+        if not self._leaving and self.state.leaving_path.exists():
+            self._leaving = True
+            log.warning("this node's pod is being deleted: not Ready, serving on while it leaves the endpoints")
+        return self._leaving
 
     async def stop(self) -> None:
         """Stop background work (the rebalance marker stays for resuming)."""

@@ -24,7 +24,7 @@ async def ready(request: Request) -> Response:
     node = node_of(request)
     if not node.ready:
         return JSONResponse({"ready": False}, status_code=503)
-    if node.leaving:  # out of the endpoints first, serving on meanwhile (`storage_node.prestop`)
+    if node.check_leaving():  # out of the endpoints first, serving on meanwhile (`storage_node.prestop`)
         return JSONResponse({"ready": False, "leaving": True}, status_code=503)
     return JSONResponse({"ready": True, "id": node.id})
 
