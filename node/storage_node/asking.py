@@ -202,7 +202,7 @@ class ClusterObjects:
                 for n, (a, when) in answers.items()
                 if isinstance(a, peers.PeerError) and self._silent_counts(n, when) and not self.is_down(n)
             ]
-            if found_live(held):
+            if found_live(held, own=stamp):
                 return True
             deletions = {n: a for n, (a, _) in answers.items() if isinstance(a, Deletion)}
             unsure = [n for n, d in deletions.items() if d.unsure]

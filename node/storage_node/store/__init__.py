@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections import OrderedDict
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -35,6 +36,7 @@ from storage_node.store.quarantining import CorruptCopy, Quarantine
 from storage_node.store.tombstones import Tombstones
 from storage_node.store.writing import NoSpace, Tmp, out_of_space
 
+APPLIED_KEPT = 4096  # the last deletes of a given version applied here, remembered for a sender's retry
 OFF_LOOP_BYTES = 256 << 10  # a client write longer than this is finished in a thread (with fsync on, every one)
 
 __all__ = [
@@ -63,6 +65,7 @@ class Store:
         self.mountpaths = self._placement.current
         self.state_dir = state_dir
         self.fsync = fsync  # read at every write: the node changes it when its settings change
+        self._applied: OrderedDict[tuple[str, str, int | None], Deletion] = OrderedDict()
         self._index = Index()
         self._tombs = Tombstones(state_dir)
         self._handovers = HandOvers(self._index, self._tombs)
@@ -227,8 +230,20 @@ class Store:
     # ---- deleting ----------------------------------------------------------------------------------
 
     def delete(self, bucket: str, name: str, version: int | None = None) -> Deletion:
-        """Delete an object, leaving a tombstone so no stale copy comes back; what was here before it."""
-        return deletions.delete(self._index, self._tombs, self._handovers, bucket, name, version, fsync=self.fsync)
+        """Delete an object, leaving a tombstone so no stale copy comes back; what was here before it.
+
+        A delete of a given version applied again (its sender retried: the first answer was lost) answers what
+        the first application found, as long as this process remembers it (the last `APPLIED_KEPT` deletes).
+        """
+        key = (bucket, name, version)
+        if version is not None and (first := self._applied.get(key)) is not None:
+            return first
+        done = deletions.delete(self._index, self._tombs, self._handovers, bucket, name, version, fsync=self.fsync)
+        if version is not None:
+            self._applied[key] = done
+            if len(self._applied) > APPLIED_KEPT:
+                self._applied.popitem(last=False)
+        return done
 
     def handed_over(self, bucket: str, name: str) -> int | None:
         """Version of a copy this node handed to a peer and that no later delete seen here removed, if any."""

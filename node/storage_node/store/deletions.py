@@ -26,11 +26,15 @@ class Deletion:
     unsure: bool = False  # a node refilling after an empty start held nothing: that proves nothing
 
 
-def found_live(deletions: Iterable[Deletion]) -> bool:
-    """Whether a delete answered by these nodes removed a live object."""
+def found_live(deletions: Iterable[Deletion], own: int | None = None) -> bool:
+    """Whether a delete answered by these nodes removed a live object.
+
+    `own`: the version of this delete. A node that shows it as the tombstone it had before got this delete
+    already (an earlier try whose answer was lost): that tombstone is this delete's own, not an older one's.
+    """
     ds = list(deletions)
     removed = max((d.removed for d in ds if d.removed is not None), default=None)
-    tomb = max((d.tomb for d in ds if d.tomb is not None), default=0)
+    tomb = max((d.tomb for d in ds if d.tomb is not None and d.tomb != own), default=0)
     return removed is not None and removed > tomb
 
 

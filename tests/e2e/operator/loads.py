@@ -62,6 +62,9 @@ class EveryPod:
 
     ferry: Ferry
     interval: float = 0.5
+    # True: every pod whose Ready condition is True, its deletion asked or not (what clients that watch only
+    # the Ready condition send to; a Service's endpoints drop a pod being deleted sooner)
+    ready_only: bool = False
     reads: list[PodRead] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _done: threading.Event = field(default_factory=threading.Event)
@@ -79,11 +82,13 @@ class EveryPod:
                 continue
             url, meta = _url(pod), pod["metadata"]
             shown.add(url)
+            conds = {c["type"]: c["status"] for c in pod["status"].get("conditions", [])}
             if meta.get("deletionTimestamp"):
                 deleting[url] = _asked(meta)
+                if self.ready_only and conds.get("Ready") == "True":
+                    serving.add(url)
                 continue
             uids.add(meta["uid"])
-            conds = {c["type"]: c["status"] for c in pod["status"].get("conditions", [])}
             if conds.get("Ready") == "True":
                 serving.add(url)
         read = PodRead(started, wall, frozenset(serving), deleting, frozenset(shown), frozenset(uids))
@@ -141,16 +146,18 @@ class Killed:
 
 @contextlib.contextmanager
 def clients(
-    ferry: Ferry, ds: Dataset, killed: Killed | None = None
+    ferry: Ferry, ds: Dataset, killed: Killed | None = None, *, strict: bool = False
 ) -> Iterator[tuple[Workload, list[tuple[float, float]]]]:
     """Client threads on every node pod for the duration; yields them and a list to record transitions in.
 
     `killed`: node processes the test kills meanwhile; a connection to one while it is down is `gone` too.
+    `strict`: the clients send to every pod whose Ready condition is True (`EveryPod.ready_only`) and nothing is
+    excused: a connection refused or cut by a pod that went is a failure like any other.
     """
     with ferry.client("node-1") as c:
         stable = {o.name: o.checksum for o in c.list_all(ds.bucket)}
     assert len(stable) == len(ds.digests)
-    pods = EveryPod(ferry)
+    pods = EveryPod(ferry, ready_only=strict)
     pods.read()
     thread = threading.Thread(target=pods.run, daemon=True)
     thread.start()
@@ -159,7 +166,8 @@ def clients(
         def gone_at(url: str, at: float) -> bool:
             return pods.went(url, at) or (killed is not None and killed.went(url, at))
 
-        with Workload(ds.bucket, pods, threads=3, keys=50, stable=stable, seed=3, gone=gone_at) as load:
+        judge = None if strict else gone_at
+        with Workload(ds.bucket, pods, threads=3, keys=50, stable=stable, seed=3, gone=judge) as load:
             yield load, windows
         gone, went = len(load.gone), pods.departures() + (len(killed.spans) if killed is not None else 0)
         print(f"\nclients: {load.summary(per_kind=2)}\n{went} pods went; {len(pods.reads)} reads of the pod list")

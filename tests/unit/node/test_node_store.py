@@ -129,3 +129,22 @@ def test_resilver_moves_objects_of_a_removed_mountpath_home_and_forgets_it(tmp_p
     assert not any(after.misplaced_locally()) and not (tmp_path / "mp1" / "ferry").exists()
     again = _store(tmp_path, "mp0")
     assert {m.name: again.read_all(m) for m in again.snapshot()} == data
+
+
+def test_a_delete_applied_again_answers_what_its_first_application_removed(tmp_path: Path) -> None:
+    # the sender's first try applied it and its answer was lost (a timeout): the retry must not hide the copy
+    store, meta = _one_object(tmp_path)
+    first = store.delete("b", "k", meta.version + 5)
+    assert first == Deletion(meta.version, None) and found_live([first])
+    again = store.delete("b", "k", meta.version + 5)
+    assert again == first and found_live([again])
+    later = store.delete("b", "k", meta.version + 6)  # another delete: nothing left
+    assert later == Deletion(None, meta.version + 5) and not found_live([later])
+
+
+def test_a_tombstone_that_is_the_delete_s_own_is_not_taken_for_an_older_delete() -> None:
+    # node A removed the live copy (v10); node B had got this very delete (v20) on a lost earlier try
+    answers = [Deletion(10, None), Deletion(None, 20)]
+    assert not found_live(answers), "as any older delete would be"
+    assert found_live(answers, own=20)
+    assert not found_live([Deletion(10, None), Deletion(None, 15)], own=20), "an older delete of v15 removed v10"
