@@ -7,7 +7,6 @@ import contextlib
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -19,6 +18,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
+import nodeprocs
 
 ROOT = Path(__file__).resolve().parents[1]
 BUILD_SCRIPT = ROOT / "hack" / "ais" / "build.sh"
@@ -250,15 +250,7 @@ def _wait_ready(proxy: AisNode, target: AisNode, timeout: float) -> None:
 
 def _stop(nodes: list[AisNode]) -> None:
     """SIGTERM each process by its pid (target first), SIGKILL what is still there after 10 s."""
-    for node in nodes:
-        if node.proc.poll() is None:
-            node.proc.send_signal(signal.SIGTERM)
-    for node in nodes:
-        try:
-            node.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            node.proc.kill()
-            node.proc.wait(5)
+    nodeprocs.terminate([node.proc for node in nodes])
 
 
 @contextlib.contextmanager

@@ -46,15 +46,20 @@ def ready(node_id: str, url: str, proc: subprocess.Popen[bytes], timeout: float)
 
 def stop(nodes: list[Proc]) -> None:
     """SIGTERM (then SIGKILL) the processes a bench started."""
-    for n in nodes:
-        if n.proc.poll() is None:
-            n.proc.send_signal(signal.SIGTERM)
-    for n in nodes:
+    terminate([n.proc for n in nodes])
+
+
+def terminate(procs: list[subprocess.Popen[bytes]]) -> None:
+    """SIGTERM each process by its pid, in order; SIGKILL what is still there after 10 s."""
+    for proc in procs:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+    for proc in procs:
         try:
-            n.proc.wait(10)
+            proc.wait(10)
         except subprocess.TimeoutExpired:
-            n.proc.kill()
-            n.proc.wait(5)
+            proc.kill()
+            proc.wait(5)
 
 
 async def upload(
