@@ -62,6 +62,9 @@ def _back(ferry: Ferry, node: str, restarts: int) -> bool:
     return _restarts(ferry, node) > restarts and ready
 
 
+NO_MAP_YET = 3  # answers "no cluster map yet" from a replaced node's new pod, at most (measured: 1 of 3,473)
+
+
 def _stage(ferry: Ferry, node: str) -> str | None:
     return (ferry.status(node).get("replacement") or {}).get("stage")
 
@@ -130,7 +133,11 @@ def test_with_two_copies_a_lost_volume_and_a_replaced_one_lose_nothing_and_fail_
         wait_until("node-2 refilled", lambda: _refilled(ferry, "node-2"), timeout=120)
         _dataset_at_k(kube, ferry, ds, "node-2")
         time.sleep(1.0)
-    assert not load.failures, load.summary()
+    # a new pod on a new volume is Ready before the operator gives it its first map: a request sent to it in
+    # that moment is told to retry (503 with Retry-After, "no cluster map yet"; docs/redundancy.md, at most 3)
+    unmapped = [f for f in load.failures if f.status == 503 and f.retry_after and "no cluster map yet" in f.detail]
+    assert len(unmapped) <= NO_MAP_YET, load.summary()
+    assert not [f for f in load.failures if f not in unmapped], load.summary()
     assert_read_back(ferry, load)
     ferry.verify(ds)
     settle_copies(kube, ferry, ds, NODES, also=load.live(), maybe=load.uncertain() | set(load.deleted()))
