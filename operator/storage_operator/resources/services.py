@@ -18,16 +18,24 @@ def node_service(cluster: Mapping[str, Any], spec: ClusterSpec, node: Mapping[st
     """A headless Service for the node: a stable name that follows the pod."""
     name = node["metadata"]["name"]
     cname = cluster["metadata"]["name"]
-    port = spec.port
+    selector = {meta.CLUSTER_LABEL: cname, meta.NODE_LABEL: name}
+    return _service(meta.object_meta(service_name(name), node, cname, name), spec, selector, headless=True)
+
+
+def _service(
+    metadata: dict[str, Any], spec: ClusterSpec, selector: dict[str, str], *, headless: bool
+) -> dict[str, Any]:
+    """A Service on the nodes' port `http`: headless and publishing pods not Ready, or a ClusterIP of Ready ones."""
+    address = {"clusterIP": "None"} if headless else {"type": "ClusterIP"}
     return {
         "apiVersion": "v1",
         "kind": "Service",
-        "metadata": meta.object_meta(service_name(name), node, cname, name),
+        "metadata": metadata,
         "spec": {
-            "clusterIP": "None",
-            "publishNotReadyAddresses": True,
-            "selector": {meta.CLUSTER_LABEL: cname, meta.NODE_LABEL: name},
-            "ports": [{"name": "http", "port": port, "targetPort": port}],
+            **address,
+            "publishNotReadyAddresses": headless,
+            "selector": selector,
+            "ports": [{"name": "http", "port": spec.port, "targetPort": spec.port}],
         },
     }
 
@@ -48,15 +56,5 @@ def client_service(cluster: Mapping[str, Any], spec: ClusterSpec) -> dict[str, A
     (AlreadyExists), and the step that keeps the client Service says so in a Warning event on the StorageCluster.
     """
     cname = cluster["metadata"]["name"]
-    port = spec.port
-    return {
-        "apiVersion": "v1",
-        "kind": "Service",
-        "metadata": meta.object_meta(client_service_name(cname), cluster, cname, None),
-        "spec": {
-            "type": "ClusterIP",
-            "publishNotReadyAddresses": False,
-            "selector": meta.pod_selector(cname),
-            "ports": [{"name": "http", "port": port, "targetPort": port}],
-        },
-    }
+    metadata = meta.object_meta(client_service_name(cname), cluster, cname, None)
+    return _service(metadata, spec, meta.pod_selector(cname), headless=False)
